@@ -1,0 +1,38 @@
+# `make test` is the one command that runs the whole suite on a fresh machine:
+# it installs the system services the tests start (when missing), creates .venv,
+# installs fleetdesk with every extra, then runs ruff, mypy and pytest.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: test lint typecheck unit system-packages venv agent clean
+
+test: system-packages venv lint typecheck unit
+
+system-packages:
+	@bash scripts/ensure-system-packages.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[collector,postgres,dev]'
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -q -p no:cacheprovider
+
+# Runs the edge agent against the local broker with the example config.
+agent: venv
+	$(BIN)/fleetdesk agent --config deploy/agent.example.toml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
