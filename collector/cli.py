@@ -15,7 +15,7 @@ from typing import Protocol, cast
 
 from collector import __version__
 
-# (sub-command, module). The agent's module lives in agent/ so that it ships alone.
+# (sub-command, module), one per line. The agent's module lives in agent/ so it ships alone.
 COMMANDS: tuple[tuple[str, str], ...] = ()
 
 
