@@ -1,0 +1,58 @@
+"""Coverage of a ticket, decided once at opening: warranty, billable or exempt, with a reason."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+
+from collector.tickets.model import Coverage, CoverageReason
+from collector.tickets.terms import DeviceWarranty, WarrantyTerms
+
+_EXEMPT_REASONS = {
+    "power_outage": CoverageReason.EXEMPT_POWER_OUTAGE,
+    "maintenance": CoverageReason.EXEMPT_MAINTENANCE,
+}
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus whole calendar months, clamped to the last day (Jan 31 -> Feb 28)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))
+
+
+def decide_coverage(
+    *,
+    on: date,
+    exempt: str | None,
+    terms: WarrantyTerms | None,
+    device: DeviceWarranty,
+    last_repair: date | None,
+) -> tuple[Coverage, CoverageReason]:
+    """Coverage of a fault that opens on ``on``.
+
+    An exemption wins. Otherwise the device is in warranty from its start date for the
+    inventory's months (else the policy's); where the policy extends warranty after a repair
+    or replacement, the device is also covered for ``extension_months`` from its last repair.
+    """
+    if exempt is not None:
+        reason = _EXEMPT_REASONS.get(exempt)
+        if reason is None:
+            raise ValueError(f"unknown exemption {exempt!r}")
+        return Coverage.EXEMPT, reason
+    months = device.months if device.months is not None else (terms.months if terms else None)
+    if device.start is None or months is None:
+        return Coverage.BILLABLE, CoverageReason.WARRANTY_UNKNOWN
+    if on < device.start:
+        return Coverage.BILLABLE, CoverageReason.WARRANTY_NOT_STARTED
+    if on < add_months(device.start, months):
+        return Coverage.WARRANTY, CoverageReason.IN_WARRANTY
+    if (
+        terms is not None
+        and terms.extension_months > 0
+        and last_repair is not None
+        and last_repair <= on < add_months(last_repair, terms.extension_months)
+    ):
+        return Coverage.WARRANTY, CoverageReason.EXTENDED_AFTER_REPAIR
+    return Coverage.BILLABLE, CoverageReason.WARRANTY_EXPIRED

@@ -1,0 +1,89 @@
+"""What the ticket book needs from a customer's policy, as small frozen types and protocols.
+
+The SLA engine owns the policy files and the calendar maths; ``collector.tickets.sla_adapter``
+turns its ``Policy`` and clocks into these, so the lifecycle can be tested on its own.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from collector.tickets.model import TargetClock
+
+
+class WarrantyBasis(enum.StrEnum):
+    ACTIVATION = "activation"
+    RECEIPT = "receipt"
+    ACCEPTANCE = "acceptance"
+
+
+@dataclass(frozen=True, slots=True)
+class WarrantyTerms:
+    """The contract's warranty: length, what the start date means, extension after repair."""
+
+    basis: WarrantyBasis
+    months: int
+    #: A repaired or replaced device is covered this many months from the repair (0: no extension).
+    extension_months: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    duration: timedelta
+    calendar: str
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    """At ``fraction`` of ``target`` (None: every target) emit ``action``; 1.0 is the breach."""
+
+    fraction: float
+    action: str
+    target: str | None = None
+
+
+DEFAULT_STEPS = (EscalationStep(0.75, "warning"), EscalationStep(1.0, "breach"))
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPolicy:
+    name: str
+    levels: Mapping[str, Mapping[str, TargetSpec]]
+    steps: tuple[EscalationStep, ...] = DEFAULT_STEPS
+    followup: timedelta | None = None
+    warranty: WarrantyTerms | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceWarranty:
+    """The inventory's warranty facts for one device (start date on the contract's basis)."""
+
+    start: date | None
+    months: int | None = None
+
+
+class PolicySource(Protocol):
+    def ticket_policy(self, name: str) -> TicketPolicy: ...
+
+
+class DeviceSource(Protocol):
+    def warranty(self, device: str) -> DeviceWarranty: ...
+
+
+class SlaMaths(Protocol):
+    """The SLA engine's answer for one stored target: the instant a fraction of it is used.
+
+    None when the instant is not known yet (the target is paused).
+    """
+
+    def instant_at(self, target: TargetClock, fraction: float) -> datetime | None: ...
+
+
+class NumberAllocator(Protocol):
+    """Gives the next fault number of a day, unique across restarts and collectors."""
+
+    def next_number(self, day: date) -> int: ...

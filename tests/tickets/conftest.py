@@ -1,0 +1,131 @@
+"""Shared pieces for the ticket tests: a small policy table and a book factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from collector.tickets.book import TicketBook
+from collector.tickets.inputs import FaultSignal
+from collector.tickets.model import TargetClock
+from collector.tickets.numbers import MemoryNumbers
+from collector.tickets.terms import (
+    DEFAULT_STEPS,
+    DeviceWarranty,
+    EscalationStep,
+    TargetSpec,
+    TicketPolicy,
+    WarrantyBasis,
+    WarrantyTerms,
+)
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class WallClock24x7:
+    """Stand-in for the SLA engine on a 24x7 calendar, used until ``collector.sla`` is on main."""
+
+    def instant_at(self, target: TargetClock, fraction: float) -> datetime | None:
+        remaining = target.duration * fraction
+        cursor = target.start
+        for start, end in target.pauses:
+            if start > cursor:
+                if cursor + remaining <= start:
+                    return cursor + remaining
+                remaining -= start - cursor
+            if end is None:
+                return None
+            cursor = max(cursor, end)
+        return cursor + remaining
+
+
+H = timedelta(hours=1)
+POLICIES = {
+    "xian": TicketPolicy(
+        name="xian",
+        levels={
+            "3": {"response": TargetSpec(4 * H, "24x7")},
+            "emergency": {
+                "onsite": TargetSpec(4 * H, "24x7"),
+                "plan": TargetSpec(24 * H, "24x7"),
+            },
+        },
+        followup=24 * H,
+        warranty=WarrantyTerms(WarrantyBasis.ACCEPTANCE, 36, extension_months=12),
+    ),
+    "wthink": TicketPolicy(
+        name="wthink",
+        levels={
+            "urgent": {
+                "response": TargetSpec(1 * H, "24x7"),
+                "resolution": TargetSpec(8 * H, "24x7"),
+            }
+        },
+        steps=(*DEFAULT_STEPS, EscalationStep(0.5, "second_line", "resolution")),
+        warranty=WarrantyTerms(WarrantyBasis.ACTIVATION, 12),
+    ),
+}
+
+
+@dataclass
+class Policies:
+    table: Mapping[str, TicketPolicy] = field(default_factory=lambda: POLICIES)
+
+    def ticket_policy(self, name: str) -> TicketPolicy:
+        return self.table[name]
+
+
+@dataclass
+class Devices:
+    table: dict[str, DeviceWarranty] = field(default_factory=dict)
+
+    def warranty(self, device: str) -> DeviceWarranty:
+        return self.table.get(device, DeviceWarranty(start=None))
+
+
+DEVICES = {
+    "r1": DeviceWarranty(start=date(2025, 1, 1), months=36),
+    "old": DeviceWarranty(start=date(2020, 1, 1), months=12),
+}
+
+
+@pytest.fixture
+def book() -> TicketBook:
+    return TicketBook(policies=Policies(), devices=Devices(dict(DEVICES)), sla=WallClock24x7())
+
+
+@pytest.fixture
+def numbers() -> MemoryNumbers:
+    return MemoryNumbers()
+
+
+def fault(
+    event: str,
+    at: str,
+    *,
+    device: str | None = "r1",
+    site: str | None = None,
+    kind: str = "device_offline",
+    policy: str = "xian",
+    level: str = "3",
+    onset: str | None = None,
+    exempt: str | None = None,
+) -> FaultSignal:
+    return FaultSignal(
+        event=event,
+        at=utc(at),
+        fault_id=f"{device or site}/{kind}",
+        kind=kind,
+        impact="outage",
+        device=device,
+        site=site,
+        onset=utc(onset or at),
+        policy=policy,
+        level=level,
+        exempt=exempt,
+    )

@@ -1,0 +1,238 @@
+"""Scenario tables for the pure ticket lifecycle, driven with explicit instants."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from collector.tickets.book import TicketBook
+from collector.tickets.inputs import DeskAction, DeskCommand, Verdict
+from collector.tickets.model import Coverage, CoverageReason, EventKind, Outcome, State
+from collector.tickets.numbers import MemoryNumbers, is_fault_number
+from collector.tickets.terms import DeviceWarranty
+from tests.tickets.conftest import Devices, Policies, WallClock24x7, fault, utc
+
+
+def kinds(events: list) -> list[str]:  # type: ignore[type-arg]
+    return [e.kind.value for e in events]
+
+
+def desk(book: TicketBook, number: str, action: str, at: str, **kw: object) -> list:  # type: ignore[type-arg]
+    outcome = book.on_desk(DeskCommand(number, DeskAction(action), utc(at), **kw))  # type: ignore[arg-type]
+    assert outcome.accepted, outcome.reason
+    return list(outcome.events)
+
+
+def test_open_ack_resolve_followup_close(book: TicketBook, numbers: MemoryNumbers) -> None:
+    [opened] = book.on_fault(fault("opened", "2025-10-09T08:00:00"), numbers)
+    ticket = opened.ticket
+    assert opened.kind is EventKind.OPENED
+    assert ticket.number == "FD-20251009-0001" and is_fault_number(ticket.number)
+    assert ticket.coverage is Coverage.WARRANTY
+    [acked] = desk(book, ticket.number, "ack", "2025-10-09T09:00:00")
+    response = acked.ticket.target("response")
+    assert response is not None and response.outcome is Outcome.MET
+    assert acked.ticket.state is State.ACKNOWLEDGED
+    [resolved] = book.on_fault(fault("cleared", "2025-10-09T10:00:00"), numbers)
+    assert resolved.kind is EventKind.RESOLVED and resolved.detail["reason"] == "fault_cleared"
+    # xian-integrator's follow-up: closed 24 h after resolution when the fault stayed away.
+    assert book.tick(utc("2025-10-10T09:59:59")) == []
+    [closed] = book.tick(utc("2025-10-10T10:00:00"))
+    assert closed.kind is EventKind.CLOSED and closed.at == utc("2025-10-10T10:00:00")
+    assert book.live() == []
+
+
+def test_fault_returning_within_followup_reopens_same_ticket(
+    book: TicketBook, numbers: MemoryNumbers
+) -> None:
+    [opened] = book.on_fault(fault("opened", "2025-10-09T08:00:00"), numbers)
+    book.on_fault(fault("cleared", "2025-10-09T08:30:00"), numbers)
+    [reopened] = book.on_fault(fault("opened", "2025-10-09T20:00:00"), numbers)
+    assert reopened.kind is EventKind.REOPENED
+    assert reopened.ticket.number == opened.ticket.number
+    assert reopened.detail["reason"] == "fault_returned"
+    assert reopened.ticket.state is State.REOPENED
+    # After the follow-up window a new fault makes a new ticket.
+    book.on_fault(fault("cleared", "2025-10-09T21:00:00"), numbers)
+    [closed] = book.tick(utc("2025-10-10T21:00:00"))
+    assert closed.kind is EventKind.CLOSED
+    [again] = book.on_fault(fault("opened", "2025-10-11T08:00:00"), numbers)
+    assert again.kind is EventKind.OPENED and again.ticket.number == "FD-20251011-0001"
+
+
+def test_desk_resolved_but_fault_persists_reopens_after_followup(
+    book: TicketBook, numbers: MemoryNumbers
+) -> None:
+    [opened] = book.on_fault(fault("opened", "2025-10-09T08:00:00"), numbers)
+    desk(book, opened.ticket.number, "resolve", "2025-10-09T09:00:00")
+    [reopened] = book.tick(utc("2025-10-10T09:00:00"))
+    assert reopened.kind is EventKind.REOPENED
+    assert reopened.detail["reason"] == "fault_persisted"
+
+
+def test_one_ticket_per_device_and_kind(book: TicketBook, numbers: MemoryNumbers) -> None:
+    first = book.on_fault(fault("opened", "2025-10-09T08:00:00"), numbers)
+    assert book.on_fault(fault("opened", "2025-10-09T08:05:00"), numbers) == []
+    other_kind = book.on_fault(fault("opened", "2025-10-09T08:05:00", kind="cpu_high"), numbers)
+    other_site = book.on_fault(
+        fault("opened", "2025-10-09T08:06:00", device=None, site="s1", level="emergency"), numbers
+    )
+    numbers_seen = {e.ticket.number for e in first + other_kind + other_site}
+    assert numbers_seen == {"FD-20251009-0001", "FD-20251009-0002", "FD-20251009-0003"}
+
+
+def test_escalations_fire_at_exact_instants(numbers: MemoryNumbers) -> None:
+    book = TicketBook(policies=Policies(), devices=Devices(), sla=WallClock24x7())
+    book.on_fault(fault("opened", "2025-10-09T08:00:00", policy="wthink", level="urgent"), numbers)
+    events = book.tick(utc("2025-10-09T20:00:00"))
+    got = [(e.kind.value, e.detail["target"], e.detail["action"], e.at) for e in events]
+    assert got == [
+        ("escalated", "response", "warning", utc("2025-10-09T08:45:00")),
+        ("breached", "response", "breach", utc("2025-10-09T09:00:00")),
+        ("escalated", "resolution", "second_line", utc("2025-10-09T12:00:00")),
+        ("escalated", "resolution", "warning", utc("2025-10-09T14:00:00")),
+        ("breached", "resolution", "breach", utc("2025-10-09T16:00:00")),
+    ]
+    assert book.tick(utc("2025-10-10T00:00:00")) == []
+
+
+def test_escalations_after_restart_from_stored_tickets(numbers: MemoryNumbers) -> None:
+    first = TicketBook(policies=Policies(), devices=Devices(), sla=WallClock24x7())
+    first.on_fault(fault("opened", "2025-10-09T08:00:00", policy="wthink", level="urgent"), numbers)
+    early = first.tick(utc("2025-10-09T09:30:00"))
+    assert kinds(early) == ["escalated", "breached"]
+    # A new process loads the stored tickets and goes on where the first one stopped.
+    second = TicketBook(policies=Policies(), devices=Devices(), sla=WallClock24x7())
+    second.load(first.live())
+    later = second.tick(utc("2025-10-09T20:00:00"))
+    assert [e.at for e in later] == [
+        utc("2025-10-09T12:00:00"),
+        utc("2025-10-09T14:00:00"),
+        utc("2025-10-09T16:00:00"),
+    ]
+
+
+def test_pause_waiting_on_customer_moves_deadline(book: TicketBook, numbers: MemoryNumbers) -> None:
+    [opened] = book.on_fault(fault("opened", "2025-10-09T08:00:00"), numbers)
+    number = opened.ticket.number
+    desk(book, number, "pause", "2025-10-09T09:00:00")
+    assert book.tick(utc("2025-10-09T13:00:00")) == []  # 4 h response would be due at 12:00
+    desk(book, number, "resume", "2025-10-09T11:00:00")
+    events = book.tick(utc("2025-10-09T14:00:00"))
+    assert [(e.kind.value, e.at) for e in events] == [
+        ("escalated", utc("2025-10-09T13:00:00")),
+        ("breached", utc("2025-10-09T14:00:00")),
+    ]
+
+
+def test_onsite_meets_onsite_and_resolution_meets_plan(
+    book: TicketBook, numbers: MemoryNumbers
+) -> None:
+    [opened] = book.on_fault(
+        fault("opened", "2025-10-09T08:00:00", device=None, site="s1", level="emergency"), numbers
+    )
+    number = opened.ticket.number
+    [onsite] = desk(book, number, "onsite", "2025-10-09T10:30:00")
+    target = onsite.ticket.target("onsite")
+    assert target is not None and target.outcome is Outcome.MET
+    assert onsite.ticket.state is State.ONSITE
+    events = desk(book, number, "resolve", "2025-10-10T10:00:00")
+    # The 24 h plan: its 75 % warning (02:00) and breach (08:00) come before the late resolution.
+    assert kinds(events) == ["escalated", "breached", "resolved"]
+    plan = events[-1].ticket.target("plan")
+    assert plan is not None and plan.outcome is Outcome.MISSED
+
+
+def test_desk_refusals_have_reasons(book: TicketBook, numbers: MemoryNumbers) -> None:
+    [opened] = book.on_fault(fault("opened", "2025-10-09T08:00:00"), numbers)
+    number = opened.ticket.number
+    unknown = book.on_desk(
+        DeskCommand("FD-20251009-0099", DeskAction.ACK, utc("2025-10-09T08:01:00"))
+    )
+    assert unknown.verdict is Verdict.UNKNOWN_NUMBER and "FD-20251009-0099" in unknown.reason
+    desk(book, number, "ack", "2025-10-09T08:02:00")
+    again = book.on_desk(DeskCommand(number, DeskAction.ACK, utc("2025-10-09T08:03:00")))
+    assert again.verdict is Verdict.ALREADY_DONE and again.events == ()
+    desk(book, number, "cancel", "2025-10-09T08:04:00")
+    ended = book.on_desk(DeskCommand(number, DeskAction.ACK, utc("2025-10-09T08:05:00")))
+    assert ended.verdict is Verdict.TICKET_ENDED
+
+
+def test_comment_and_cancel(book: TicketBook, numbers: MemoryNumbers) -> None:
+    [opened] = book.on_fault(fault("opened", "2025-10-09T08:00:00"), numbers)
+    [comment] = desk(book, opened.ticket.number, "comment", "2025-10-09T08:10:00", comment="hi")
+    assert comment.kind is EventKind.COMMENTED and comment.detail["comment"] == "hi"
+    [cancelled] = desk(book, opened.ticket.number, "cancel", "2025-10-09T08:20:00")
+    assert cancelled.ticket.state is State.CANCELLED
+    assert all(t.outcome is Outcome.NOT_NEEDED for t in cancelled.ticket.targets)
+
+
+def test_absorbed_fault_cancels_its_ticket(book: TicketBook, numbers: MemoryNumbers) -> None:
+    book.on_fault(fault("opened", "2025-10-09T08:00:00"), numbers)
+    [cancelled] = book.on_fault(fault("absorbed", "2025-10-09T08:02:00"), numbers)
+    assert cancelled.kind is EventKind.CANCELLED and cancelled.detail["reason"] == "absorbed"
+
+
+def test_onset_in_past_emits_overdue_steps_at_opening(
+    book: TicketBook, numbers: MemoryNumbers
+) -> None:
+    events = book.on_fault(
+        fault("opened", "2025-10-09T13:00:00", onset="2025-10-09T08:00:00"), numbers
+    )
+    assert kinds(events) == ["ticket_opened", "escalated", "breached"]
+    breach = events[-1]
+    assert breach.at == utc("2025-10-09T13:00:00")
+    assert breach.detail["due"] == utc("2025-10-09T12:00:00")
+
+
+def test_events_carry_increasing_seq(book: TicketBook, numbers: MemoryNumbers) -> None:
+    [opened] = book.on_fault(fault("opened", "2025-10-09T08:00:00"), numbers)
+    more = desk(book, opened.ticket.number, "ack", "2025-10-09T08:01:00")
+    more += desk(book, opened.ticket.number, "comment", "2025-10-09T08:02:00", comment="x")
+    assert [e.seq for e in [opened, *more]] == [1, 2, 3]
+    assert more[-1].event_id == f"{opened.ticket.number}:3"
+
+
+# -- coverage -------------------------------------------------------------------------------
+
+
+def opened_coverage(book: TicketBook, numbers: MemoryNumbers, **kw: object) -> tuple[str, str]:
+    [opened, *_] = book.on_fault(fault("opened", **kw), numbers)  # type: ignore[arg-type]
+    return opened.ticket.coverage.value, opened.ticket.coverage_reason.value
+
+
+def test_coverage_in_warranty_and_expired(book: TicketBook, numbers: MemoryNumbers) -> None:
+    assert opened_coverage(book, numbers, at="2025-10-09T08:00:00") == ("warranty", "in_warranty")
+    assert opened_coverage(book, numbers, at="2025-10-09T08:00:00", device="old") == (
+        "billable",
+        "warranty_expired",
+    )
+    assert opened_coverage(book, numbers, at="2025-10-09T08:00:00", device="unknown") == (
+        "billable",
+        "warranty_unknown",
+    )
+
+
+def test_coverage_exempt_has_no_clock(book: TicketBook, numbers: MemoryNumbers) -> None:
+    [opened] = book.on_fault(fault("opened", "2025-10-09T08:00:00", exempt="power_outage"), numbers)
+    assert opened.ticket.coverage is Coverage.EXEMPT
+    assert opened.ticket.coverage_reason is CoverageReason.EXEMPT_POWER_OUTAGE
+    assert opened.ticket.targets == ()
+    assert book.tick(utc("2025-10-12T00:00:00")) == []
+
+
+def test_coverage_extended_after_repair(numbers: MemoryNumbers) -> None:
+    devices = Devices({"old": DeviceWarranty(start=date(2020, 1, 1), months=36)})
+    book = TicketBook(policies=Policies(), devices=devices, sla=WallClock24x7())
+    [first] = book.on_fault(fault("opened", "2025-03-01T08:00:00", device="old"), numbers)
+    assert first.ticket.coverage is Coverage.BILLABLE
+    desk(book, first.ticket.number, "resolve", "2025-03-02T08:00:00", repaired=True)
+    book.on_fault(fault("cleared", "2025-03-02T08:00:00", device="old"), numbers)
+    book.tick(utc("2025-03-04T00:00:00"))
+    # xian-integrator extends warranty 12 months from the repair.
+    [second] = book.on_fault(fault("opened", "2025-09-01T08:00:00", device="old"), numbers)
+    assert second.ticket.coverage_reason is CoverageReason.EXTENDED_AFTER_REPAIR
+    *_, third = book.on_fault(
+        fault("opened", "2026-03-03T08:00:00", device="old", kind="cpu_high"), numbers
+    )
+    assert third.kind is EventKind.OPENED
+    assert third.ticket.coverage_reason is CoverageReason.WARRANTY_EXPIRED
