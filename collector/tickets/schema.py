@@ -1,0 +1,113 @@
+"""The ticket tables, the delivery outbox and the migrations that create them.
+
+Written in the collector store's shape (a ``MIGRATIONS`` list of ``(connection) -> None``
+functions, run once and in order), so the functions can be appended to the collector's own
+migration list. Times are epoch seconds (float) like the collector's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import sqlalchemy as sa
+
+metadata: Final = sa.MetaData()
+
+_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+ticket_schema_version: Final = sa.Table(
+    "ticket_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+# One counter row per day: incremented inside the opening transaction, so numbers are unique
+# across restarts and across collectors sharing the database.
+ticket_numbers: Final = sa.Table(
+    "ticket_numbers",
+    metadata,
+    sa.Column("day", sa.String(8), primary_key=True),  # YYYYMMDD
+    sa.Column("last", sa.Integer, nullable=False),
+)
+
+tickets: Final = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("number", sa.String(32), primary_key=True),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("live", sa.Boolean, nullable=False),
+    sa.Column("opened_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # codec.ticket_to_dict as JSON
+    # At most one live ticket per (device or site, fault kind), even with several collectors.
+    sa.Index(
+        "tickets_one_live_per_key",
+        "key",
+        unique=True,
+        sqlite_where=sa.text("live"),
+        postgresql_where=sa.text("live"),
+    ),
+)
+
+device_repairs: Final = sa.Table(
+    "device_repairs",
+    metadata,
+    sa.Column("device", sa.String(64), primary_key=True),
+    sa.Column("repaired_on", sa.String(10), nullable=False),  # ISO date
+)
+
+# One row per (event, sink). A row is written in the same transaction as the ticket change.
+outbox: Final = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("sink", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("ticket", sa.String(32), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # codec.event_to_dict as JSON
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | delivered | dead
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("done_at", sa.Float),
+    sa.UniqueConstraint("sink", "event_id", name="outbox_once_per_sink"),
+    sa.Index("outbox_due", "state", "next_attempt_at"),
+    sa.Index("outbox_ticket", "sink", "ticket", "id"),
+)
+
+# What a service desk's API called our ticket (Jira key, Zammad id, ServiceNow sys_id).
+remote_refs: Final = sa.Table(
+    "remote_refs",
+    metadata,
+    sa.Column("sink", sa.String(64), primary_key=True),
+    sa.Column("ticket", sa.String(32), primary_key=True),
+    sa.Column("ref", sa.String(255), nullable=False),
+)
+
+# Inbound desk requests already applied (webhook-id), so a desk's retry is applied once.
+inbound_seen: Final = sa.Table(
+    "inbound_seen",
+    metadata,
+    sa.Column("webhook_id", sa.String(255), primary_key=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+)
+
+
+def _t1_tickets(conn: sa.Connection) -> None:
+    for table in (ticket_numbers, tickets, device_repairs):
+        table.create(conn)
+
+
+def _t2_outbox(conn: sa.Connection) -> None:
+    for table in (outbox, remote_refs, inbound_seen):
+        table.create(conn)
+
+
+MIGRATIONS: Final[tuple[Callable[[sa.Connection], None], ...]] = (_t1_tickets, _t2_outbox)

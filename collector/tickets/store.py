@@ -1,0 +1,291 @@
+"""Tickets and the delivery outbox over SQLAlchemy Core (SQLite by default, PostgreSQL).
+
+SQLAlchemy Core rather than asyncpg: one data-access layer for both databases, the same
+library as the collector's state, and SQLite needs no server. Every ticket change and its
+outbox rows are written in one transaction (``TicketStore.transaction``), so nothing is
+delivered that was not committed and nothing committed is forgotten after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from collector.tickets import codec, schema
+from collector.tickets.model import LIVE_STATES, Ticket, TicketEvent
+
+
+class TicketStoreError(RuntimeError):
+    """The database could not be opened or migrated."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    sink: str
+    event_id: str
+    ticket: str
+    seq: int
+    body: str
+    created_at: float
+    attempts: int
+    next_attempt_at: float
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def create_engine(url: str) -> sa.Engine:
+    engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class TicketTx:
+    """One open transaction: allocate numbers, save tickets and their outbox rows."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def next_number(self, day: date) -> int:
+        key = f"{day:%Y%m%d}"
+        table = schema.ticket_numbers
+        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = (
+            insert(table)
+            .values(day=key, last=1)
+            .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
+            .returning(table.c.last)
+        )
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def save(
+        self,
+        events: Sequence[TicketEvent],
+        bodies: Mapping[str, str],
+        sinks: Sequence[str],
+        now: float | None = None,
+    ) -> None:
+        """Upsert the tickets the events leave behind and queue each event for every sink."""
+        now = time.time() if now is None else now
+        latest: dict[str, Ticket] = {}
+        for event in events:
+            latest[event.ticket.number] = event.ticket
+        for ticket in latest.values():
+            self._upsert(ticket, now)
+        rows = [
+            {
+                "sink": sink,
+                "event_id": event.event_id,
+                "ticket": event.ticket.number,
+                "seq": event.seq,
+                "body": bodies[event.event_id],
+                "created_at": now,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+            for event in events
+            for sink in sinks
+        ]
+        if rows:
+            self.conn.execute(sa.insert(schema.outbox), rows)
+
+    def save_repairs(self, repairs: Mapping[str, date]) -> None:
+        table = schema.device_repairs
+        for device, day in repairs.items():
+            values = {"device": device, "repaired_on": day.isoformat()}
+            updated = self.conn.execute(
+                sa.update(table).where(table.c.device == device).values(values)
+            )
+            if updated.rowcount == 0:
+                self.conn.execute(sa.insert(table).values(values))
+
+    def inbound_response(self, webhook_id: str) -> tuple[int, str] | None:
+        table = schema.inbound_seen
+        row = self.conn.execute(
+            sa.select(table.c.status, table.c.response).where(table.c.webhook_id == webhook_id)
+        ).first()
+        return (int(row.status), str(row.response)) if row else None
+
+    def remember_inbound(self, webhook_id: str, status: int, response: str, now: float) -> None:
+        self.conn.execute(
+            sa.insert(schema.inbound_seen).values(
+                webhook_id=webhook_id, received_at=now, status=status, response=response
+            )
+        )
+
+    def find(self, number: str) -> Ticket | None:
+        body = self.conn.execute(
+            sa.select(schema.tickets.c.body).where(schema.tickets.c.number == number)
+        ).scalar_one_or_none()
+        return codec.ticket_from_dict(json.loads(body)) if body is not None else None
+
+    def _upsert(self, ticket: Ticket, now: float) -> None:
+        table = schema.tickets
+        values = {
+            "key": ticket.key,
+            "state": ticket.state.value,
+            "live": ticket.state in LIVE_STATES,
+            "updated_at": now,
+            "body": json.dumps(codec.ticket_to_dict(ticket)),
+        }
+        updated = self.conn.execute(
+            sa.update(table).where(table.c.number == ticket.number).values(values)
+        )
+        if updated.rowcount == 0:
+            self.conn.execute(
+                sa.insert(table).values(
+                    number=ticket.number, opened_at=ticket.opened_at.timestamp(), **values
+                )
+            )
+
+
+class TicketStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def migrate(self) -> int:
+        """Apply the ticket migrations not applied yet; returns the schema version."""
+        try:
+            with self.engine.begin() as conn:
+                schema.ticket_schema_version.create(conn, checkfirst=True)
+                table = schema.ticket_schema_version
+                done = conn.execute(sa.select(sa.func.max(table.c.version))).scalar() or 0
+                for version, migration in enumerate(schema.MIGRATIONS, start=1):
+                    if version > done:
+                        migration(conn)
+                        conn.execute(
+                            sa.insert(table).values(version=version, applied_at=time.time())
+                        )
+                return len(schema.MIGRATIONS)
+        except sa.exc.SQLAlchemyError as exc:
+            db = self.engine.url.database
+            raise TicketStoreError(f"cannot migrate ticket store {db!r}: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[TicketTx]:
+        with self.engine.begin() as conn:
+            yield TicketTx(conn)
+
+    # -- tickets -----------------------------------------------------------------------------
+    def load_live(self) -> tuple[list[Ticket], dict[str, date]]:
+        with self.engine.connect() as conn:
+            bodies = conn.execute(
+                sa.select(schema.tickets.c.body).where(schema.tickets.c.live)
+            ).scalars()
+            live = [codec.ticket_from_dict(json.loads(b)) for b in bodies]
+            repairs = {
+                row.device: date.fromisoformat(row.repaired_on)
+                for row in conn.execute(sa.select(schema.device_repairs))
+            }
+        return live, repairs
+
+    def find(self, number: str) -> Ticket | None:
+        with self.transaction() as tx:
+            return tx.find(number)
+
+    def count_tickets(self) -> int:
+        with self.engine.connect() as conn:
+            count = sa.select(sa.func.count()).select_from(schema.tickets)
+            return int(conn.execute(count).scalar_one())
+
+    # -- outbox ------------------------------------------------------------------------------
+    def due(self, now: float, limit: int = 100) -> list[OutboxRow]:
+        """Pending rows due by ``now``, only the oldest pending row of each (sink, ticket)."""
+        o = schema.outbox
+        earlier = o.alias("earlier")
+        blocked = (
+            sa.select(earlier.c.id)
+            .where(
+                earlier.c.sink == o.c.sink,
+                earlier.c.ticket == o.c.ticket,
+                earlier.c.state == "pending",
+                earlier.c.id < o.c.id,
+            )
+            .exists()
+        )
+        stmt = (
+            sa.select(o)
+            .where(o.c.state == "pending", o.c.next_attempt_at <= now, ~blocked)
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(stmt)]
+
+    def next_due_at(self) -> float | None:
+        o = schema.outbox
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(o.c.next_attempt_at)).where(o.c.state == "pending")
+            ).scalar()
+        return float(value) if value is not None else None
+
+    def mark_delivered(self, row_id: int, at: float) -> None:
+        self._update(row_id, state="delivered", done_at=at, last_error=None)
+
+    def mark_retry(self, row_id: int, attempts: int, next_at: float, error: str) -> None:
+        self._update(row_id, attempts=attempts, next_attempt_at=next_at, last_error=error)
+
+    def mark_dead(self, row_id: int, attempts: int, at: float, error: str) -> None:
+        self._update(row_id, state="dead", attempts=attempts, done_at=at, last_error=error)
+
+    def outbox_counts(self) -> dict[str, int]:
+        o = schema.outbox
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(o.c.state, sa.func.count()).group_by(o.c.state))
+            counts = {"pending": 0, "delivered": 0, "dead": 0}
+            counts.update({str(state): int(n) for state, n in rows})
+        return counts
+
+    def remote_ref(self, sink: str, ticket: str) -> str | None:
+        r = schema.remote_refs
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(r.c.ref).where(r.c.sink == sink, r.c.ticket == ticket)
+            ).scalar_one_or_none()
+        return str(value) if value is not None else None
+
+    def set_remote_ref(self, sink: str, ticket: str, ref: str) -> None:
+        r = schema.remote_refs
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(r).where(r.c.sink == sink, r.c.ticket == ticket))
+            conn.execute(sa.insert(r).values(sink=sink, ticket=ticket, ref=ref))
+
+    def _update(self, row_id: int, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            outbox = schema.outbox
+            conn.execute(sa.update(outbox).where(outbox.c.id == row_id).values(values))
+
+
+def _row(r: sa.Row[Any]) -> OutboxRow:
+    return OutboxRow(
+        id=int(r.id),
+        sink=r.sink,
+        event_id=r.event_id,
+        ticket=r.ticket,
+        seq=int(r.seq),
+        body=r.body,
+        created_at=float(r.created_at),
+        attempts=int(r.attempts),
+        next_attempt_at=float(r.next_attempt_at),
+    )

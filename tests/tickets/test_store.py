@@ -1,0 +1,111 @@
+"""The ticket store and outbox on SQLite and PostgreSQL: one transaction per change."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from collector.tickets.book import TicketBook
+from collector.tickets.inputs import DeskAction, DeskCommand
+from collector.tickets.service import TicketService
+from collector.tickets.store import TicketStore
+from tests.tickets.conftest import Devices, Policies, WallClock24x7, fault, utc
+
+
+def make_service(store: TicketStore, sinks: tuple[str, ...] = ("desk",)) -> TicketService:
+    return TicketService(
+        book_factory=lambda: TicketBook(
+            policies=Policies(), devices=Devices(), sla=WallClock24x7()
+        ),
+        store=store,
+        sla=WallClock24x7(),
+        sinks=sinks,
+    )
+
+
+def test_migrate_is_idempotent(store: TicketStore) -> None:
+    assert store.migrate() == store.migrate()
+
+
+def test_numbers_unique_per_day_across_stores(store: TicketStore, db_url: str) -> None:
+    other = TicketStore(db_url)  # a second collector sharing the database
+    day = date(2025, 10, 9)
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def allocate(s: TicketStore) -> None:
+        for _ in range(20):
+            with s.transaction() as tx:
+                n = tx.next_number(day)
+            with lock:
+                got.append(n)
+
+    threads = [threading.Thread(target=allocate, args=(s,)) for s in (store, other, store)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.close()
+    assert sorted(got) == list(range(1, 61))
+    with store.transaction() as tx:
+        assert tx.next_number(date(2025, 10, 10)) == 1
+
+
+def test_ticket_and_outbox_committed_together(store: TicketStore) -> None:
+    service = make_service(store, sinks=("desk", "pager"))
+    [opened] = service.on_fault(fault("opened", "2025-10-09T08:00:00"))
+    assert store.find(opened.ticket.number) == opened.ticket
+    assert store.outbox_counts()["pending"] == 2
+    rows = store.due(now=1e12)
+    assert {(r.sink, r.event_id) for r in rows} == {
+        ("desk", f"{opened.ticket.number}:1"),
+        ("pager", f"{opened.ticket.number}:1"),
+    }
+
+
+def test_failed_transaction_leaves_nothing_and_book_reloads(store: TicketStore) -> None:
+    service = make_service(store)
+    [opened] = service.on_fault(fault("opened", "2025-10-09T08:00:00"))
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        service.on_desk(
+            DeskCommand(opened.ticket.number, DeskAction.ACK, utc("2025-10-09T08:05:00")), tx
+        )
+        raise RuntimeError("crash before commit")
+    stored = store.find(opened.ticket.number)
+    assert stored is not None and stored.acknowledged_at is None
+    assert store.outbox_counts()["pending"] == 1
+
+
+def test_restart_reloads_live_tickets_and_goes_on(store: TicketStore, db_url: str) -> None:
+    service = make_service(store)
+    service.on_fault(fault("opened", "2025-10-09T08:00:00"))
+    service.tick(utc("2025-10-09T11:00:00"))  # 75 % of the 4 h response
+    restarted = make_service(TicketStore(db_url))
+    [breach] = restarted.tick(utc("2025-10-09T13:00:00"))
+    assert breach.kind.value == "breached" and breach.at == utc("2025-10-09T12:00:00")
+
+
+def test_one_live_ticket_per_key_enforced_by_database(store: TicketStore) -> None:
+    first = make_service(store)
+    second = make_service(store)  # another collector that has not seen the first's ticket
+    first.on_fault(fault("opened", "2025-10-09T08:00:00"))
+    with pytest.raises(sa.exc.IntegrityError):
+        second.on_fault(fault("opened", "2025-10-09T08:01:00"))
+
+
+def test_outbox_orders_per_ticket(store: TicketStore) -> None:
+    service = make_service(store)
+    [a] = service.on_fault(fault("opened", "2025-10-09T08:00:00"))
+    service.on_fault(fault("opened", "2025-10-09T08:00:00", device="r2"))
+    service.on_desk(DeskCommand(a.ticket.number, DeskAction.ACK, utc("2025-10-09T08:01:00")))
+    due = store.due(now=1e12)
+    # Only the oldest pending event of each ticket is due; the ack waits for the opening.
+    assert [(r.ticket, r.seq) for r in due] == [(a.ticket.number, 1), ("FD-20251009-0002", 1)]
+    store.mark_delivered(due[0].id, at=1.0)
+    assert [(r.ticket, r.seq) for r in store.due(now=1e12)] == [
+        ("FD-20251009-0002", 1),
+        (a.ticket.number, 2),
+    ]
