@@ -1,0 +1,49 @@
+"""``fleetdesk deliver``: the delivery worker on its own, draining the outbox to the desks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "deliver queued ticket events to service desks (runs until SIGTERM)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", required=True, help="database URL: sqlite:///FILE or postgresql+psycopg://..."
+    )
+    parser.add_argument("--sinks", required=True, help="YAML file naming the desks")
+    parser.add_argument("--poll", type=float, default=0.5, help="seconds between outbox polls")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+    from pathlib import Path
+
+    from collector.delivery.sinks import SinkConfigError, load_sinks
+    from collector.delivery.worker import DeliveryWorker
+    from collector.tickets.store import TicketStore, TicketStoreError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        sinks = load_sinks(Path(args.sinks))
+        store = TicketStore(args.db)
+        store.migrate()
+    except (SinkConfigError, TicketStoreError) as exc:
+        print(f"fleetdesk deliver: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await DeliveryWorker(store, sinks, poll_s=args.poll).run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+    return 0

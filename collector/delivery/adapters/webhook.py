@@ -1,0 +1,23 @@
+"""The generic webhook: the event as documented in docs/webhooks.md, POSTed as is.
+
+Signing (Standard Webhooks) is added by the delivery framework for every sink with a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from collector.delivery.request import Request
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAdapter:
+    url: str
+
+    def request(self, event: Mapping[str, Any], ref: str | None) -> Request:
+        return Request("POST", self.url, event)
+
+    def ref_from(self, event: Mapping[str, Any], response: Any) -> str | None:
+        return None

@@ -1,0 +1,56 @@
+"""What an adapter asks the delivery framework to send, and the adapter contract."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    url: str
+    json: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def body(self) -> bytes:
+        return json.dumps(self.json, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class MissingRemoteRef(Exception):
+    """The desk's own id for this ticket is unknown (its opening was never delivered)."""
+
+
+class Adapter(Protocol):
+    """Maps one ticket event (the webhook schema dict) to the desk API's request.
+
+    ``ref`` is what the desk called the ticket when it was created (None before that).
+    Returns None when the desk has nothing to do for this event type.
+    """
+
+    def request(self, event: Mapping[str, Any], ref: str | None) -> Request | None: ...
+
+    def ref_from(self, event: Mapping[str, Any], response: Any) -> str | None: ...
+
+
+def summary(event: Mapping[str, Any]) -> str:
+    ticket = event["ticket"]
+    where = ticket["device"] or f"site {ticket['site']}"
+    return f"{ticket['number']} {ticket['fault_kind']} on {where} ({ticket['impact']})"
+
+
+def describe(event: Mapping[str, Any]) -> str:
+    """One plain-text line per event for desks that keep a comment trail."""
+    ticket = event["ticket"]
+    detail = event.get("detail", {})
+    parts = [f"{event['type']} at {event['at']}", f"state {ticket['state']}"]
+    if "target" in detail:
+        parts.append(f"{detail['action']} on {detail['target']} (due {detail['due']})")
+    if "reason" in detail:
+        parts.append(f"reason {detail['reason']}")
+    if "comment" in detail:
+        parts.append(f"comment: {detail['comment']}")
+    parts.append(f"level {ticket['level']} of {ticket['policy']}, coverage {ticket['coverage']}")
+    return "; ".join(parts)

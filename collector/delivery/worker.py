@@ -1,0 +1,186 @@
+"""The delivery worker: reads due outbox rows, sends them, records the outcome.
+
+At-least-once: a row is marked delivered only after the desk accepted it, so a worker killed
+mid-request sends that row again on start; the receiver deduplicates on ``webhook-id`` /
+``Idempotency-Key`` (the event id). Per-ticket order holds because the store only hands out
+the oldest pending row of each (sink, ticket). One worker per database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import httpx
+
+from collector.delivery import metrics
+from collector.delivery.backoff import parse_retry_after
+from collector.delivery.request import MissingRemoteRef
+from collector.delivery.signing import sign_headers
+from collector.delivery.sinks import Sink
+from collector.tickets.store import OutboxRow, TicketStore
+
+log = logging.getLogger(__name__)
+RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+USER_AGENT = "fleetdesk-delivery/1"
+
+
+class Outcome(enum.StrEnum):
+    DELIVERED = "delivered"
+    DUPLICATE = "duplicate"  # 409: the desk already has this event
+    SKIPPED = "skipped"  # the adapter has nothing to send for this event type
+    RETRY = "retry"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    outcome: Outcome
+    reason: str
+    retry_after_s: float | None = None
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        store: TicketStore,
+        sinks: Mapping[str, Sink],
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        max_in_flight: int = 16,
+        poll_s: float = 0.5,
+    ) -> None:
+        self._store = store
+        self._sinks = dict(sinks)
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._poll_s = poll_s
+        self._wake = asyncio.Event()
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def notify(self) -> None:
+        """New rows were committed: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with AsyncExitStack() as stack:
+            for sink in self._sinks.values():
+                verify: str | bool = sink.ca_file or True
+                client = httpx.AsyncClient(timeout=sink.timeout_s, verify=verify)
+                self._clients[sink.name] = await stack.enter_async_context(client)
+            self._refresh_gauges()
+            while not stop.is_set():
+                if await self.run_once():
+                    continue
+                await self._sleep(stop)
+
+    async def run_once(self) -> int:
+        """Attempt every row due now (one per sink and ticket); returns how many."""
+        rows = [r for r in self._store.due(self._clock()) if r.sink in self._sinks]
+        if not rows:
+            return 0
+        async with asyncio.TaskGroup() as group:
+            for row in rows:
+                group.create_task(self._deliver(row), name=f"deliver {row.sink} {row.event_id}")
+        return len(rows)
+
+    async def _deliver(self, row: OutboxRow) -> Attempt:
+        async with self._slots:
+            attempt = await self._attempt(self._sinks[row.sink], row)
+        metrics.ATTEMPTS.labels(row.sink, attempt.outcome.value).inc()
+        now = self._clock()
+        sink = self._sinks[row.sink]
+        if attempt.outcome in (Outcome.DELIVERED, Outcome.DUPLICATE, Outcome.SKIPPED):
+            self._store.mark_delivered(row.id, now)
+            metrics.LATENCY.observe(max(0.0, now - row.created_at))
+        elif attempt.outcome is Outcome.RETRY and now - row.created_at < sink.dead_after_s:
+            delay = sink.backoff.delay(row.attempts + 1, self._rng, attempt.retry_after_s)
+            self._store.mark_retry(row.id, row.attempts + 1, now + delay, attempt.reason)
+            log.info(
+                "delivery %s to %s failed (%s), retry in %.1fs",
+                row.event_id,
+                row.sink,
+                attempt.reason,
+                delay,
+            )
+        else:
+            reason = attempt.reason
+            if attempt.outcome is Outcome.RETRY:
+                reason = f"still failing after {sink.dead_after_s:g}s: {reason}"
+            self._store.mark_dead(row.id, row.attempts + 1, now, reason)
+            log.error("delivery %s to %s dead-lettered: %s", row.event_id, row.sink, reason)
+            self._refresh_gauges()
+        return attempt
+
+    async def _attempt(self, sink: Sink, row: OutboxRow) -> Attempt:
+        event = json.loads(row.body)
+        try:
+            request = sink.adapter.request(event, self._store.remote_ref(sink.name, row.ticket))
+        except MissingRemoteRef as exc:
+            return Attempt(Outcome.DEAD, f"no_remote_ref: {exc}")
+        if request is None:
+            return Attempt(Outcome.SKIPPED, "nothing to send for this event type")
+        body = request.body()
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "idempotency-key": row.event_id,
+            **sink.headers,
+            **request.headers,
+        }
+        if sink.secret is not None:
+            headers.update(sign_headers(sink.secret, row.event_id, int(self._clock()), body))
+        client = self._clients.get(sink.name)
+        if client is None:
+            raise RuntimeError("DeliveryWorker.run_once called outside run()")
+        try:
+            response = await client.request(
+                request.method, request.url, content=body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            return Attempt(Outcome.RETRY, f"{type(exc).__name__}: {exc}".rstrip(": "))
+        status = response.status_code
+        if 200 <= status < 300 or status == 409:
+            ref = sink.adapter.ref_from(event, _json_or_none(response))
+            if ref is not None:
+                self._store.set_remote_ref(sink.name, row.ticket, ref)
+            return Attempt(Outcome.DELIVERED if status != 409 else Outcome.DUPLICATE, str(status))
+        if status in RETRYABLE:
+            retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
+            return Attempt(Outcome.RETRY, f"HTTP {status}", retry_after)
+        return Attempt(Outcome.DEAD, f"rejected: HTTP {status} {response.text[:200]}")
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        next_at = self._store.next_due_at()
+        wait = self._poll_s
+        if next_at is not None:
+            wait = min(wait, max(0.0, next_at - self._clock()))
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    def _refresh_gauges(self) -> None:
+        counts = self._store.outbox_counts()
+        for state, n in counts.items():
+            metrics.OUTBOX.labels(state).set(n)
+        metrics.DEAD.set(counts.get("dead", 0))
+
+
+def _json_or_none(response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
