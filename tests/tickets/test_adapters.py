@@ -1,0 +1,117 @@
+"""Each desk adapter's requests, compared with fixtures written from the desks' API references.
+
+The fixtures under fixtures/<desk>/ are the exact requests (method, URL, JSON body) each desk
+expects for the same sample ticket's events. Set FLEETDESK_WRITE_FIXTURES=1 to rewrite them
+after a deliberate format change, then review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.delivery.adapters.jira import JiraAdapter
+from collector.delivery.adapters.pagerduty import PagerDutyAdapter
+from collector.delivery.adapters.servicenow import ServiceNowAdapter
+from collector.delivery.adapters.webhook import WebhookAdapter
+from collector.delivery.adapters.zammad import ZammadAdapter
+from collector.delivery.request import Adapter, MissingRemoteRef
+from collector.tickets import codec
+from collector.tickets.book import TicketBook
+from collector.tickets.inputs import DeskAction, DeskCommand
+from collector.tickets.numbers import MemoryNumbers
+from collector.tickets.service import deadlines
+from tests.tickets.conftest import DEVICES, Devices, Policies, WallClock24x7, fault, utc
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+ADAPTERS: dict[str, tuple[Adapter, str | None]] = {
+    "webhook": (WebhookAdapter("https://desk.example.com/hooks/fleetdesk"), None),
+    "jira": (
+        JiraAdapter(
+            "https://example.atlassian.net",
+            "OPS",
+            transitions={"resolved": "31", "closed": "41", "reopened": "11"},
+        ),
+        "OPS-17",
+    ),
+    "zammad": (
+        ZammadAdapter("https://zammad.example.com", "Field service", "noc@example.com"),
+        "42",
+    ),
+    "servicenow": (
+        ServiceNowAdapter("https://example.service-now.com", "Field Service"),
+        "9d385017c611228701d22104cc95c371",
+    ),
+    "pagerduty": (
+        PagerDutyAdapter(
+            "R0UT1NGKEY0123456789012345678901", "https://events.pagerduty.com/v2/enqueue"
+        ),
+        None,
+    ),
+}
+
+
+def sample_events() -> list[dict[str, Any]]:
+    """One ticket's life: opened, acknowledged, breached, commented, resolved, closed."""
+    sla = WallClock24x7()
+    book = TicketBook(policies=Policies(), devices=Devices(dict(DEVICES)), sla=sla)
+    numbers = MemoryNumbers()
+    events = book.on_fault(
+        fault("opened", "2025-10-09T08:00:00", policy="wthink", level="urgent"), numbers
+    )
+    number = events[0].ticket.number
+    for action, at, extra in (
+        ("ack", "2025-10-09T08:20:00", {}),
+        ("comment", "2025-10-09T13:00:00", {"comment": "spare unit on its way"}),
+        ("resolve", "2025-10-09T17:00:00", {}),
+    ):
+        cmd = DeskCommand(number, DeskAction(action), utc(at), actor="alice", **extra)  # type: ignore[arg-type]
+        events += book.on_desk(cmd).events
+    cleared = fault("cleared", "2025-10-09T17:30:00", policy="wthink", level="urgent")
+    events += book.on_fault(cleared, numbers)
+    events += book.tick(utc("2025-10-09T18:00:00"))
+    wanted = {"ticket_opened", "acknowledged", "breached", "commented", "resolved", "closed"}
+    chosen: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e.kind.value in wanted and e.kind.value not in chosen:
+            chosen[e.kind.value] = codec.event_to_dict(e, deadlines(e, sla))
+    return list(chosen.values())
+
+
+@pytest.mark.parametrize("desk", sorted(ADAPTERS))
+def test_requests_match_recorded_fixtures(desk: str) -> None:
+    adapter, ref = ADAPTERS[desk]
+    for event in sample_events():
+        ticket_ref = None if event["type"] == "ticket_opened" else ref
+        request = adapter.request(event, ticket_ref)
+        got = (
+            None
+            if request is None
+            else {"method": request.method, "url": request.url, "json": request.json}
+        )
+        path = FIXTURES / desk / f"{event['type']}.json"
+        if os.environ.get("FLEETDESK_WRITE_FIXTURES") == "1":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(got, indent=2, ensure_ascii=False) + "\n")
+        assert got == json.loads(path.read_text()), f"{desk} {event['type']}"
+        json.dumps(got)  # serialisable as sent
+
+
+def test_remote_refs_from_create_responses() -> None:
+    opened = sample_events()[0]
+    assert ADAPTERS["jira"][0].ref_from(opened, {"id": "10002", "key": "OPS-17"}) == "OPS-17"
+    assert ADAPTERS["zammad"][0].ref_from(opened, {"id": 42, "number": "31001"}) == "42"
+    sys_id = {"result": {"sys_id": "9d38", "number": "INC0010001"}}
+    assert ADAPTERS["servicenow"][0].ref_from(opened, sys_id) == "9d38"
+
+
+@pytest.mark.parametrize("desk", ["jira", "zammad", "servicenow"])
+def test_update_without_remote_ref_is_refused(desk: str) -> None:
+    adapter, _ = ADAPTERS[desk]
+    with pytest.raises(MissingRemoteRef):
+        adapter.request(sample_events()[1], None)
