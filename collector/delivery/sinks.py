@@ -106,7 +106,7 @@ def _parse_sink(item: Mapping[str, Any], where: str, env: Mapping[str, str]) -> 
     name, kind = need("name"), need("type")
     if kind not in KINDS:
         raise SinkConfigError(f"{where}.type: {kind!r} is not one of {', '.join(KINDS)}")
-    url = need("url")
+    url = EVENTS_URL if kind == "pagerduty" and "url" not in item else need("url")
     if not url.startswith(("https://", "http://")):
         raise SinkConfigError(f"{where}.url: not an http(s) URL: {url!r}")
     adapter: Adapter
@@ -130,7 +130,7 @@ def _parse_sink(item: Mapping[str, Any], where: str, env: Mapping[str, str]) -> 
         routing = secret_from("routing_key_env")
         if routing is None:
             raise SinkConfigError(f"{where}.routing_key_env: required for pagerduty")
-        adapter = PagerDutyAdapter(routing, url if url != "default" else EVENTS_URL)
+        adapter = PagerDutyAdapter(routing, url)
     secret = secret_from("secret_env")
     if secret is not None:
         try:

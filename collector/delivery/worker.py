@@ -13,6 +13,7 @@ import enum
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
@@ -74,7 +75,9 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         async with AsyncExitStack() as stack:
             for sink in self._sinks.values():
-                verify: str | bool = sink.ca_file or True
+                verify: ssl.SSLContext | bool = True
+                if sink.ca_file is not None:
+                    verify = ssl.create_default_context(cafile=sink.ca_file)
                 client = httpx.AsyncClient(timeout=sink.timeout_s, verify=verify)
                 self._clients[sink.name] = await stack.enter_async_context(client)
             self._refresh_gauges()

@@ -7,11 +7,13 @@ stopped on the same port, so a test can have the desk "down" (connection refused
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -36,9 +38,15 @@ class Answer:
 
 
 class Receiver:
-    def __init__(self, port: int, answers: Callable[[int], Answer] | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        answers: Callable[[int], Answer] | None = None,
+        tls: tuple[Path, Path] | None = None,  # (certificate, key): serve HTTPS
+    ) -> None:
         self.port = port
-        self.url = f"http://127.0.0.1:{port}/hook"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/hook"
         self.received: list[Received] = []
         self._answers = answers or (lambda _n: Answer())
         self._lock = threading.Lock()
@@ -87,6 +95,10 @@ class Receiver:
 
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -28,7 +28,7 @@ from collector.tickets.book import TicketBook
 from collector.tickets.inputs import DeskAction, DeskCommand
 from collector.tickets.service import TicketService
 from collector.tickets.store import TicketStore
-from tests.support.services import free_port, wait_for_port
+from tests.support.services import free_port, require_program, wait_for_port
 from tests.tickets.conftest import Devices, Policies, WallClock24x7, fault, utc
 from tests.tickets.receiver import Answer, Receiver
 
@@ -238,3 +238,45 @@ def test_sigkill_during_delivery_then_restart_delivers_the_rest(tmp_path: Path) 
         body = r.json()
         per_ticket.setdefault(body["ticket"]["number"], []).append(body["seq"])
     assert all(seqs == sorted(seqs) for seqs in per_ticket.values())
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    openssl = require_program("openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_is_verified(tmp_path: Path) -> None:
+    store = TicketStore(f"sqlite:///{tmp_path / 't.db'}")
+    store.migrate()
+    ids = make_events(store, devices=1)
+    cert, key = self_signed(tmp_path)
+    receiver = Receiver(free_port(), tls=(cert, key))
+    receiver.start()
+    stop = asyncio.Event()
+    untrusted = Sink("desk", WebhookAdapter(receiver.url), backoff=Backoff(0.05, 0.1))
+    worker = DeliveryWorker(store, {"desk": untrusted}, poll_s=0.05)
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        # An unknown certificate is refused (and retried), never sent to blindly.
+        await wait_until(lambda: any("CERTIFICATE_VERIFY_FAILED" in (r.last_error or "")
+                                     for r in outbox_rows(store)))  # fmt: skip
+        stop.set()
+        await task
+        assert receiver.received == []
+        trusted = Sink("desk", WebhookAdapter(receiver.url), ca_file=str(cert))
+        stop = asyncio.Event()
+        task = asyncio.create_task(DeliveryWorker(store, {"desk": trusted}, poll_s=0.05).run(stop))
+        await wait_until(lambda: store.outbox_counts()["pending"] == 0)
+    finally:
+        stop.set()
+        await task
+        receiver.stop()
+    assert sorted(r.headers["idempotency-key"] for r in receiver.accepted()) == sorted(ids)
+    store.close()

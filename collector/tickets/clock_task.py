@@ -1,0 +1,45 @@
+"""The async task that wakes the ticket book at its next escalation or follow-up end.
+
+The only place in the ticket code that reads the wall clock; the book itself is pure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from collector.tickets.model import TicketEvent
+from collector.tickets.service import TicketService
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def run_ticket_clock(
+    service: TicketService,
+    stop: asyncio.Event,
+    *,
+    wake: asyncio.Event | None = None,
+    now: Callable[[], datetime] = utc_now,
+    max_sleep_s: float = 60.0,
+    on_events: Callable[[list[TicketEvent]], None] | None = None,
+) -> None:
+    """Tick the service whenever something falls due; ``wake`` is set when inputs changed it."""
+    wake = wake or asyncio.Event()
+    while not stop.is_set():
+        events = await asyncio.to_thread(service.tick, now())
+        if events and on_events is not None:
+            on_events(events)
+        next_at = service.next_wakeup()
+        delay = max_sleep_s
+        if next_at is not None:
+            delay = min(delay, max(0.0, (next_at - now()).total_seconds()))
+        wake.clear()
+        waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
