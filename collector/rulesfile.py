@@ -50,7 +50,14 @@ class Node:
     @property
     def value(self) -> object:
         """The plain Python value (scalars are resolved like yaml.safe_load does)."""
-        return yaml.SafeLoader("").construct_object(self.raw, deep=True)
+        try:
+            return yaml.SafeLoader("").construct_object(self.raw, deep=True)
+        except (yaml.YAMLError, ValueError) as exc:  # e.g. a date like 2026-02-30
+            raise self.error(f"bad value {self.source_text()!r}: {exc}") from None
+
+    def source_text(self) -> str:
+        """The value as written (scalars), for messages."""
+        return str(self.raw.value) if isinstance(self.raw, yaml.ScalarNode) else self.raw.tag
 
     def is_null(self) -> bool:
         return isinstance(self.raw, yaml.ScalarNode) and self.raw.tag.endswith(":null")

@@ -41,7 +41,7 @@ class CalendarError(ValueError):
     """A query the calendar cannot answer (naive datetime, no working time ahead)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Timeline:
     """Open intervals for local dates [first, last) as epoch seconds, merged and sorted."""
 
@@ -88,7 +88,12 @@ class Calendar:
     _lock: threading.Lock = field(
         default_factory=threading.Lock, compare=False, repr=False, hash=False
     )
-    _timeline: list[_Timeline] = field(default_factory=list, compare=False, repr=False, hash=False)
+    # The materialised timeline, replaced (never mutated) as queries reach further years.
+    _tl: _Timeline | None = field(default=None, compare=False, repr=False, hash=False)
+
+    def _set_timeline(self, tl: _Timeline) -> _Timeline:
+        object.__setattr__(self, "_tl", tl)  # a cache, not state: the calendar stays immutable
+        return tl
 
     # -- what a day looks like ---------------------------------------------------------------
 
@@ -149,11 +154,11 @@ class Calendar:
 
     def _covering(self, t: float) -> _Timeline:
         """A timeline whose [lo, hi) contains ``t``, extending the cache by whole years."""
-        current = self._timeline[0] if self._timeline else None
+        current = self._tl
         if current is not None and current.lo <= t < current.hi:
             return current
         with self._lock:
-            current = self._timeline[0] if self._timeline else None
+            current = self._tl
             if current is not None and current.lo <= t < current.hi:
                 return current
             year = datetime.fromtimestamp(t, self.tz).year
@@ -162,26 +167,22 @@ class Calendar:
             if current is not None:
                 first = min(first, current.first)
                 last = max(last, current.last)
-            built = self._build(first, last)
-            self._timeline[:] = [built]
-            return built
+            return self._set_timeline(self._build(first, last))
 
     def _extended(self, tl: _Timeline) -> _Timeline:
         """The timeline one year longer (same origin, so cumulative values stay valid)."""
         if tl.last.year - tl.first.year > _MAX_YEARS_AHEAD + 2:
             raise CalendarError(f"calendar {self.name!r} has no working time ahead")
         with self._lock:
-            current = self._timeline[0] if self._timeline else tl
+            current = self._tl or tl
             if current.first == tl.first and current.last > tl.last:
                 return current
-            built = self._build(tl.first, date(tl.last.year + 1, 1, 1))
-            self._timeline[:] = [built]
-            return built
+            return self._set_timeline(self._build(tl.first, date(tl.last.year + 1, 1, 1)))
 
     # -- queries --------------------------------------------------------------------------------
 
     def _epoch(self, at: datetime) -> float:
-        if at.tzinfo is None or at.utcoffset() is None:
+        if at.tzinfo is None:
             raise CalendarError(f"naive datetime {at.isoformat()}: a time zone is required")
         return at.timestamp()
 
@@ -254,9 +255,28 @@ class Calendar:
         """The deadline: the earliest instant where ``seconds`` of business time have elapsed
         since ``start``, not counting pauses. ``seconds == 0``: the first instant the clock runs.
         """
+        if start.tzinfo is None:
+            raise CalendarError(f"naive datetime {start.isoformat()}: a time zone is required")
+        t = start.timestamp()
+        if not pauses and seconds > 0:
+            # The hot path, inlined: one bisect to find where we are, one to find the target.
+            tl = self._tl
+            if tl is None or not tl.lo <= t < tl.hi:
+                tl = self._covering(t)
+            starts = tl.starts
+            i = bisect_right(starts, t) - 1
+            if i < 0:
+                done = 0.0
+            else:
+                end = tl.ends[i]
+                done = tl.cum_start[i] + ((t if t < end else end) - starts[i])
+            target = done + seconds
+            cum_end = tl.cum_end
+            if cum_end and target <= cum_end[-1]:
+                j = bisect_left(cum_end, target)
+                return datetime.fromtimestamp(starts[j] + (target - tl.cum_start[j]), self.tz)
         if seconds < 0:
             raise CalendarError(f"negative business time {seconds}")
-        t = self._epoch(start)
         merged = _merged(self._epoch_pauses(pauses), t) if pauses else []
         if seconds == 0:
             return self._to_datetime(self._first_running(t, merged))
@@ -399,6 +419,8 @@ def calendar_from_node(root: Node, default_name: str) -> Calendar:
     """Build a Calendar from a parsed file; RulesFileError names the key and line."""
     keys = root.mapping(_CALENDAR_KEYS)
     name = keys["name"].text() if "name" in keys else default_name
+    if name != default_name:
+        raise keys["name"].error(f"name {name!r} differs from the file name {default_name!r}")
     if "timezone" not in keys:
         raise root.error("missing key 'timezone' (an IANA name like Asia/Shanghai)")
     tz_name = keys["timezone"].text()

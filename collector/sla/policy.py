@@ -384,6 +384,8 @@ def _warranty(node: Node) -> Warranty:
 def policy_from_node(root: Node, default_name: str, rules_dir: Path | None) -> Policy:
     """Build a Policy from a parsed file; RulesFileError names the key and line."""
     keys = root.mapping(_POLICY_KEYS)
+    if "name" in keys and keys["name"].text() != default_name:
+        raise keys["name"].error(f"name {keys['name'].text()!r} differs from the file name")
     cals = _Calendars(rules_dir)
     if "levels" not in keys:
         raise root.error("missing key 'levels'")
@@ -412,7 +414,7 @@ def policy_from_node(root: Node, default_name: str, rules_dir: Path | None) -> P
             raise fkeys["after"].error(f"unknown target {after!r}")
         followup = Followup(after, _duration(fkeys["delay"]), cals.get(fkeys["calendar"]))
     return Policy(
-        name=keys["name"].text() if "name" in keys else default_name,
+        name=default_name,
         description=keys["description"].text() if "description" in keys else "",
         levels=MappingProxyType(levels),
         classification=rules,
