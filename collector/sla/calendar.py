@@ -171,8 +171,6 @@ class Calendar:
 
     def _extended(self, tl: _Timeline) -> _Timeline:
         """The timeline one year longer (same origin, so cumulative values stay valid)."""
-        if tl.last.year - tl.first.year > _MAX_YEARS_AHEAD + 2:
-            raise CalendarError(f"calendar {self.name!r} has no working time ahead")
         with self._lock:
             current = self._tl or tl
             if current.first == tl.first and current.last > tl.last:
@@ -198,13 +196,19 @@ class Calendar:
 
     def _next_open(self, t: float) -> float:
         tl = self._covering(t)
-        while True:
+        for _ in range(_MAX_YEARS_AHEAD):
             i = bisect_right(tl.starts, t) - 1
             if i >= 0 and t < tl.ends[i]:
                 return t
             if i + 1 < len(tl.starts):
                 return tl.starts[i + 1]
             tl = self._extended(tl)
+        raise self._never_open()
+
+    def _never_open(self) -> CalendarError:
+        return CalendarError(
+            f"calendar {self.name!r} has no working time within {_MAX_YEARS_AHEAD} years"
+        )
 
     def next_open(self, at: datetime) -> datetime:
         """``at`` if open, else the next opening."""
@@ -216,8 +220,8 @@ class Calendar:
         if b <= a:
             return 0.0
         tl = self._covering(a)
-        while b > tl.hi:
-            tl = self._extended(tl)
+        if b > tl.hi:
+            tl = self._covering(b)  # the union of the cached years and b's
         return tl.cum(b) - tl.cum(a)
 
     def business_seconds(self, start: datetime, end: datetime, pauses: Pauses = ()) -> float:
@@ -235,8 +239,12 @@ class Calendar:
         """Earliest instant >= t where ``seconds`` (> 0) of business time have elapsed."""
         tl = self._covering(t)
         target = tl.cum(t) + seconds
-        while not tl.cum_end or target > tl.cum_end[-1]:
+        for _ in range(_MAX_YEARS_AHEAD):
+            if tl.cum_end and target <= tl.cum_end[-1]:
+                break
             tl = self._extended(tl)
+        else:
+            raise self._never_open()
         i = bisect_left(tl.cum_end, target)
         return tl.starts[i] + (target - tl.cum_start[i])
 

@@ -234,3 +234,23 @@ def test_unknown_calendar_names_the_presets() -> None:
     with pytest.raises(ValueError, match="unknown calendar 'cn'") as info:
         load_calendar("cn")
     assert "24x7, cn-workdays, every-day-0900-1700" in str(info.value)
+
+
+def test_far_years_and_holidays_added_by_the_file(tmp_path: Path, cn: Calendar) -> None:
+    # far apart queries on one calendar: the cached years grow, answers stay right
+    assert cn.add(sh("2040-06-04T09:00"), H) == sh("2040-06-04T10:00")
+    assert cn.add(sh("2026-11-23T09:00"), H) == sh("2026-11-23T10:00")
+    assert cn.business_seconds(sh("2026-11-23T09:00"), sh("2040-06-04T10:00")) > 0
+    days = ", ".join(str(date(2026, 1, 1) + timedelta(days=i)) for i in range(0, 7))
+    rules = write_rules(
+        tmp_path,
+        {
+            "calendars/never.yaml": f"""
+                timezone: UTC
+                hours: {{mon-fri: "09:00-18:00"}}
+                holidays: {{source: none, add: [{days}]}}
+            """
+        },
+    )
+    never = load_calendar("never", rules)
+    assert never.add(datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC")), H).date() == date(2026, 1, 8)
