@@ -15,6 +15,10 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collector.sla.calendar import Calendar
 
 HELP = "Compute SLA deadlines on business calendars and classify faults by policy."
 
@@ -99,6 +103,21 @@ def _run_due(args: argparse.Namespace) -> None:
     calendar = load_calendar(args.calendar, args.rules)
     due = calendar.add(start, duration.seconds_on(calendar.workday_seconds), pauses)
     print(due.isoformat())
+    _warn_estimated(args, calendar, start, due)
+
+
+def _warn_estimated(
+    args: argparse.Namespace, calendar: Calendar, start: datetime, due: datetime
+) -> None:
+    years = calendar.estimated_years(start, due)
+    if years:
+        listed = ", ".join(str(y) for y in years)
+        print(
+            f"fleetdesk sla {args.sla_command}: warning: calendar {calendar.name!r}: holidays "
+            f"of {listed} are estimated (no official schedule known); list them in the "
+            "calendar file under holidays.add / working_days.add",
+            file=sys.stderr,
+        )
 
 
 def _run_deadlines(args: argparse.Namespace) -> None:
@@ -108,6 +127,8 @@ def _run_deadlines(args: argparse.Namespace) -> None:
     pauses = parse_pauses(args.pause)
     policy = load_policy(args.policy, args.rules)
     deadlines = policy.deadlines(args.level, start, pauses)
+    for name, target in policy.level(args.level).targets.items():
+        _warn_estimated(args, target.calendar, start, deadlines[name])
     if args.json:
         out = {
             "policy": policy.name,

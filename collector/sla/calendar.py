@@ -116,6 +116,17 @@ class Calendar:
             return True
         return self.holidays.day_kind(day)[1]
 
+    def estimated_years(self, start: datetime, end: datetime) -> tuple[int, ...]:
+        """Local years in [start, end] whose holidays are a fallback estimate (see
+        ``holidaysource``): deadlines there may move once the official dates are listed."""
+        first = start.astimezone(self.tz).year
+        last = end.astimezone(self.tz).year
+        return tuple(
+            year
+            for year in range(first, last + 1)
+            if not self.holidays.day_kind(date(year, 7, 1))[1]
+        )
+
     # -- the timeline cache ------------------------------------------------------------------
 
     def _build(self, first: date, last: date) -> _Timeline:

@@ -259,3 +259,36 @@ def test_the_installed_command_end_to_end() -> None:
         timeout=60,
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "2026-02-14T10:30:00+08:00\n", "")
+
+
+def test_a_deadline_in_an_unpublished_year_warns_on_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys,
+        "sla",
+        "due",
+        "--calendar",
+        "cn-workdays",
+        "--start",
+        "2030-09-30T17:00+08:00",
+        "--duration",
+        "2h",
+    )
+    assert code == 0
+    # the estimate knows National Day's three statutory days, not the swapped Golden Week
+    assert out == "2030-10-04T10:00:00+08:00\n"
+    assert err.startswith("fleetdesk sla due: warning: calendar 'cn-workdays': holidays of 2030")
+    code, out, err = run(
+        capsys,
+        "sla",
+        "deadlines",
+        "--policy",
+        "shanghai-energy",
+        "--level",
+        "A",
+        "--start",
+        "2030-09-30T17:00+08:00",
+        "--json",
+    )
+    assert code == 0 and err == ""  # 24x7 has no holidays to estimate
