@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from collector.tickets import targets as tg
@@ -27,6 +27,7 @@ from collector.tickets.model import (
     WORKING_STATES,
     EventKind,
     Outcome,
+    RepairRecord,
     State,
     TargetClock,
     Ticket,
@@ -36,7 +37,8 @@ from collector.tickets.numbers import format_number
 from collector.tickets.terms import (
     DeviceSource,
     DeviceWarranty,
-    EscalationStep,
+    FixedFollowup,
+    FollowupRule,
     NumberAllocator,
     PolicySource,
     SlaMaths,
@@ -71,12 +73,12 @@ class TicketBook:
         self._tickets: dict[str, Ticket] = {}
         self._by_key: dict[str, str] = {}
         self._ended: set[str] = set()
-        self._repairs: dict[str, date] = {}
+        self._repairs: dict[str, RepairRecord] = {}
         self._timers: dict[str, tuple[_Timer, ...]] = {}
         self._now: datetime | None = None
 
     # -- state -------------------------------------------------------------------------------
-    def load(self, tickets: Iterable[Ticket], repairs: Mapping[str, date] = {}) -> None:
+    def load(self, tickets: Iterable[Ticket], repairs: Mapping[str, RepairRecord] = {}) -> None:
         """Restore live tickets and device repair dates (after a restart)."""
         for ticket in tickets:
             if ticket.state in LIVE_STATES:
@@ -90,7 +92,7 @@ class TicketBook:
         return list(self._tickets.values())
 
     @property
-    def repairs(self) -> Mapping[str, date]:
+    def repairs(self) -> Mapping[str, RepairRecord]:
         return dict(self._repairs)
 
     def next_wakeup(self) -> datetime | None:
@@ -147,7 +149,7 @@ class TicketBook:
         specs = policy.levels.get(signal.level)
         if specs is None:
             raise ValueError(f"policy {policy.name!r} has no level {signal.level!r}")
-        last_repair = self._repairs.get(signal.device) if signal.device else None
+        repairs = self._repairs.get(signal.device) if signal.device else None
         device_warranty = (
             self._devices.warranty(signal.device) if signal.device else _NO_DEVICE_WARRANTY
         )
@@ -156,7 +158,7 @@ class TicketBook:
             exempt=signal.exempt,
             terms=policy.warranty,
             device=device_warranty,
-            last_repair=last_repair,
+            repairs=repairs,
         )
         clocks: tuple[TargetClock, ...] = ()
         if signal.exempt is None:
@@ -216,7 +218,7 @@ class TicketBook:
             fault_active=active,
             resolved_at=at,
             resolved_by=by,
-            closes_at=at + self._followup(ticket),
+            closes_at=self._followup(ticket).due(at),
         )
         return self._emit(resolved, EventKind.RESOLVED, at, {"reason": by})
 
@@ -285,7 +287,7 @@ class TicketBook:
         if action is DeskAction.RESOLVE:
             resolved = self._resolve(ticket, at, "desk", active=ticket.fault_active)
             if command.repaired and ticket.device is not None:
-                self._repairs[ticket.device] = at.date()
+                self._record_repair(ticket.device, at, at - ticket.opened_at)
             return _applied(resolved)
         if action is DeskAction.PAUSE:
             if ticket.paused:
@@ -336,23 +338,24 @@ class TicketBook:
         for target in ticket.targets:
             if not target.running or target.paused:
                 continue
-            for step in _steps_for(steps, target.name):
+            for step in (s for s in steps if s.applies(ticket.level, target.name)):
                 if tg.step_id(target.name, step.fraction) in ticket.fired:
                     continue
                 instant = self._sla.instant_at(target, step.fraction)
                 if instant is not None:
                     yield _Timer(instant, step.fraction, target.name, step.action)
 
+    def _record_repair(self, device: str, at: datetime, took: timedelta) -> None:
+        before = self._repairs.get(device)
+        total = took + (before.repair_time if before else timedelta(0))
+        self._repairs[device] = RepairRecord(at.date(), total)
+
     def _policy(self, name: str) -> TicketPolicy:
         return self._policies.ticket_policy(name)
 
-    def _followup(self, ticket: Ticket) -> timedelta:
+    def _followup(self, ticket: Ticket) -> FollowupRule:
         followup = self._policy(ticket.policy).followup
-        return followup if followup is not None else self._default_followup
-
-
-def _steps_for(steps: Iterable[EscalationStep], target: str) -> list[EscalationStep]:
-    return [s for s in steps if s.target is None or s.target == target]
+        return followup if followup is not None else FixedFollowup(self._default_followup)
 
 
 def _stop_named(

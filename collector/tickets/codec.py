@@ -7,7 +7,7 @@ docs/webhook.schema.json by the tests.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from collector.tickets.model import (
@@ -25,7 +25,8 @@ SCHEMA_VERSION = 1
 
 
 def iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
+    """UTC, ``Z`` suffix: one form for every instant in stored tickets and webhook bodies."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:
@@ -43,7 +44,7 @@ def _opt_parse(text: str | None) -> datetime | None:
 def target_to_dict(target: TargetClock) -> dict[str, Any]:
     return {
         "name": target.name,
-        "duration_s": target.duration.total_seconds(),
+        "duration": target.duration,
         "calendar": target.calendar,
         "start": iso(target.start),
         "pauses": [[iso(a), _opt(b)] for a, b in target.pauses],
@@ -55,7 +56,7 @@ def target_to_dict(target: TargetClock) -> dict[str, Any]:
 def target_from_dict(data: Mapping[str, Any]) -> TargetClock:
     return TargetClock(
         name=data["name"],
-        duration=timedelta(seconds=data["duration_s"]),
+        duration=data["duration"],
         calendar=data["calendar"],
         start=parse_iso(data["start"]),
         pauses=tuple((parse_iso(a), _opt_parse(b)) for a, b in data["pauses"]),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date
+from datetime import date, timedelta
 
-from collector.tickets.model import Coverage, CoverageReason
+from collector.tickets.model import Coverage, CoverageReason, RepairRecord
 from collector.tickets.terms import DeviceWarranty, WarrantyTerms
 
 _EXEMPT_REASONS = {
@@ -28,13 +28,14 @@ def decide_coverage(
     exempt: str | None,
     terms: WarrantyTerms | None,
     device: DeviceWarranty,
-    last_repair: date | None,
+    repairs: RepairRecord | None,
 ) -> tuple[Coverage, CoverageReason]:
     """Coverage of a fault that opens on ``on``.
 
     An exemption wins. Otherwise the device is in warranty from its start date for the
-    inventory's months (else the policy's); where the policy extends warranty after a repair
-    or replacement, the device is also covered for ``extension_months`` from its last repair.
+    inventory's months (else the policy's). Where the policy says so, a repair extends it:
+    ``extend_after_repair`` pushes the end back by the time the device spent in repair, and
+    ``repaired_parts_months`` covers the device that long from its last repair.
     """
     if exempt is not None:
         reason = _EXEMPT_REASONS.get(exempt)
@@ -46,13 +47,18 @@ def decide_coverage(
         return Coverage.BILLABLE, CoverageReason.WARRANTY_UNKNOWN
     if on < device.start:
         return Coverage.BILLABLE, CoverageReason.WARRANTY_NOT_STARTED
-    if on < add_months(device.start, months):
+    end = add_months(device.start, months)
+    if on < end:
         return Coverage.WARRANTY, CoverageReason.IN_WARRANTY
-    if (
-        terms is not None
-        and terms.extension_months > 0
-        and last_repair is not None
-        and last_repair <= on < add_months(last_repair, terms.extension_months)
-    ):
-        return Coverage.WARRANTY, CoverageReason.EXTENDED_AFTER_REPAIR
+    if terms is not None and repairs is not None:
+        if terms.extend_after_repair and on < end + _whole_days(repairs.repair_time):
+            return Coverage.WARRANTY, CoverageReason.EXTENDED_AFTER_REPAIR
+        parts = terms.repaired_parts_months
+        if parts and repairs.last_repair <= on < add_months(repairs.last_repair, parts):
+            return Coverage.WARRANTY, CoverageReason.EXTENDED_AFTER_REPAIR
     return Coverage.BILLABLE, CoverageReason.WARRANTY_EXPIRED
+
+
+def _whole_days(span: timedelta) -> timedelta:
+    """Repair time counts in started days: a repair of 2 days 3 hours extends by 3 days."""
+    return timedelta(days=-(-span // timedelta(days=1)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 
@@ -70,11 +70,13 @@ class Outcome(enum.StrEnum):
 class TargetClock:
     """One SLA target of a ticket as stored data; the SLA engine turns it into instants.
 
-    ``pauses`` are wall-clock intervals; the last one may still be open (``end`` None).
+    ``duration`` is the policy's text (``4h``, ``5wd``) and ``calendar`` its calendar name, both
+    as they were when the ticket opened. ``pauses`` are wall-clock intervals; the last one may
+    still be open (``end`` None).
     """
 
     name: str
-    duration: timedelta
+    duration: str
     calendar: str
     start: datetime
     pauses: tuple[tuple[datetime, datetime | None], ...] = ()
@@ -88,6 +90,14 @@ class TargetClock:
     @property
     def paused(self) -> bool:
         return bool(self.pauses) and self.pauses[-1][1] is None
+
+
+@dataclass(frozen=True, slots=True)
+class RepairRecord:
+    """A device's repairs or replacements, for the warranty extension after repair."""
+
+    last_repair: date
+    repair_time: timedelta = timedelta(0)  # total time the device spent in repair tickets
 
 
 @dataclass(frozen=True, slots=True)

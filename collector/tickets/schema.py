@@ -56,7 +56,8 @@ device_repairs: Final = sa.Table(
     "device_repairs",
     metadata,
     sa.Column("device", sa.String(64), primary_key=True),
-    sa.Column("repaired_on", sa.String(10), nullable=False),  # ISO date
+    sa.Column("repaired_on", sa.String(10), nullable=False),  # ISO date of the last repair
+    sa.Column("repair_seconds", sa.Float, nullable=False),  # total time spent in repair
 )
 
 # One row per (event, sink). A row is written in the same transaction as the ticket change.

@@ -13,14 +13,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.tickets import codec, schema
-from collector.tickets.model import LIVE_STATES, Ticket, TicketEvent
+from collector.tickets.model import LIVE_STATES, RepairRecord, Ticket, TicketEvent
 
 
 class TicketStoreError(RuntimeError):
@@ -105,10 +105,14 @@ class TicketTx:
         if rows:
             self.conn.execute(sa.insert(schema.outbox), rows)
 
-    def save_repairs(self, repairs: Mapping[str, date]) -> None:
+    def save_repairs(self, repairs: Mapping[str, RepairRecord]) -> None:
         table = schema.device_repairs
-        for device, day in repairs.items():
-            values = {"device": device, "repaired_on": day.isoformat()}
+        for device, record in repairs.items():
+            values = {
+                "device": device,
+                "repaired_on": record.last_repair.isoformat(),
+                "repair_seconds": record.repair_time.total_seconds(),
+            }
             updated = self.conn.execute(
                 sa.update(table).where(table.c.device == device).values(values)
             )
@@ -187,14 +191,16 @@ class TicketStore:
             yield TicketTx(conn)
 
     # -- tickets -----------------------------------------------------------------------------
-    def load_live(self) -> tuple[list[Ticket], dict[str, date]]:
+    def load_live(self) -> tuple[list[Ticket], dict[str, RepairRecord]]:
         with self.engine.connect() as conn:
             bodies = conn.execute(
                 sa.select(schema.tickets.c.body).where(schema.tickets.c.live)
             ).scalars()
             live = [codec.ticket_from_dict(json.loads(b)) for b in bodies]
             repairs = {
-                row.device: date.fromisoformat(row.repaired_on)
+                row.device: RepairRecord(
+                    date.fromisoformat(row.repaired_on), timedelta(seconds=row.repair_seconds)
+                )
                 for row in conn.execute(sa.select(schema.device_repairs))
             }
         return live, repairs

@@ -27,34 +27,61 @@ class WarrantyTerms:
 
     basis: WarrantyBasis
     months: int
-    #: A repaired or replaced device is covered this many months from the repair (0: no extension).
-    extension_months: int = 0
+    #: Repaired or replaced parts are covered this many months from the repair (seed 002).
+    repaired_parts_months: int | None = None
+    #: The unit's warranty is extended by the time it spent in repair (seed 003, 順延).
+    extend_after_repair: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class TargetSpec:
-    duration: timedelta
+    duration: str  # the policy's text: 4h, 1h30m, 5wd
     calendar: str
 
 
 @dataclass(frozen=True, slots=True)
 class EscalationStep:
-    """At ``fraction`` of ``target`` (None: every target) emit ``action``; 1.0 is the breach."""
+    """At ``fraction`` of ``target`` (None: every target) emit ``action``; 1.0 is the breach.
+
+    ``levels`` None: every level.
+    """
 
     fraction: float
     action: str
     target: str | None = None
+    levels: frozenset[str] | None = None
+
+    def applies(self, level: str, target: str) -> bool:
+        return (self.target is None or self.target == target) and (
+            self.levels is None or level in self.levels
+        )
 
 
-DEFAULT_STEPS = (EscalationStep(0.75, "warning"), EscalationStep(1.0, "breach"))
+BREACH = EscalationStep(1.0, "breach")
+
+
+class FollowupRule(Protocol):
+    """When the follow-up after a resolution ends (the SLA engine's ``Followup``)."""
+
+    def due(self, done_at: datetime) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedFollowup:
+    """A follow-up of fixed wall-clock length, for policies that do not name one."""
+
+    delay: timedelta
+
+    def due(self, done_at: datetime) -> datetime:
+        return done_at + self.delay
 
 
 @dataclass(frozen=True, slots=True)
 class TicketPolicy:
     name: str
     levels: Mapping[str, Mapping[str, TargetSpec]]
-    steps: tuple[EscalationStep, ...] = DEFAULT_STEPS
-    followup: timedelta | None = None
+    steps: tuple[EscalationStep, ...] = (EscalationStep(0.75, "warning"), BREACH)
+    followup: FollowupRule | None = None
     warranty: WarrantyTerms | None = None
 
 

@@ -3,84 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from collector.tickets.book import TicketBook
 from collector.tickets.inputs import FaultSignal
-from collector.tickets.model import TargetClock
 from collector.tickets.numbers import MemoryNumbers
+from collector.tickets.sla_adapter import SlaEngine
 from collector.tickets.store import TicketStore
-from collector.tickets.terms import (
-    DEFAULT_STEPS,
-    DeviceWarranty,
-    EscalationStep,
-    TargetSpec,
-    TicketPolicy,
-    WarrantyBasis,
-    WarrantyTerms,
-)
+from collector.tickets.terms import DeviceWarranty
 
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-class WallClock24x7:
-    """Stand-in for the SLA engine on a 24x7 calendar, used until ``collector.sla`` is on main."""
-
-    def instant_at(self, target: TargetClock, fraction: float) -> datetime | None:
-        remaining = target.duration * fraction
-        cursor = target.start
-        for start, end in target.pauses:
-            if start > cursor:
-                if cursor + remaining <= start:
-                    return cursor + remaining
-                remaining -= start - cursor
-            if end is None:
-                return None
-            cursor = max(cursor, end)
-        return cursor + remaining
-
-
-H = timedelta(hours=1)
-POLICIES = {
-    "xian": TicketPolicy(
-        name="xian",
-        levels={
-            "3": {"response": TargetSpec(4 * H, "24x7")},
-            "emergency": {
-                "onsite": TargetSpec(4 * H, "24x7"),
-                "plan": TargetSpec(24 * H, "24x7"),
-            },
-        },
-        followup=24 * H,
-        warranty=WarrantyTerms(WarrantyBasis.ACCEPTANCE, 36, extension_months=12),
-    ),
-    "wthink": TicketPolicy(
-        name="wthink",
-        levels={
-            "urgent": {
-                "response": TargetSpec(1 * H, "24x7"),
-                "resolution": TargetSpec(8 * H, "24x7"),
-            }
-        },
-        steps=(*DEFAULT_STEPS, EscalationStep(0.5, "second_line", "resolution")),
-        warranty=WarrantyTerms(WarrantyBasis.ACTIVATION, 12),
-    ),
-}
-
-
-@dataclass
-class Policies:
-    table: Mapping[str, TicketPolicy] = field(default_factory=lambda: POLICIES)
-
-    def ticket_policy(self, name: str) -> TicketPolicy:
-        return self.table[name]
+#: The shipped policies through the real SLA engine (policies are cached per name).
+ENGINE = SlaEngine()
 
 
 @dataclass
@@ -97,9 +40,13 @@ DEVICES = {
 }
 
 
+def make_book(devices: Devices | None = None) -> TicketBook:
+    return TicketBook(policies=ENGINE, devices=devices or Devices(dict(DEVICES)), sla=ENGINE)
+
+
 @pytest.fixture
 def book() -> TicketBook:
-    return TicketBook(policies=Policies(), devices=Devices(dict(DEVICES)), sla=WallClock24x7())
+    return make_book()
 
 
 @pytest.fixture
@@ -114,7 +61,7 @@ def fault(
     device: str | None = "r1",
     site: str | None = None,
     kind: str = "device_offline",
-    policy: str = "xian",
+    policy: str = "xian-integrator",
     level: str = "3",
     onset: str | None = None,
     exempt: str | None = None,

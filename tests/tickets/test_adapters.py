@@ -21,11 +21,10 @@ from collector.delivery.adapters.webhook import WebhookAdapter
 from collector.delivery.adapters.zammad import ZammadAdapter
 from collector.delivery.request import Adapter, MissingRemoteRef
 from collector.tickets import codec
-from collector.tickets.book import TicketBook
 from collector.tickets.inputs import DeskAction, DeskCommand
 from collector.tickets.numbers import MemoryNumbers
 from collector.tickets.service import deadlines
-from tests.tickets.conftest import DEVICES, Devices, Policies, WallClock24x7, fault, utc
+from tests.tickets.conftest import ENGINE, fault, make_book, utc
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -58,8 +57,8 @@ ADAPTERS: dict[str, tuple[Adapter, str | None]] = {
 
 def sample_events() -> list[dict[str, Any]]:
     """One ticket's life: opened, acknowledged, breached, commented, resolved, closed."""
-    sla = WallClock24x7()
-    book = TicketBook(policies=Policies(), devices=Devices(dict(DEVICES)), sla=sla)
+    sla = ENGINE
+    book = make_book()
     numbers = MemoryNumbers()
     events = book.on_fault(
         fault("opened", "2025-10-09T08:00:00", policy="wthink", level="urgent"), numbers

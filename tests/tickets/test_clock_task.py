@@ -6,23 +6,20 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from collector.tickets.book import TicketBook
 from collector.tickets.clock_task import run_ticket_clock
 from collector.tickets.model import TicketEvent
 from collector.tickets.service import TicketService
 from collector.tickets.store import TicketStore
-from tests.tickets.conftest import Devices, Policies, WallClock24x7, fault
+from tests.tickets.conftest import ENGINE, Devices, fault, make_book
 
 
 async def test_clock_task_ticks_when_due(tmp_path: Path) -> None:
     store = TicketStore(f"sqlite:///{tmp_path / 't.db'}")
     store.migrate()
     service = TicketService(
-        book_factory=lambda: TicketBook(
-            policies=Policies(), devices=Devices(), sla=WallClock24x7()
-        ),
+        book_factory=lambda: make_book(Devices()),
         store=store,
-        sla=WallClock24x7(),
+        sla=ENGINE,
         sinks=(),
     )
     service.on_fault(fault("opened", "2025-10-09T08:00:00"))

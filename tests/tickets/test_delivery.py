@@ -24,12 +24,11 @@ from collector.delivery.backoff import Backoff
 from collector.delivery.sinks import Sink
 from collector.delivery.worker import DeliveryWorker
 from collector.tickets import schema
-from collector.tickets.book import TicketBook
 from collector.tickets.inputs import DeskAction, DeskCommand
 from collector.tickets.service import TicketService
 from collector.tickets.store import TicketStore
 from tests.support.services import free_port, require_program, wait_for_port
-from tests.tickets.conftest import Devices, Policies, WallClock24x7, fault, utc
+from tests.tickets.conftest import ENGINE, Devices, fault, make_book, utc
 from tests.tickets.receiver import Answer, Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,11 +41,9 @@ def new_secret() -> str:
 
 def service_for(store: TicketStore) -> TicketService:
     return TicketService(
-        book_factory=lambda: TicketBook(
-            policies=Policies(), devices=Devices(), sla=WallClock24x7()
-        ),
+        book_factory=lambda: make_book(Devices()),
         store=store,
-        sla=WallClock24x7(),
+        sla=ENGINE,
         sinks=("desk",),
     )
 

@@ -12,11 +12,10 @@ from standardwebhooks.webhooks import Webhook
 
 from collector.delivery.inbound import PATH, InboundDesk
 from collector.delivery.inbound_http import InboundServer
-from collector.tickets.book import TicketBook
 from collector.tickets.model import EventKind, Outcome
 from collector.tickets.service import TicketService
 from collector.tickets.store import TicketStore
-from tests.tickets.conftest import Devices, Policies, WallClock24x7, fault
+from tests.tickets.conftest import ENGINE, Devices, fault, make_book
 from tests.tickets.test_delivery import new_secret
 
 SECRET = new_secret()
@@ -25,11 +24,9 @@ SECRET = new_secret()
 @pytest.fixture
 def desk(store: TicketStore) -> Iterator[tuple[TicketService, str]]:
     service = TicketService(
-        book_factory=lambda: TicketBook(
-            policies=Policies(), devices=Devices(), sla=WallClock24x7()
-        ),
+        book_factory=lambda: make_book(Devices()),
         store=store,
-        sla=WallClock24x7(),
+        sla=ENGINE,
         sinks=("desk",),
     )
     server = InboundServer(InboundDesk(service, SECRET))

@@ -9,7 +9,7 @@ from collector.tickets.inputs import DeskAction, DeskCommand, Verdict
 from collector.tickets.model import Coverage, CoverageReason, EventKind, Outcome, State
 from collector.tickets.numbers import MemoryNumbers, is_fault_number
 from collector.tickets.terms import DeviceWarranty
-from tests.tickets.conftest import Devices, Policies, WallClock24x7, fault, utc
+from tests.tickets.conftest import Devices, fault, make_book, utc
 
 
 def kinds(events: list) -> list[str]:  # type: ignore[type-arg]
@@ -81,33 +81,40 @@ def test_one_ticket_per_device_and_kind(book: TicketBook, numbers: MemoryNumbers
 
 
 def test_escalations_fire_at_exact_instants(numbers: MemoryNumbers) -> None:
-    book = TicketBook(policies=Policies(), devices=Devices(), sla=WallClock24x7())
+    book = make_book(Devices())
     book.on_fault(fault("opened", "2025-10-09T08:00:00", policy="wthink", level="urgent"), numbers)
-    events = book.tick(utc("2025-10-09T20:00:00"))
+    # wthink "urgent" on the 7x8 hotline calendar (09:00-17:00 Asia/Shanghai, every day):
+    # the fault starts 16:00 local; response 1h, onsite 1wd (8h), resolution 2wd (16h);
+    # second line at 50 % of resolution, warning at 75 %, breach at 100 %.
+    events = book.tick(utc("2025-10-12T00:00:00"))
     got = [(e.kind.value, e.detail["target"], e.detail["action"], e.at) for e in events]
     assert got == [
-        ("escalated", "response", "warning", utc("2025-10-09T08:45:00")),
-        ("breached", "response", "breach", utc("2025-10-09T09:00:00")),
-        ("escalated", "resolution", "second_line", utc("2025-10-09T12:00:00")),
-        ("escalated", "resolution", "warning", utc("2025-10-09T14:00:00")),
-        ("breached", "resolution", "breach", utc("2025-10-09T16:00:00")),
+        ("escalated", "response", "warning", utc("2025-10-09T08:45:00")),  # 16:45 local
+        ("breached", "response", "breach", utc("2025-10-09T09:00:00")),  # 17:00, closing time
+        ("escalated", "onsite", "warning", utc("2025-10-10T06:00:00")),  # 1h + 5h next day
+        ("escalated", "resolution", "second_line", utc("2025-10-10T08:00:00")),
+        ("breached", "onsite", "breach", utc("2025-10-10T08:00:00")),
+        ("escalated", "resolution", "warning", utc("2025-10-11T04:00:00")),  # 1h + 8h + 3h
+        ("breached", "resolution", "breach", utc("2025-10-11T08:00:00")),
     ]
-    assert book.tick(utc("2025-10-10T00:00:00")) == []
+    assert book.tick(utc("2025-10-20T00:00:00")) == []
 
 
 def test_escalations_after_restart_from_stored_tickets(numbers: MemoryNumbers) -> None:
-    first = TicketBook(policies=Policies(), devices=Devices(), sla=WallClock24x7())
+    first = make_book(Devices())
     first.on_fault(fault("opened", "2025-10-09T08:00:00", policy="wthink", level="urgent"), numbers)
     early = first.tick(utc("2025-10-09T09:30:00"))
     assert kinds(early) == ["escalated", "breached"]
     # A new process loads the stored tickets and goes on where the first one stopped.
-    second = TicketBook(policies=Policies(), devices=Devices(), sla=WallClock24x7())
+    second = make_book(Devices())
     second.load(first.live())
-    later = second.tick(utc("2025-10-09T20:00:00"))
+    later = second.tick(utc("2025-10-12T00:00:00"))
     assert [e.at for e in later] == [
-        utc("2025-10-09T12:00:00"),
-        utc("2025-10-09T14:00:00"),
-        utc("2025-10-09T16:00:00"),
+        utc("2025-10-10T06:00:00"),
+        utc("2025-10-10T08:00:00"),
+        utc("2025-10-10T08:00:00"),
+        utc("2025-10-11T04:00:00"),
+        utc("2025-10-11T08:00:00"),
     ]
 
 
@@ -220,19 +227,41 @@ def test_coverage_exempt_has_no_clock(book: TicketBook, numbers: MemoryNumbers) 
     assert book.tick(utc("2025-10-12T00:00:00")) == []
 
 
-def test_coverage_extended_after_repair(numbers: MemoryNumbers) -> None:
-    devices = Devices({"old": DeviceWarranty(start=date(2020, 1, 1), months=36)})
-    book = TicketBook(policies=Policies(), devices=devices, sla=WallClock24x7())
-    [first] = book.on_fault(fault("opened", "2025-03-01T08:00:00", device="old"), numbers)
+def test_coverage_extended_by_repair_time(numbers: MemoryNumbers) -> None:
+    # xian-integrator: 36 months from acceptance, extended by the time spent in repair.
+    devices = Devices({"unit": DeviceWarranty(start=date(2022, 3, 1), months=None)})
+    book = make_book(devices)
+    [first] = book.on_fault(fault("opened", "2025-01-10T08:00:00", device="unit"), numbers)
+    assert first.ticket.coverage_reason is CoverageReason.IN_WARRANTY
+    desk(book, first.ticket.number, "resolve", "2025-01-19T20:00:00", repaired=True)
+    book.on_fault(fault("cleared", "2025-01-19T20:00:00", device="unit"), numbers)
+    # The warranty ended 2025-03-01; 9.5 days in repair extend it by 10 days, to 2025-03-11.
+    *_, inside = book.on_fault(
+        fault("opened", "2025-03-10T08:00:00", device="unit", kind="cpu_high"), numbers
+    )
+    assert inside.ticket.coverage_reason is CoverageReason.EXTENDED_AFTER_REPAIR
+    *_, after = book.on_fault(
+        fault("opened", "2025-03-11T08:00:00", device="unit", kind="disk_full"), numbers
+    )
+    assert after.ticket.coverage_reason is CoverageReason.WARRANTY_EXPIRED
+
+
+def test_coverage_of_repaired_parts(numbers: MemoryNumbers) -> None:
+    # mtbox: 12 months from receipt; repaired or replaced parts 1 year from the repair.
+    devices = Devices({"box": DeviceWarranty(start=date(2023, 1, 1), months=None)})
+    book = make_book(devices)
+    hw = {"device": "box", "policy": "mtbox", "level": "hardware"}
+    [first] = book.on_fault(fault("opened", "2025-03-01T08:00:00", **hw), numbers)  # type: ignore[arg-type]
     assert first.ticket.coverage is Coverage.BILLABLE
-    desk(book, first.ticket.number, "resolve", "2025-03-02T08:00:00", repaired=True)
-    book.on_fault(fault("cleared", "2025-03-02T08:00:00", device="old"), numbers)
-    book.tick(utc("2025-03-04T00:00:00"))
-    # xian-integrator extends warranty 12 months from the repair.
-    [second] = book.on_fault(fault("opened", "2025-09-01T08:00:00", device="old"), numbers)
+    desk(book, first.ticket.number, "resolve", "2025-03-04T08:00:00", repaired=True)
+    *_, second = book.on_fault(
+        fault("opened", "2026-03-03T08:00:00", kind="cpu_high", **hw),
+        numbers,  # type: ignore[arg-type]
+    )
     assert second.ticket.coverage_reason is CoverageReason.EXTENDED_AFTER_REPAIR
     *_, third = book.on_fault(
-        fault("opened", "2026-03-03T08:00:00", device="old", kind="cpu_high"), numbers
+        fault("opened", "2026-03-04T08:00:00", kind="disk_full", **hw),
+        numbers,  # type: ignore[arg-type]
     )
     assert third.kind is EventKind.OPENED
     assert third.ticket.coverage_reason is CoverageReason.WARRANTY_EXPIRED

@@ -8,20 +8,17 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from collector.tickets.book import TicketBook
 from collector.tickets.inputs import DeskAction, DeskCommand
 from collector.tickets.service import TicketService
 from collector.tickets.store import TicketStore
-from tests.tickets.conftest import Devices, Policies, WallClock24x7, fault, utc
+from tests.tickets.conftest import ENGINE, Devices, fault, make_book, utc
 
 
 def make_service(store: TicketStore, sinks: tuple[str, ...] = ("desk",)) -> TicketService:
     return TicketService(
-        book_factory=lambda: TicketBook(
-            policies=Policies(), devices=Devices(), sla=WallClock24x7()
-        ),
+        book_factory=lambda: make_book(Devices()),
         store=store,
-        sla=WallClock24x7(),
+        sla=ENGINE,
         sinks=sinks,
     )
 

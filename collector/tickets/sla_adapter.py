@@ -1,0 +1,95 @@
+"""The SLA engine (``collector.sla``) seen through the ticket book's small protocols.
+
+Policies come from the policy files; every instant (escalation, breach, deadline) is the SLA
+engine's ``SlaClock`` answer for the ticket's stored target. Nothing here does calendar maths.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from collector.sla.calendar import Calendar, load_calendar
+from collector.sla.clock import SlaClock
+from collector.sla.durations import Duration, parse_duration
+from collector.sla.policy import Policy, Target, load_policy
+from collector.tickets.model import TargetClock
+from collector.tickets.terms import (
+    BREACH,
+    EscalationStep,
+    TargetSpec,
+    TicketPolicy,
+    WarrantyBasis,
+    WarrantyTerms,
+)
+
+
+@lru_cache(maxsize=256)
+def _duration(text: str) -> Duration:
+    return parse_duration(text)
+
+
+def ticket_policy(policy: Policy, name: str) -> TicketPolicy:
+    """The parts of a policy the ticket book needs."""
+    levels = {
+        level.name: {
+            target.name: TargetSpec(str(target.duration), target.calendar.name)
+            for target in level.targets.values()
+        }
+        for level in policy.levels.values()
+    }
+    steps = tuple(
+        EscalationStep(step.at, step.action.value, step.target, step.levels)
+        for step in policy.escalations
+    )
+    if not any(step.action == "breach" for step in steps):
+        steps = (*steps, BREACH)  # a breach is always reported, even if the file names none
+    warranty = None
+    if policy.warranty is not None:
+        w = policy.warranty
+        warranty = WarrantyTerms(
+            WarrantyBasis(w.basis.value), w.months, w.repaired_parts_months, w.extend_after_repair
+        )
+    return TicketPolicy(name, levels, steps, policy.followup, warranty)
+
+
+class SlaEngine:
+    """PolicySource and SlaMaths over the policy files of ``rules_dir`` (default: shipped)."""
+
+    def __init__(self, rules_dir: Path | None = None) -> None:
+        self._rules_dir = rules_dir
+        self._policies: dict[str, TicketPolicy] = {}
+        self._calendars: dict[str, Calendar] = {}
+
+    def ticket_policy(self, name: str) -> TicketPolicy:
+        cached = self._policies.get(name)
+        if cached is None:
+            policy = load_policy(name, self._rules_dir)
+            for level in policy.levels.values():
+                for target in level.targets.values():
+                    self._calendars.setdefault(target.calendar.name, target.calendar)
+            cached = self._policies[name] = ticket_policy(policy, name)
+        return cached
+
+    def instant_at(self, target: TargetClock, fraction: float) -> datetime | None:
+        return self.clock(target).instant_at(fraction)
+
+    def clock(self, target: TargetClock) -> SlaClock:
+        """The SLA engine's clock for a stored target."""
+        closed = tuple((a, b) for a, b in target.pauses if b is not None)
+        open_since = target.pauses[-1][0] if target.paused else None
+        spec = Target(target.name, _duration(target.duration), self._calendar(target.calendar))
+        return SlaClock(
+            target=spec,
+            started=target.start,
+            pauses=closed,
+            paused_since=open_since,
+            stopped_at=target.stopped_at,
+        )
+
+    def _calendar(self, name: str) -> Calendar:
+        calendar = self._calendars.get(name)
+        if calendar is None:
+            calendar = self._calendars[name] = load_calendar(name, self._rules_dir)
+        return calendar
