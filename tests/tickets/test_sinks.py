@@ -104,3 +104,9 @@ def test_deliver_command_reports_bad_config_in_one_line(
     err = capsys.readouterr().err
     assert status == 2
     assert err == f"fleetdesk deliver: {path}: key 'sinks': expected a list of sinks\n"
+
+
+def test_shipped_example_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "sinks.example.yaml"
+    env = {"FLEETDESK_DESK_SECRET": ENV["DESK_SECRET"], "FLEETDESK_PD_ROUTING_KEY": "rk"}
+    assert list(load_sinks(example, env)) == ["desk", "pager"]
