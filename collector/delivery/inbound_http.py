@@ -42,6 +42,9 @@ class InboundServer:
         desk = self._desk
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive for desks that send many actions
+            disable_nagle_algorithm = True  # headers and body leave together, no 40 ms stall
+
             def do_POST(self) -> None:
                 if self.path != PATH:
                     self._send(Reply(404, {"error": "not_found", "detail": f"POST {PATH}"}))

@@ -26,9 +26,13 @@ class MissingRemoteRef(Exception):
 class Adapter(Protocol):
     """Maps one ticket event (the webhook schema dict) to the desk API's request.
 
-    ``ref`` is what the desk called the ticket when it was created (None before that).
-    Returns None when the desk has nothing to do for this event type.
+    ``ref`` is what the desk called the ticket when it was created (None before that; always
+    None for adapters with ``uses_refs`` False). Returns None when the desk has nothing to do
+    for this event type.
     """
+
+    @property
+    def uses_refs(self) -> bool: ...
 
     def request(self, event: Mapping[str, Any], ref: str | None) -> Request | None: ...
 

@@ -8,6 +8,7 @@ fall before it are emitted first, each at its exact instant. All state lives in 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -75,6 +76,9 @@ class TicketBook:
         self._ended: set[str] = set()
         self._repairs: dict[str, RepairRecord] = {}
         self._timers: dict[str, tuple[_Timer, ...]] = {}
+        # (first timer, ticket number) per live ticket; entries go stale when a ticket changes
+        # and are dropped when they reach the top. Keeps tick() O(log n) per fired timer.
+        self._heap: list[tuple[_Timer, str]] = []
         self._now: datetime | None = None
 
     # -- state -------------------------------------------------------------------------------
@@ -97,8 +101,8 @@ class TicketBook:
 
     def next_wakeup(self) -> datetime | None:
         """The earliest instant at which ``tick`` has something to emit."""
-        firsts = [timers[0].at for n in self._tickets if (timers := self._timers_of(n))]
-        return min(firsts, default=None)
+        top = self._top()
+        return top[0].at if top is not None else None
 
     # -- inputs ------------------------------------------------------------------------------
     def on_fault(self, signal: FaultSignal, numbers: NumberAllocator) -> list[TicketEvent]:
@@ -133,13 +137,9 @@ class TicketBook:
         if self._now is None or at > self._now:
             self._now = at
         events: list[TicketEvent] = []
-        while True:
-            due = [(timers[0], n) for n in self._tickets if (timers := self._timers_of(n))]
-            if not due:
-                break
-            timer, number = min(due)
-            if timer.at > at:
-                break
+        while (top := self._top()) is not None and top[0].at <= at:
+            heapq.heappop(self._heap)
+            timer, number = top
             events.append(self._fire(self._tickets[number], timer))
         return events
 
@@ -316,18 +316,25 @@ class TicketBook:
         if ticket.state in LIVE_STATES:
             self._tickets[ticket.number] = ticket
             self._by_key[ticket.key] = ticket.number
+            timers = tuple(sorted(self._pending(ticket)))
+            self._timers[ticket.number] = timers
+            if timers:
+                heapq.heappush(self._heap, (timers[0], ticket.number))
         else:
             self._tickets.pop(ticket.number, None)
             if self._by_key.get(ticket.key) == ticket.number:
                 del self._by_key[ticket.key]
             self._ended.add(ticket.number)
 
-    def _timers_of(self, number: str) -> tuple[_Timer, ...]:
-        cached = self._timers.get(number)
-        if cached is None:
-            cached = tuple(sorted(self._pending(self._tickets[number])))
-            self._timers[number] = cached
-        return cached
+    def _top(self) -> tuple[_Timer, str] | None:
+        """The earliest live timer, dropping stale heap entries on the way."""
+        while self._heap:
+            timer, number = self._heap[0]
+            timers = self._timers.get(number)
+            if timers and timers[0] == timer:
+                return self._heap[0]
+            heapq.heappop(self._heap)
+        return None
 
     def _pending(self, ticket: Ticket) -> Iterable[_Timer]:
         if ticket.state is State.RESOLVED and ticket.closes_at is not None:

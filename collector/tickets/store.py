@@ -14,13 +14,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.tickets import codec, schema
-from collector.tickets.model import LIVE_STATES, RepairRecord, Ticket, TicketEvent
+from collector.tickets.model import LIVE_STATES, EventKind, RepairRecord, Ticket, TicketEvent
 
 
 class TicketStoreError(RuntimeError):
@@ -55,6 +56,38 @@ def create_engine(url: str) -> sa.Engine:
     return engine
 
 
+# Statements built once: building SQLAlchemy constructs per call costs more than running them.
+_INSERT_TICKET = sa.insert(schema.tickets)
+_UPDATE_TICKET = (
+    sa.update(schema.tickets)
+    .where(schema.tickets.c.number == sa.bindparam("b_number"))
+    .values({c: sa.bindparam(c) for c in ("key", "state", "live", "updated_at", "body")})
+)
+
+
+_MARK_DELIVERED = (
+    sa.update(schema.outbox)
+    .where(schema.outbox.c.id == sa.bindparam("row_id"))
+    .values(state="delivered", done_at=sa.bindparam("done_at"), last_error=None)
+)
+
+
+def _update_row(row_id: int, values: Mapping[str, Any]) -> sa.Update:
+    return sa.update(schema.outbox).where(schema.outbox.c.id == row_id).values(dict(values))
+
+
+@lru_cache(maxsize=4)
+def _next_number_stmt(dialect: str) -> sa.Executable:
+    table = schema.ticket_numbers
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .values(day=sa.bindparam("day"), last=1)
+        .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
+        .returning(table.c.last)
+    )
+
+
 class TicketTx:
     """One open transaction: allocate numbers, save tickets and their outbox rows."""
 
@@ -62,16 +95,8 @@ class TicketTx:
         self.conn = conn
 
     def next_number(self, day: date) -> int:
-        key = f"{day:%Y%m%d}"
-        table = schema.ticket_numbers
-        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = (
-            insert(table)
-            .values(day=key, last=1)
-            .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
-            .returning(table.c.last)
-        )
-        return int(self.conn.execute(stmt).scalar_one())
+        stmt = _next_number_stmt(self.conn.dialect.name)
+        return int(self.conn.execute(stmt, {"day": f"{day:%Y%m%d}"}).scalar_one())
 
     def save(
         self,
@@ -83,10 +108,13 @@ class TicketTx:
         """Upsert the tickets the events leave behind and queue each event for every sink."""
         now = time.time() if now is None else now
         latest: dict[str, Ticket] = {}
+        created: set[str] = set()
         for event in events:
             latest[event.ticket.number] = event.ticket
+            if event.kind is EventKind.OPENED:
+                created.add(event.ticket.number)
         for ticket in latest.values():
-            self._upsert(ticket, now)
+            self._write(ticket, now, new=ticket.number in created)
         rows = [
             {
                 "sink": sink,
@@ -139,24 +167,22 @@ class TicketTx:
         ).scalar_one_or_none()
         return codec.ticket_from_dict(json.loads(body)) if body is not None else None
 
-    def _upsert(self, ticket: Ticket, now: float) -> None:
-        table = schema.tickets
+    def _write(self, ticket: Ticket, now: float, *, new: bool) -> None:
         values = {
+            "number": ticket.number,
             "key": ticket.key,
             "state": ticket.state.value,
             "live": ticket.state in LIVE_STATES,
+            "opened_at": ticket.opened_at.timestamp(),
             "updated_at": now,
             "body": json.dumps(codec.ticket_to_dict(ticket)),
         }
-        updated = self.conn.execute(
-            sa.update(table).where(table.c.number == ticket.number).values(values)
-        )
+        if new:
+            self.conn.execute(_INSERT_TICKET, values)
+            return
+        updated = self.conn.execute(_UPDATE_TICKET, {**values, "b_number": ticket.number})
         if updated.rowcount == 0:
-            self.conn.execute(
-                sa.insert(table).values(
-                    number=ticket.number, opened_at=ticket.opened_at.timestamp(), **values
-                )
-            )
+            self.conn.execute(_INSERT_TICKET, values)
 
 
 class TicketStore:
@@ -246,8 +272,30 @@ class TicketStore:
             ).scalar()
         return float(value) if value is not None else None
 
+    def settle(
+        self,
+        delivered: Sequence[tuple[int, float]] = (),
+        retries: Sequence[tuple[int, int, float, str]] = (),
+        dead: Sequence[tuple[int, int, float, str]] = (),
+    ) -> None:
+        """Record a pass of delivery attempts in one transaction.
+
+        ``delivered``: (row id, when); ``retries``: (row id, attempts, next attempt, error);
+        ``dead``: (row id, attempts, when, error).
+        """
+        with self.engine.begin() as conn:
+            if delivered:
+                conn.execute(_MARK_DELIVERED, [{"row_id": i, "done_at": at} for i, at in delivered])
+            for row_id, attempts, next_at, error in retries:
+                values = {"attempts": attempts, "next_attempt_at": next_at, "last_error": error}
+                conn.execute(_update_row(row_id, values))
+            for row_id, attempts, at, error in dead:
+                values = {"state": "dead", "attempts": attempts, "done_at": at, "last_error": error}
+                conn.execute(_update_row(row_id, values))
+
     def mark_delivered(self, row_id: int, at: float) -> None:
-        self._update(row_id, state="delivered", done_at=at, last_error=None)
+        with self.engine.begin() as conn:
+            conn.execute(_MARK_DELIVERED, {"row_id": row_id, "done_at": at})
 
     def mark_retry(self, row_id: int, attempts: int, next_at: float, error: str) -> None:
         self._update(row_id, attempts=attempts, next_attempt_at=next_at, last_error=error)
@@ -279,8 +327,7 @@ class TicketStore:
 
     def _update(self, row_id: int, **values: Any) -> None:
         with self.engine.begin() as conn:
-            outbox = schema.outbox
-            conn.execute(sa.update(outbox).where(outbox.c.id == row_id).values(values))
+            conn.execute(_update_row(row_id, values))
 
 
 def _row(r: sa.Row[Any]) -> OutboxRow:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from collector.delivery.request import MissingRemoteRef, Request, describe, summary
 
@@ -21,6 +21,7 @@ def _adf(text: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class JiraAdapter:
+    uses_refs: ClassVar[bool] = True
     base_url: str
     project: str
     issue_type: str = "[System] Incident"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from collector.delivery.request import Request, summary
 
@@ -29,6 +29,7 @@ _SEVERITY = {"outage": "critical", "at_risk": "error", "degraded": "warning"}
 
 @dataclass(frozen=True, slots=True)
 class PagerDutyAdapter:
+    uses_refs: ClassVar[bool] = False
     routing_key: str
     url: str = EVENTS_URL
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from collector.delivery.request import MissingRemoteRef, Request, describe, summary
 
@@ -26,6 +26,7 @@ _STATE: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class ServiceNowAdapter:
+    uses_refs: ClassVar[bool] = True
     base_url: str
     assignment_group: str | None = None
 

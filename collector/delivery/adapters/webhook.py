@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from collector.delivery.request import Request
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookAdapter:
+    uses_refs: ClassVar[bool] = False
     url: str
 
     def request(self, event: Mapping[str, Any], ref: str | None) -> Request:

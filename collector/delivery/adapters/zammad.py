@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from collector.delivery.request import MissingRemoteRef, Request, describe, summary
 
@@ -22,6 +22,7 @@ STATES = {
 
 @dataclass(frozen=True, slots=True)
 class ZammadAdapter:
+    uses_refs: ClassVar[bool] = True
     base_url: str
     group: str
     customer: str
