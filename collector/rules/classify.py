@@ -36,7 +36,7 @@ def sla_loader(rules_dir: Path | None = None, base: Path | None = None) -> Polic
     """Policies from the SLA engine: preset names, or files (relative paths against ``base``)."""
 
     def load(ref: str) -> Policy:
-        sla = importlib.import_module("collector.sla")
+        sla = importlib.import_module("collector.sla.policy")
         target = ref
         if base is not None and ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute():
             target = str(base / ref)

@@ -404,9 +404,7 @@ class Engine:
         onset = ks.onset
         if not_before is not None:
             onset = max(onset, not_before)
-        for window in self._maintenance.windows.values():  # its clock starts at the window's end
-            if window.end <= at and window.covers(st.dev.device, st.dev.site, onset):
-                onset = max(onset, window.end)
+        onset = self._after_windows(st, onset, at)
         exempt = None
         if kind == self._offline_kind and self._power_lost(st, onset):
             exempt = Exemption.POWER_OUTAGE
@@ -421,6 +419,13 @@ class Engine:
             detail=ks.detail,
         )
         self._emit(EventType.OPENED, at, ks.fault)
+
+    def _after_windows(self, st: DeviceState, onset: float, at: float) -> float:
+        """An onset inside a maintenance window that has ended moves to the window's end."""
+        for window in self._maintenance.windows.values():
+            if window.end <= at and window.covers(st.dev.device, st.dev.site, onset):
+                onset = max(onset, window.end)
+        return onset
 
     def _power_lost(self, st: DeviceState, onset: float) -> bool:
         gasp = st.gasp_at
@@ -491,7 +496,23 @@ class Engine:
                 self._emit(EventType.ABSORBED, at, cks.fault, into=into)
                 cks.fault, cks.held = None, Hold.PARENT_OFFLINE
             elif not up and cks.held is Hold.PARENT_OFFLINE:
-                self._release(cst, cks, kind, at)
+                self._root_cause_gone(cst, cks, at)
+
+    def _root_cause_gone(self, st: DeviceState, ks: KindState, at: float) -> None:
+        """The parent or site outage that explained this device's absence is over: the device
+        gets a fresh chance to report (its absence counts again from now); an offline state it
+        announced itself still holds, and is raised now."""
+        kind = self._offline_kind
+        assert kind is not None
+        if ks.active.pop(ABSENCE, None) is not None:
+            st.last_seen = at
+            if not st.armed:
+                self._seen(st, at, report=False)
+        if ks.active:
+            self._release(st, ks, kind, at)
+            return
+        del st.kinds[kind]
+        self._offline_changed(st, at, up=False)
 
     def _children_of(self, device: str) -> tuple[str, ...]:
         found = self._descendants.get(device)
@@ -513,9 +534,10 @@ class Engine:
         members = self.inventory.sites.get(site, ())
         offline: dict[str, float] = {}
         for name in members:
-            ks = self._devices[name].kinds.get(self._offline_kind)
-            if ks is not None and ks.active and ks.held is not Hold.MAINTENANCE:
-                offline[name] = ks.onset
+            st = self._devices[name]
+            ks = st.kinds.get(self._offline_kind)
+            if ks is not None and ks.active and not self._maintenance.mutes(name, site, at):
+                offline[name] = self._after_windows(st, ks.onset, at)
         needed = cond.needed(len(members))
         current = self._site_faults.get(site)
         if current is not None:
@@ -526,7 +548,7 @@ class Engine:
                     st = self._devices[name]
                     ks = st.kinds.get(self._offline_kind)
                     if ks is not None and ks.held is Hold.SITE_OUTAGE:
-                        self._release(st, ks, self._offline_kind, at)
+                        self._root_cause_gone(st, ks, at)
                 return
             new = tuple(n for n in offline if n not in current.devices)
             if new:
@@ -548,6 +570,7 @@ class Engine:
             else Criticality.UNCOMMON
         )
         power = all(self._power_lost(self._devices[n], offline[n]) for n in devices)
+        # (device onsets were moved past ended maintenance windows above)
         fault = self._fault(
             self._site.fault,
             self._site,
