@@ -86,13 +86,19 @@ class Recording:
         return self._msg(minutes, device, "event", payload)
 
     def birth(
-        self, minutes: float, device: str, *, model: str = "WR920", interval_s: int = 60
+        self,
+        minutes: float,
+        device: str,
+        *,
+        model: str = "WR920",
+        interval_s: int = 60,
+        firmware: str = "1.0",
     ) -> Recording:
         payload = {
             "boot": "b1",
             "model": model,
             "serial": "SN1",
-            "firmware": "1.0",
+            "firmware": firmware,
             "agent": "0.1.0",
             "interval_s": interval_s,
         }
