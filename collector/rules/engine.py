@@ -19,7 +19,15 @@ from typing import Any, Final
 from agent import wire
 from collector.rules.classify import PolicyBook, PolicyLoader, sla_loader
 from collector.rules.evaluators import DeviceState, Plan
-from collector.rules.faults import Criticality, EventType, Exemption, Fault, FaultEvent, Scope
+from collector.rules.faults import (
+    Criticality,
+    EventType,
+    Exemption,
+    Fault,
+    FaultEvent,
+    Impact,
+    Scope,
+)
 from collector.rules.inputs import Input, Maintenance, Trap
 from collector.rules.inventory import Device, Inventory, unassigned
 from collector.rules.ruleset import Flapping, Offline, Rule, RuleSet, SiteOutage
@@ -457,12 +465,32 @@ class Engine:
         if key in ks.active:
             return
         ks.active[key] = onset
+        if len(ks.active) > 1 and _worse(rule, ks.rule):
+            self._escalate(st, ks, rule, at)
         if len(ks.active) == 1:
             ks.rule, ks.detail = rule, detail
             if self._deferred is not None:
                 self._deferred.append((st, ks, rule.fault, at))
             else:
                 self._kind_up(st, ks, rule.fault, at)
+
+    def _escalate(self, st: DeviceState, ks: KindState, rule: Rule, at: float) -> None:
+        """A rule with a worse impact joined an active fault: re-classify it, same onset."""
+        ks.rule = rule
+        if ks.fault is None:
+            return  # held: it is raised with the worse impact when its hold ends
+        old = ks.fault
+        ks.fault = self._fault(
+            old.kind,
+            rule,
+            Scope.DEVICE,
+            st.dev.device,
+            old.onset.timestamp(),
+            st.dev,
+            exempt=old.exempt,
+            detail=ks.detail,
+        )
+        self._emit(EventType.ESCALATED, at, ks.fault, extra={"from_level": old.level})
 
     def cond_down(self, st: DeviceState, kind: str, key: str, at: float) -> None:
         ks = st.kinds.get(kind)
@@ -600,8 +628,15 @@ class Engine:
             detail=dict(detail) if detail else {},
         )
 
-    def _emit(self, event: EventType, at: float, fault: Fault, into: str | None = None) -> None:
-        self._out.append(FaultEvent(event, _dt(at), fault, into=into))
+    def _emit(
+        self,
+        event: EventType,
+        at: float,
+        fault: Fault,
+        into: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._out.append(FaultEvent(event, _dt(at), fault, into=into, extra=extra or {}))
 
     def _drain(self) -> list[FaultEvent]:
         out, self._out = self._out, []
@@ -799,6 +834,13 @@ class Engine:
             if ks.held is None:
                 self._release(st, ks, kind, due)
         self._maintenance.prune(due)
+
+
+_SEVERITY: Final = {impact: rank for rank, impact in enumerate(Impact)}  # outage first
+
+
+def _worse(a: Rule, b: Rule) -> bool:
+    return _SEVERITY[a.impact] < _SEVERITY[b.impact]
 
 
 def _single(rules: RuleSet, kind: type[Any]) -> Rule | None:

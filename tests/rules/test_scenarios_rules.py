@@ -275,3 +275,35 @@ def test_the_console_script_runs_the_example_recording(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     expected = (root / "examples/pump-station.expected.jsonl").read_text(encoding="utf-8")
     assert done.stdout == expected
+
+
+def test_a_worse_rule_joining_an_open_fault_escalates_it(tmp_path: Path) -> None:
+    rules = tmp_path / "escalate.yaml"
+    rules.write_text(
+        """
+rules:
+  - name: temperature_high
+    impact: at_risk
+    when:
+      threshold: {metric: temp_c, above: 75, clear_below: 70}
+  - name: temperature_critical
+    fault: temperature_high
+    impact: outage
+    when:
+      threshold: {metric: temp_c, above: 85, for: 2m, clear_below: 80}
+""",
+        encoding="utf-8",
+    )
+    rec = Recording().steady("d1", 0, 1, temp_c=78).steady("d1", 2, 5, temp_c=90)
+    rec.steady("d1", 6, 7, temp_c=78).telemetry(8, "d1", temp_c=60)
+    result = replay(tmp_path, _one(tmp_path), rec, "--rules", str(rules))
+    assert brief(result.events) == expect(
+        ("opened", 0, "d1", "temperature_high", "B", 0, None),
+        # same fault, same onset, now an outage: class A with A's deadlines
+        ("escalated", 4, "d1", "temperature_high", "A", 0, None),
+        ("cleared", 8, "d1", "temperature_high", "A", 0, None),
+    )
+    escalated = result.events[1]
+    assert escalated["from_level"] == "B" and escalated["impact"] == "outage"
+    assert escalated["id"] == result.events[0]["id"]
+    assert escalated["deadlines"] == {"response": at(0), "resolution": at(15)}
