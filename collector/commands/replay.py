@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     rules_path: Path = args.rules if args.rules is not None else default_rules_dir()
-    policies_dir = rules_path if (rules_path / "policies").is_dir() else None
+    # policies and calendars: the rules folder's own first, then the shipped presets
+    policies_dir = rules_path if rules_path.is_dir() else None
     try:
         inventory = load_inventory(args.inventory)
         rules = load_rules(rules_path)

@@ -7,11 +7,10 @@ that the rules engine can be tested with any policy source.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
 
 class Policy(Protocol):
@@ -36,11 +35,12 @@ def sla_loader(rules_dir: Path | None = None, base: Path | None = None) -> Polic
     """Policies from the SLA engine: preset names, or files (relative paths against ``base``)."""
 
     def load(ref: str) -> Policy:
-        sla = importlib.import_module("collector.sla.policy")
+        from collector.sla.policy import load_policy
+
         target = ref
         if base is not None and ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute():
             target = str(base / ref)
-        return cast(Policy, sla.load_policy(target, rules_dir=rules_dir))
+        return load_policy(target, rules_dir=rules_dir)
 
     return load
 

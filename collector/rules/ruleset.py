@@ -215,6 +215,17 @@ def rule_files(path: Path) -> list[Path]:
     return files
 
 
+def check_rule_file(path: Path, rules_dir: Path) -> None:
+    """Validate one rule file: alone, then as part of its folder's set (for cross-references),
+    reporting only this file's problems. Raises RuleError."""
+    parse_rule_files([path])
+    try:
+        parse_rule_files(rule_files(rules_dir))
+    except RuleError as exc:
+        if Path(exc.file) == path:
+            raise
+
+
 def parse_rule_files(files: Iterable[Path]) -> RuleSet:
     texts = []
     for f in files:
