@@ -15,18 +15,14 @@ import argparse
 import gc
 import json
 import random
-import sys
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from agent import wire  # noqa: E402
-from collector.rules.engine import Engine  # noqa: E402
-from collector.rules.inventory import parse_csv_inventory  # noqa: E402
-from collector.rules.ruleset import load_rules  # noqa: E402
+from agent import wire
+from collector.rules.engine import Engine
+from collector.rules.inventory import parse_csv_inventory
+from collector.rules.ruleset import load_rules
 
 HEADER = (
     "device,tenant,model,class,site,parent,criticality,customer,policy,"
