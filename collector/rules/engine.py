@@ -447,6 +447,39 @@ class Engine:
     def _announce(self, m: Maintenance, t: float) -> None:
         window = self._maintenance.add(m)
         self._timers.push(max(window.end, t), TimerKind.MAINTENANCE_END, window.id)
+        if window.start < t:  # announced after the fact: open faults that began inside it
+            self._exempt_past(window)
+
+    def _exempt_past(self, window: Window) -> None:
+        now = self._now if self._now is not None else window.start
+        names = (
+            (window.device,) if window.device else self.inventory.sites.get(window.site or "", ())
+        )
+        for name in names:
+            st = self._devices.get(name)
+            if st is None:
+                continue
+            for ks in st.kinds.values():
+                fault = ks.fault
+                if (
+                    fault is not None
+                    and fault.exempt is None
+                    and window.covers(name, st.dev.site, fault.onset.timestamp())
+                ):
+                    ks.fault = self._exempted(fault, now)
+        site_fault = self._site_faults.get(window.site or "")
+        if (
+            site_fault is not None
+            and site_fault.exempt is None
+            and window.site is not None
+            and window.start <= site_fault.onset.timestamp() < window.end
+        ):
+            self._site_faults[window.site] = self._exempted(site_fault, now)
+
+    def _exempted(self, fault: Fault, at: float) -> Fault:
+        fault = replace(fault, exempt=Exemption.MAINTENANCE, deadlines={})
+        self._emit(EventType.EXEMPTED, at, fault)
+        return fault
 
     # ------------------------------------------------------------------ condition layer (Sink)
 

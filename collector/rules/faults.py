@@ -46,6 +46,7 @@ class EventType(enum.StrEnum):
     ESCALATED = "escalated"  # the open fault's impact (and so its level) rose
     CLEARED = "cleared"
     ABSORBED = "absorbed"  # the fault is now part of another one (site outage, parent offline)
+    EXEMPTED = "exempted"  # still open, but owes no SLA (maintenance announced after the fact)
 
 
 def _empty() -> Mapping[str, Any]:

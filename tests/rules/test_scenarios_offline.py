@@ -226,3 +226,21 @@ def test_a_threshold_confirmed_after_the_window_starts_its_clock_at_the_window_e
     result = replay(tmp_path, inv, rec)
     # breaching since 0 (inside the window), confirmed at 5 (the window's end): onset 5
     assert brief(result.events) == expect(("opened", 5, "gw1", "temperature_high", "B", 5, None))
+
+
+def test_a_window_announced_after_the_fact_makes_open_faults_in_it_exempt(tmp_path: Path) -> None:
+    inv = _site(tmp_path)
+    rec = Recording().steady("s3", 0, 30).steady("s1", 0, 30, disk_used_pct=99)
+    rec.steady("s2", 0, 3).steady("s2", 25, 30)
+    rec.maintenance(10, 0, 20, device="s1").maintenance(12, 8, 20, device="s2")
+    result = replay(tmp_path, inv, rec)
+    assert brief(result.events) == expect(
+        ("opened", 0, "s1", "disk_full", "C", 0, None),
+        ("opened", 6, "s2", "device_offline", "A", 4, None),
+        # s1's window covers its fault's onset: the fault stays open but owes no SLA
+        ("exempted", 10, "s1", "disk_full", "C", 0, "maintenance"),
+        # s2's window starts after its fault's onset: nothing changes
+        ("cleared", 25, "s2", "device_offline", "A", 4, None),
+    )
+    assert result.events[2]["deadlines"] == {}
+    assert result.events[2]["id"] == result.events[0]["id"]
