@@ -237,7 +237,8 @@ class Engine:
         for w in state["maintenance"]:
             window = Window(w[0], w[1], w[2], w[3], w[4])
             self._maintenance.restore(window)
-            self._timers.push(window.end, TimerKind.MAINTENANCE_END, window.id)
+            if self._now is None or window.end > self._now:  # its end has not been handled
+                self._timers.push(window.end, TimerKind.MAINTENANCE_END, window.id)
         for name, entry in state["devices"].items():
             extra = entry.get("unassigned")
             if extra is not None and name not in self._devices:

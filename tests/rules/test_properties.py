@@ -4,6 +4,7 @@ and a restart (state exported and restored) that changes nothing."""
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -106,7 +107,11 @@ def by_subject(events: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[st
 
 
 lives = st.lists(life, min_size=len(DEVICES), max_size=len(DEVICES))
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# More examples for a deeper search: FLEETDESK_RULES_EXAMPLES=1000 pytest tests/rules
+EXAMPLES = int(os.environ.get("FLEETDESK_RULES_EXAMPLES", "60"))
+SETTINGS = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @SETTINGS
