@@ -99,6 +99,7 @@ class Engine:
         self._timers = TimerQueue()
         self._maintenance = MaintenanceBook()
         self._site_faults: dict[str, Fault] = {}
+        self._site_cleared: dict[str, float] = {}  # when each site's last outage ended
         self._now: float | None = None
         self._out: list[FaultEvent] = []
         self._deferred: list[tuple[DeviceState, KindState, str, float]] | None = None
@@ -203,6 +204,7 @@ class Engine:
             "now": self._now,
             "devices": devices,
             "sites": {site: fault_to_dict(f) for site, f in self._site_faults.items()},
+            "sites_cleared": dict(self._site_cleared),
             "maintenance": [
                 [w.id, w.start, w.end, w.device, w.site] for w in self._maintenance.windows.values()
             ],
@@ -283,6 +285,7 @@ class Engine:
                     due = last + self._flap.condition.within_s
                     self._timers.push(due, TimerKind.FLAP_END, name, kind)
         self._site_faults = {site: fault_from_dict(f) for site, f in state["sites"].items()}
+        self._site_cleared = dict(state["sites_cleared"])
         if self._now is not None:  # devices added to the inventory since: watched from now on
             for name, st in self._devices.items():
                 if name not in state["devices"]:
@@ -596,6 +599,9 @@ class Engine:
         if not_before is not None:
             onset = max(onset, not_before)
         onset = self._after_windows(st, onset, at)
+        for key, value in ks.active.items():  # the condition's clock starts no earlier either
+            if value < onset:
+                ks.active[key] = onset
         exempt = None
         if kind == self._offline_kind and self._power_lost(st, onset):
             exempt = Exemption.POWER_OUTAGE
@@ -741,6 +747,7 @@ class Engine:
         if current is not None:
             if len(offline) < needed:
                 del self._site_faults[site]
+                self._site_cleared[site] = at
                 self._emit(EventType.CLEARED, at, current)
                 for name in members:
                     st = self._devices[name]
@@ -760,6 +767,7 @@ class Engine:
         onset = _cluster_start(sorted(offline.values()), needed, cond.within_s)
         if onset is None:
             return
+        onset = max(onset, self._site_cleared.get(site, onset))  # a new outage, a new clock
         devices = tuple(sorted(offline))
         first = self._devices[members[0]].dev
         crit = (

@@ -21,10 +21,14 @@ class TimerKind(enum.IntEnum):
 
 @dataclass(order=True, slots=True)
 class Timer:
+    """Ordered by instant, then by what it is about (not by when it was set), so that a
+    restored engine fires same-instant timers in the same order as one that never stopped."""
+
     due: float
+    kind: TimerKind
+    subject: str
+    tiebreak: str
     seq: int
-    kind: TimerKind = field(compare=False)
-    subject: str = field(compare=False)
     key: Any = field(compare=False, default=None)
 
 
@@ -35,7 +39,8 @@ class TimerQueue:
 
     def push(self, due: float, kind: TimerKind, subject: str, key: Any = None) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, Timer(due, self._seq, kind, subject, key))
+        tiebreak = "" if key is None else str(key)
+        heapq.heappush(self._heap, Timer(due, kind, subject, tiebreak, self._seq, key))
 
     def pop_due(self, now: float) -> Timer | None:
         """The earliest timer due at or before ``now``, removed; None if there is none."""
