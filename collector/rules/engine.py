@@ -91,6 +91,7 @@ class Engine:
             if isinstance(flap, Flapping)
             else frozenset()
         )
+        self._rules_by_name = {rule.name: rule for rule in rules.rules}
         self._plans: dict[tuple[Any, ...], Plan] = {}
         self._devices: dict[str, DeviceState] = {}
         for dev in inventory:
@@ -234,7 +235,7 @@ class Engine:
         return engine
 
     def _load(self, state: Mapping[str, Any]) -> None:
-        rules = {r.name: r for r in self.rules.rules}
+        rules = self._rules_by_name
         self._now = state["now"]
         for w in state["maintenance"]:
             window = Window(w[0], w[1], w[2], w[3], w[4])
@@ -348,11 +349,9 @@ class Engine:
             self._flap_end(st, timer.key, timer.due)
 
     def _rule_of_key(self, key: str) -> str | None:
-        name = key.split("|", 1)[0]
-        for rule in self.rules.rules:
-            if rule.name == name:
-                return rule.fault
-        return None
+        """The fault kind of a condition instance key (``rule`` or ``rule|instance``)."""
+        rule = self._rules_by_name.get(key.split("|", 1)[0])
+        return rule.fault if rule is not None else None
 
     # ------------------------------------------------------------------ inputs
 
