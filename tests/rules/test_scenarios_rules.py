@@ -307,3 +307,36 @@ rules:
     assert escalated["from_level"] == "B" and escalated["impact"] == "outage"
     assert escalated["id"] == result.events[0]["id"]
     assert escalated["deadlines"] == {"response": at(0), "resolution": at(15)}
+
+
+def test_samples_older_than_the_last_evaluated_are_signs_of_life_only(tmp_path: Path) -> None:
+    rec = Recording().steady("d1", 0, 5, disk_used_pct=50)
+    # a spool replayed late: an old breaching sample arrives at 6 with its ts at 2
+    rec.lines.append(
+        {
+            "at": at(6),
+            "topic": "fleet/v1/acme/d1/telemetry",
+            "payload": {
+                "v": 1,
+                "device": "d1",
+                "boot": "b1",
+                "seq": 99,
+                "ts": at(2),
+                "metrics": {"disk_used_pct": 99},
+            },
+        }
+    )
+    rec.wait(8.5)
+    result = replay(tmp_path, _one(tmp_path), rec)
+    # no disk_full; the late report counts as life (offline due 3 minutes after it, at 9)
+    assert result.events == []
+
+
+def test_a_policy_file_named_by_the_inventory_is_used(tmp_path: Path) -> None:
+    from collector.paths import default_rules_dir
+
+    policy = (default_rules_dir() / "policies" / "wthink.yaml").read_text(encoding="utf-8")
+    (tmp_path / "our-contract.yaml").write_text(policy, encoding="utf-8")
+    inv = inventory(tmp_path, row("d1", policy="our-contract.yaml"))
+    result = replay(tmp_path, inv, Recording().telemetry(0, "d1", disk_used_pct=99))
+    assert [(e["policy"], e["level"]) for e in result.events] == [("our-contract", "normal")]
