@@ -31,7 +31,6 @@ from collector.rules.faults import (
 from collector.rules.inputs import Input, Maintenance, Trap
 from collector.rules.inventory import Device, Inventory, unassigned
 from collector.rules.ruleset import Flapping, Offline, Rule, RuleSet, SiteOutage
-from collector.rules.snapshot import fault_from_dict, fault_to_dict
 from collector.rules.suppression import Hold, MaintenanceBook, Window
 from collector.rules.timers import Timer, TimerKind, TimerQueue
 
@@ -163,53 +162,11 @@ class Engine:
 
     # ------------------------------------------------------------------ restart
 
-    STATE_VERSION: Final = 1
-
     def export_state(self) -> dict[str, Any]:
-        """Everything needed to continue after a restart, as JSON-able data.
+        """Everything needed to continue after a restart, as JSON-able data."""
+        from collector.rules.snapshot import export_state
 
-        Timers are not stored: they follow from the state (``restore`` re-arms them).
-        """
-        devices: dict[str, Any] = {}
-        for name, st in self._devices.items():
-            entry: dict[str, Any] = {
-                "interval": st.interval,
-                "last_seen": st.last_seen,
-                "last_ts": None if st.last_ts == float("-inf") else st.last_ts,
-                "armed": st.armed,
-                "gasp_at": st.gasp_at,
-                "conds": {key: list(values) for key, values in st.conds.items()},
-                "kinds": {
-                    kind: {
-                        "rule": ks.rule.name,
-                        "active": dict(ks.active),
-                        "fault": fault_to_dict(ks.fault) if ks.fault else None,
-                        "held": ks.held.value if ks.held else None,
-                        "detail": dict(ks.detail) if ks.detail else None,
-                    }
-                    for kind, ks in st.kinds.items()
-                },
-                "expiry": dict(st.expiry) if st.expiry else None,
-                "flaps": {k: list(v) for k, v in st.flaps.items()} if st.flaps else None,
-                "flapping": {k: fault_to_dict(f) for k, f in (st.flapping or {}).items()},
-            }
-            if not st.dev.assigned:
-                entry["unassigned"] = {
-                    "model": st.dev.model,
-                    "labels": dict(st.dev.labels),
-                    "policy": st.dev.policy,
-                }
-            devices[name] = entry
-        return {
-            "version": self.STATE_VERSION,
-            "now": self._now,
-            "devices": devices,
-            "sites": {site: fault_to_dict(f) for site, f in self._site_faults.items()},
-            "sites_cleared": dict(self._site_cleared),
-            "maintenance": [
-                [w.id, w.start, w.end, w.device, w.site] for w in self._maintenance.windows.values()
-            ],
-        }
+        return export_state(self)
 
     @classmethod
     def restore(
@@ -222,75 +179,15 @@ class Engine:
         rules_dir: Path | None = None,
         policies: PolicyLoader | None = None,
     ) -> Engine:
-        """An engine continuing from ``export_state`` output (rules or inventory may differ:
-        state of rules or devices that no longer exist is dropped)."""
+        """An engine continuing from ``export_state`` output (the rules or the inventory may
+        have changed: state of rules or devices that no longer exist is dropped)."""
+        from collector.rules.snapshot import load_state
+
         engine = cls(
             inventory, rules, default_policy=default_policy, rules_dir=rules_dir, policies=policies
         )
-        if state.get("version") != cls.STATE_VERSION:
-            raise ValueError(
-                f"engine state version {state.get('version')!r} is not {cls.STATE_VERSION}"
-            )
-        engine._load(state)
+        load_state(engine, state)
         return engine
-
-    def _load(self, state: Mapping[str, Any]) -> None:
-        rules = self._rules_by_name
-        self._now = state["now"]
-        for w in state["maintenance"]:
-            window = Window(w[0], w[1], w[2], w[3], w[4])
-            self._maintenance.restore(window)
-            if self._now is None or window.end > self._now:  # its end has not been handled
-                self._timers.push(window.end, TimerKind.MAINTENANCE_END, window.id)
-        for name, entry in state["devices"].items():
-            extra = entry.get("unassigned")
-            if extra is not None and name not in self._devices:
-                dev = replace(
-                    unassigned(name, extra["policy"], model=extra["model"]), labels=extra["labels"]
-                )
-                self._devices[name] = DeviceState(dev, self._plan(dev))
-            found = self._devices.get(name)
-            if found is None:
-                continue  # no longer in the inventory
-            st = found
-            st.interval = entry["interval"]
-            st.last_seen = entry["last_seen"]
-            st.last_ts = entry["last_ts"] if entry["last_ts"] is not None else float("-inf")
-            st.gasp_at = entry["gasp_at"]
-            st.conds = {k: v for k, v in entry["conds"].items() if k.split("|")[0] in rules}
-            for kind, k in entry["kinds"].items():
-                rule = rules.get(k["rule"])
-                if rule is None:
-                    continue
-                ks = st.kinds[kind] = KindState(rule)
-                ks.active = dict(k["active"])
-                ks.fault = fault_from_dict(k["fault"]) if k["fault"] else None
-                ks.held = Hold(k["held"]) if k["held"] else None
-                ks.detail = k["detail"]
-            if entry["armed"] and self._offline is not None:
-                assert isinstance(self._offline.condition, Offline)
-                due = st.last_seen + self._offline.condition.missed * st.interval
-                self._timers.push(due, TimerKind.ABSENCE, name)
-                st.armed = True
-            if entry["expiry"]:
-                st.expiry = dict(entry["expiry"])
-                for key, due in st.expiry.items():
-                    self._timers.push(due, TimerKind.CLEAR_AFTER, name, key)
-            if entry["flaps"]:
-                st.flaps = {k: list(v) for k, v in entry["flaps"].items()}
-            if entry["flapping"] and self._flap is not None:
-                assert isinstance(self._flap.condition, Flapping)
-                st.flapping = {k: fault_from_dict(f) for k, f in entry["flapping"].items()}
-                for kind in st.flapping:
-                    last = (st.flaps or {}).get(kind, [self._now or 0.0])[-1]
-                    due = last + self._flap.condition.within_s
-                    self._timers.push(due, TimerKind.FLAP_END, name, kind)
-        self._site_faults = {site: fault_from_dict(f) for site, f in state["sites"].items()}
-        self._site_cleared = dict(state["sites_cleared"])
-        if self._now is not None:  # devices added to the inventory since: watched from now on
-            for name, st in self._devices.items():
-                if name not in state["devices"]:
-                    self._seen(st, self._now, report=False)
 
     @property
     def now(self) -> datetime | None:
@@ -500,6 +397,8 @@ class Engine:
             ks = st.kinds[rule.fault] = KindState(rule)
         if key in ks.active:
             return
+        if ks.fault is not None:  # joining an open fault: its clock does not move back
+            onset = max(onset, ks.fault.onset.timestamp())
         ks.active[key] = onset
         if len(ks.active) > 1 and _worse(rule, ks.rule):
             self._escalate(st, ks, rule, at)
