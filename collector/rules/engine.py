@@ -446,14 +446,15 @@ class Engine:
     # ------------------------------------------------------------------ fault layer
 
     def _kind_up(self, st: DeviceState, ks: KindState, kind: str, at: float) -> None:
-        hold = self._maintenance.mutes(st.dev.device, st.dev.site, at)
-        if hold is None and kind in self._flap_of:
-            hold = self._flap_attempt(st, kind, at)
-        ks.held = hold
-        if hold is None and kind == self._offline_kind and st.dev.site is not None:
+        """A fault kind became active: decide, in order, maintenance, root cause (site outage,
+        parent offline), flapping; raise it if nothing holds it."""
+        ks.held = self._maintenance.mutes(st.dev.device, st.dev.site, at)
+        if ks.held is None and kind == self._offline_kind and st.dev.site is not None:
             self._site_update(st.dev.site, at)  # may form the site's outage and absorb this one
         if ks.held is None:
             ks.held = self._structural_hold(st, kind)
+        if ks.held is None and kind in self._flap_of:  # only openings that would be raised count
+            ks.held = self._flap_attempt(st, kind, at)
         if ks.held is None:
             self._open(st, ks, kind, at)
         if kind == self._offline_kind:

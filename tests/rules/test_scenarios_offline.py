@@ -244,3 +244,24 @@ def test_a_window_announced_after_the_fact_makes_open_faults_in_it_exempt(tmp_pa
     )
     assert result.events[2]["deadlines"] == {}
     assert result.events[2]["id"] == result.events[0]["id"]
+
+
+def test_a_flapping_parent_gives_one_flapping_fault_and_nothing_for_its_child(
+    tmp_path: Path,
+) -> None:
+    inv = inventory(tmp_path, row("gw1"), row("dtu1", cls="dtu", model="WD150", parent="gw1"))
+    rec = Recording()
+    for device in ("gw1", "dtu1"):
+        for m in (0, 1, 5, 9, 13, 17, 18, 19, 20):  # silent for 3 intervals, four times
+            rec.telemetry(m, device)
+    result = replay(tmp_path, inv, rec)
+    assert brief(result.events) == expect(
+        ("opened", 4, "gw1", "device_offline", "A", 2, None),
+        ("cleared", 5, "gw1", "device_offline", "A", 2, None),
+        ("opened", 8, "gw1", "device_offline", "A", 6, None),
+        ("cleared", 9, "gw1", "device_offline", "A", 6, None),
+        ("opened", 12, "gw1", "device_offline", "A", 10, None),
+        ("cleared", 13, "gw1", "device_offline", "A", 10, None),
+        ("opened", 16, "gw1", "flapping", "D", 4, None),
+    )
+    assert result.events[-1]["detail"] == {"of": "device_offline", "opens": 4}
