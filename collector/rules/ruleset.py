@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from collector.rules.inputs import STANDARD_TRAPS
 from collector.rules.inventory import Device
 
 RULES_SUBDIR: Final = "rules.d"
+_GLOB_PARTS: Final = re.compile(r"\*|\?|\[!?[a-z0-9_]+\]")
 
 
 class RuleError(ValueError):
@@ -461,11 +463,12 @@ class _Body:
 
     def metric(self, key: str = "metric", *, glob: bool = False) -> str:
         value = self.raw.get(key)
-        check = (
-            value.replace("*", "a").replace("?", "a") if glob and isinstance(value, str) else value
-        )
+        check = value
+        if glob and isinstance(value, str):  # a glob: *, ? and [set] stand for name characters
+            check = _GLOB_PARTS.sub("a", value)
         if not isinstance(check, str) or not wire.valid_name(check):
-            raise self.err(key, f"expected a metric name [a-z][a-z0-9_]*: {value!r}")
+            what = "a metric name or glob" if glob else "a metric name"
+            raise self.err(key, f"expected {what} [a-z][a-z0-9_]*: {value!r}")
         assert isinstance(value, str)
         return value
 

@@ -340,3 +340,14 @@ def test_a_policy_file_named_by_the_inventory_is_used(tmp_path: Path) -> None:
     inv = inventory(tmp_path, row("d1", policy="our-contract.yaml"))
     result = replay(tmp_path, inv, Recording().telemetry(0, "d1", disk_used_pct=99))
     assert [(e["policy"], e["level"]) for e in result.events] == [("our-contract", "normal")]
+
+
+def test_only_wan_and_cellular_interfaces_are_monitored(tmp_path: Path) -> None:
+    rec = Recording().steady("d1", 0, 3, if_wlan0_up=False, if_br_lan_up=False)
+    rec.telemetry(4, "d1", if_wwan0_up=False).telemetry(5, "d1", if_wwan0_up=True)
+    result = replay(tmp_path, _one(tmp_path), rec)
+    assert brief(result.events) == expect(
+        ("opened", 4, "d1", "interface_down", "B", 4, None),
+        ("cleared", 5, "d1", "interface_down", "B", 4, None),
+    )
+    assert result.events[0]["detail"] == {"metric": "if_wwan0_up", "value": False}
