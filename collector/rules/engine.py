@@ -98,6 +98,9 @@ class Engine:
         self._descendants: dict[str, tuple[str, ...]] = {}
         self._timers = TimerQueue()
         self._maintenance = MaintenanceBook()
+        for m in inventory.maintenance:  # windows announced in the inventory
+            window = self._maintenance.add(m)
+            self._timers.push(window.end, TimerKind.MAINTENANCE_END, window.id)
         self._site_faults: dict[str, Fault] = {}
         self._site_cleared: dict[str, float] = {}  # when each site's last outage ended
         self._now: float | None = None

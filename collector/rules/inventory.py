@@ -10,14 +10,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
 from agent import wire
 from collector.rules.faults import Criticality
+from collector.rules.inputs import Maintenance
 
 COLUMNS: Final = (
     "device",
@@ -69,6 +70,7 @@ class Device:
 class Inventory:
     devices: Mapping[str, Device]
     source: str = "<memory>"
+    maintenance: tuple[Maintenance, ...] = ()  # windows announced in the inventory (YAML)
     sites: Mapping[str, tuple[str, ...]] = field(init=False)
     children: Mapping[str, tuple[str, ...]] = field(init=False)
 
@@ -150,6 +152,9 @@ def parse_yaml_inventory(text: str, source: str = "<yaml>") -> Inventory:
         raise InventoryError(source, line, "yaml", str(exc).splitlines()[0]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("devices"), list):
         raise InventoryError(source, None, "devices", "expected a top-level 'devices' list")
+    for key in doc:
+        if key not in ("devices", "maintenance"):
+            raise InventoryError(source, None, str(key), "unknown key (devices, maintenance)")
     rows: list[tuple[int, dict[str, Any]]] = []
     for index, entry in enumerate(doc["devices"], start=1):
         if not isinstance(entry, dict):
@@ -165,7 +170,39 @@ def parse_yaml_inventory(text: str, source: str = "<yaml>") -> Inventory:
             raise InventoryError(source, None, f"devices[{index}].labels", "mapping of strings")
         fields["labels"] = labels
         rows.append((index, {k: v if isinstance(v, dict) else str(v) for k, v in fields.items()}))
-    return _build(rows, source, line_is_index=True)
+    inventory = _build(rows, source, line_is_index=True)
+    windows = tuple(
+        _window(raw, f"maintenance[{i}]", source, inventory)
+        for i, raw in enumerate(doc.get("maintenance") or [], start=1)
+    )
+    return replace(inventory, maintenance=windows)
+
+
+def _window(raw: object, key: str, source: str, inventory: Inventory) -> Maintenance:
+    """``{device: ID | site: NAME, start: ISO 8601, end: ISO 8601}``."""
+    if not isinstance(raw, dict) or set(raw) - {"device", "site", "start", "end"}:
+        raise InventoryError(source, None, key, "expected {device or site, start, end}")
+    times = []
+    for part in ("start", "end"):
+        value = raw.get(part)
+        parsed = wire.parse_ts(value.isoformat() if isinstance(value, datetime) else value)
+        if isinstance(parsed, wire.DecodeError):
+            raise InventoryError(source, None, f"{key}.{part}", parsed.detail)
+        times.append(parsed)
+    device, site = raw.get("device"), raw.get("site")
+    if device is not None and str(device) not in inventory.devices:
+        raise InventoryError(source, None, f"{key}.device", f"unknown device {device!r}")
+    if site is not None and str(site) not in inventory.sites:
+        raise InventoryError(source, None, f"{key}.site", f"unknown site {site!r}")
+    try:
+        return Maintenance(
+            times[0],
+            times[1],
+            device=None if device is None else str(device),
+            site=None if site is None else str(site),
+        )
+    except ValueError as exc:
+        raise InventoryError(source, None, key, str(exc)) from None
 
 
 def _csv_labels(text: str, source: str, line: int) -> dict[str, str]:

@@ -14,8 +14,8 @@ from collector.rules.evaluators import DeviceState
 from collector.rules.faults import Exemption, Fault, Impact, Scope
 from collector.rules.inventory import unassigned
 from collector.rules.ruleset import Flapping, Offline
-from collector.rules.suppression import Hold, Window
-from collector.rules.timers import TimerKind
+from collector.rules.suppression import Hold, MaintenanceBook, Window
+from collector.rules.timers import TimerKind, TimerQueue
 
 if TYPE_CHECKING:
     from collector.rules.engine import Engine
@@ -73,6 +73,8 @@ def load_state(engine: Engine, state: Mapping[str, Any]) -> None:
 
     rules = engine._rules_by_name
     engine._now = state["now"]
+    engine._timers = TimerQueue()  # re-armed below from the state alone
+    engine._maintenance = MaintenanceBook()  # the state holds the inventory's windows too
     for w in state["maintenance"]:
         window = Window(w[0], w[1], w[2], w[3], w[4])
         engine._maintenance.restore(window)

@@ -265,3 +265,24 @@ def test_a_flapping_parent_gives_one_flapping_fault_and_nothing_for_its_child(
         ("opened", 16, "gw1", "flapping", "D", 4, None),
     )
     assert result.events[-1]["detail"] == {"of": "device_offline", "opens": 4}
+
+
+def test_maintenance_windows_announced_in_a_yaml_inventory(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(
+        f"""
+devices:
+  - {{device: gw1, tenant: acme, model: WR5120, class: router, site: s1, parent: null,
+     criticality: common, customer: acme, policy: shanghai-energy, warranty_start: 2026-01-10,
+     warranty_months: 12, interval_s: 60}}
+  - {{device: gw2, tenant: acme, model: WR5120, class: router, site: s2, parent: null,
+     criticality: common, customer: acme, policy: shanghai-energy, warranty_start: 2026-01-10,
+     warranty_months: 12, interval_s: 60}}
+maintenance:
+  - {{device: gw1, start: "{at(0)}", end: "{at(10)}"}}
+""",
+        encoding="utf-8",
+    )
+    rec = Recording().steady("gw1", 0, 2).steady("gw1", 8, 12).steady("gw2", 0, 2).wait(6)
+    result = replay(tmp_path, inv, rec)
+    assert brief(result.events) == expect(("opened", 5, "gw2", "device_offline", "A", 3, None))

@@ -244,3 +244,33 @@ def test_rules_check_reports_bad_rule_files_and_inventories(tmp_path: Path) -> N
     assert problems[1].startswith(f"{tmp_path / 'inventories' / 'bad.csv'}: gw1.policy: ")
     assert "no-such-contract" in problems[1]
     assert "2 rule file(s), 2 inventory file(s): 2 problem(s)" in out
+
+
+@pytest.mark.parametrize(
+    ("window", "key", "message"),
+    [
+        (
+            "{device: ghost, start: 2026-11-25T02:00:00Z, end: 2026-11-25T03:00:00Z}",
+            "device",
+            "unknown device",
+        ),
+        ("{site: s, start: 2026-11-25T02:00:00Z, end: 2026-11-25T03:00:00Z}", "", "exactly one"),
+        ("{device: gw1, start: soon, end: 2026-11-25T03:00:00Z}", "start", "RFC 3339"),
+    ],
+)
+def test_bad_maintenance_windows_in_a_yaml_inventory(
+    tmp_path: Path, window: str, key: str, message: str
+) -> None:
+    path = tmp_path / "inv.yaml"
+    path.write_text(
+        "devices:\n"
+        "  - {device: gw1, tenant: a, model: m, class: router, site: s, parent: null,\n"
+        "     criticality: common, customer: a, policy: mtbox, warranty_start: null,\n"
+        "     warranty_months: null, interval_s: 60}\n"
+        f"maintenance:\n  - {window.replace('site: s,', 'site: s, device: gw1,')}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    assert caught.value.key == "maintenance[1]" + (f".{key}" if key else "")
+    assert message in str(caught.value)
