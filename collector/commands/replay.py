@@ -21,14 +21,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--rules",
         type=Path,
         default=None,
+        metavar="DIR",
         help="rules folder (rules.d/*.yaml, policies/) or a rule file; default: shipped rules",
     )
     parser.add_argument(
         "--default-policy",
         default=DEFAULT_POLICY,
+        metavar="NAME",
         help=f"policy of devices not in the inventory (default: {DEFAULT_POLICY})",
     )
-    parser.add_argument("recording", help="the recording, one JSON object a line ('-': stdin)")
+    parser.add_argument(
+        "recording",
+        metavar="RECORDING.jsonl",
+        help="the recording, one JSON object a line ('-': stdin)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
