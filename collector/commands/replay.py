@@ -15,7 +15,7 @@ DEFAULT_POLICY = "shanghai-energy"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--inventory", required=True, type=Path, help="inventory file (CSV or YAML)"
+        "--inventory", required=True, type=Path, metavar="FILE", help="inventory (CSV or YAML)"
     )
     parser.add_argument(
         "--rules",
