@@ -351,3 +351,19 @@ def test_only_wan_and_cellular_interfaces_are_monitored(tmp_path: Path) -> None:
         ("cleared", 5, "d1", "interface_down", "B", 4, None),
     )
     assert result.events[0]["detail"] == {"metric": "if_wwan0_up", "value": False}
+
+
+def test_a_recording_on_standard_input_with_raw_string_payloads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+    import json
+
+    from collector import cli
+
+    line = Recording().telemetry(0, "d1", disk_used_pct=99).lines[0]
+    line["payload"] = json.dumps(line["payload"])  # the MQTT payload as received, a string
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(line) + "\n"))
+    assert cli.main(["replay", "--inventory", str(_one(tmp_path)), "-"]) == 0
+    (event,) = [json.loads(out) for out in capsys.readouterr().out.splitlines()]
+    assert (event["event"], event["fault"], event["at"]) == ("opened", "disk_full", at(0))
