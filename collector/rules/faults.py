@@ -120,7 +120,7 @@ class FaultEvent:
             body["devices"] = list(f.devices)
         if f.detail:
             body["detail"] = dict(f.detail)
-        if self.into is not None:
-            body["into"] = self.into
+        if self.event is EventType.ABSORBED:
+            body["into"] = self.into  # null when the absorbing fault is itself held back
         body |= self.extra
         return body

@@ -111,6 +111,10 @@ def run(lines: Sequence[str], eng: Engine | None = None) -> tuple[list[dict[str,
     return out, eng
 
 
+def new_ids(events: Sequence[Mapping[str, Any]]) -> set[str]:
+    return {e["id"] for e in events if e["event"] == "opened"}
+
+
 def by_subject(events: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     out: dict[str, list[Mapping[str, Any]]] = {}
     for e in events:
@@ -155,6 +159,10 @@ def test_no_fault_is_both_open_and_cleared(
         replay.feed(text)
         for e in out:
             fid = e["id"]
+            assert e["onset"] <= e["at"]  # a clock never starts in the future
+            assert (e["deadlines"] == {}) == (e["exempt"] is not None)  # only exempt owe nothing
+            if e["event"] == "absorbed":  # into a fault that is open (or held back itself)
+                assert e["into"] is None or e["into"] in open_ids | new_ids(out)
             if e["event"] == "opened":
                 assert fid not in open_ids
                 open_ids.add(fid)
