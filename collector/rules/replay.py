@@ -128,12 +128,17 @@ def _trap(raw: object, traps: Mapping[str, str]) -> Trap:
 def _maintenance(raw: object) -> Maintenance:
     if not isinstance(raw, dict):
         raise BadLine("'maintenance' must be an object")
+    device, site = raw.get("device"), raw.get("site")
+    if device is not None and (not isinstance(device, str) or not wire.valid_id(device)):
+        raise BadLine(f"maintenance: invalid device {device!r}")
+    if site is not None and (not isinstance(site, str) or not site):
+        raise BadLine(f"maintenance: invalid site {site!r}")
     try:
         return Maintenance(
             start=_ts(raw.get("start"), "maintenance.start"),
             end=_ts(raw.get("end"), "maintenance.end"),
-            device=raw.get("device"),
-            site=raw.get("site"),
+            device=device,
+            site=site,
         )
     except ValueError as exc:
         raise BadLine(f"maintenance: {exc}") from None

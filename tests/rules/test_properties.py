@@ -188,3 +188,43 @@ def test_a_restart_keeps_open_faults_and_their_clocks(
     assert {f.id for f in restored.open_faults()} == {f.id for f in eng.open_faults()}
     after, _ = run(lines[k:], restored)
     assert by_subject(before + after) == by_subject(whole)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+instants = st.sampled_from(["2026-11-25T02:00:00Z", "2026-11-25T02:05:00Z", "yesterday", 7])
+odd_lines = st.one_of(
+    st.text(max_size=30),
+    st.fixed_dictionaries(
+        {"at": instants},
+        optional={
+            "topic": st.sampled_from(
+                ["fleet/v1/acme/a/telemetry", "fleet/v1/acme/a/state", "fleet/v1/x", "nope"]
+            ),
+            "payload": json_values,
+            "trap": st.fixed_dictionaries(
+                {"device": st.sampled_from(["a", "zz", "", "b/c"])},
+                optional={"name": json_values, "oid": json_values, "varbinds": json_values},
+            ),
+            "maintenance": st.fixed_dictionaries(
+                {"start": instants, "end": instants},
+                optional={"device": json_values, "site": json_values},
+            ),
+            "other": json_values,
+        },
+    ).map(json.dumps),
+)
+
+
+@SETTINGS
+@given(st.lists(odd_lines, max_size=20))
+def test_any_line_is_used_or_skipped_never_a_crash(lines: list[str]) -> None:
+    warnings: list[str] = []
+    result = Replay(engine(LINKED), emit=lambda line: None).run(lines, warnings.append)
+    assert result.bad_lines == len(warnings)
+    assert all(w.startswith("line ") for w in warnings)
