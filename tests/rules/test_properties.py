@@ -228,3 +228,61 @@ def test_any_line_is_used_or_skipped_never_a_crash(lines: list[str]) -> None:
     result = Replay(engine(LINKED), emit=lambda line: None).run(lines, warnings.append)
     assert result.bad_lines == len(warnings)
     assert all(w.startswith("line ") for w in warnings)
+
+
+metric_values = st.one_of(
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(alphabet="abc", max_size=3),
+)
+METRICS = ("cpu_pct", "temp_c", "uptime_s", "serial_up", "if_wan_up", "disk_used_pct", "rsrp_dbm")
+valid_inputs = st.one_of(
+    st.dictionaries(st.sampled_from(METRICS), metric_values, max_size=4).map(
+        lambda m: ("telemetry", m)
+    ),
+    st.sampled_from(["link_down", "link_up", "dying_gasp", "probe_error"]).map(
+        lambda name: ("event", name)
+    ),
+    st.sampled_from(["online", "offline", "dying_gasp"]).map(lambda s: ("state", s)),
+    st.sampled_from(["linkDown", "linkUp", "coldStart", "dyingGasp"]).map(lambda n: ("trap", n)),
+    st.just(("birth", "")),
+)
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "stray"]), st.integers(0, 2), valid_inputs),
+        max_size=40,
+    ),
+    st.sampled_from([INVENTORY, LINKED]),
+)
+def test_any_valid_input_keeps_the_invariants(
+    items: list[tuple[str, int, tuple[str, Any]]], inventory: Inventory
+) -> None:
+    rec = Recording()
+    minute = 0
+    for device, step_minutes, (kind, arg) in items:
+        minute += step_minutes
+        if kind == "telemetry":
+            rec.telemetry(minute, device, **arg)
+        elif kind == "event":
+            rec.event(minute, device, arg, iface=1)
+        elif kind == "state":
+            rec.state(minute, device, arg)
+        elif kind == "trap":
+            rec.trap(minute, device, name=arg, ifIndex=[1])
+        else:
+            rec.birth(minute, device)
+    rec.wait(minute + 90)
+    out, eng = run([json.dumps(line) for line in rec.lines], engine(inventory))
+    open_ids: set[str] = set()
+    for e in out:
+        assert e["onset"] <= e["at"]
+        if e["event"] == "opened":
+            assert e["id"] not in open_ids
+            open_ids.add(e["id"])
+        elif e["event"] in ("cleared", "absorbed"):
+            open_ids.remove(e["id"])
+    assert {f.id for f in eng.open_faults()} == open_ids
