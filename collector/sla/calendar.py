@@ -64,15 +64,16 @@ class _Timeline:
 
 
 def _local_epoch(day: date, seconds: int, tz: tzinfo) -> float:
-    wall = datetime.combine(day, time(), tzinfo=tz) + timedelta(seconds=seconds)
+    """The instant of a wall-clock time of a local date (24:00 = next midnight). Aware
+    datetime arithmetic is wall-clock arithmetic; the zone then gives the real offset."""
     if seconds == 86400:
-        wall = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
-    return wall.timestamp()
+        return datetime.combine(day + timedelta(days=1), time(), tzinfo=tz).timestamp()
+    return (datetime.combine(day, time(), tzinfo=tz) + timedelta(seconds=seconds)).timestamp()
 
 
 @dataclass(frozen=True)
 class Calendar:
-    """A business calendar; build with ``load_calendar`` or ``Calendar.build``."""
+    """A business calendar; load one with ``load_calendar`` (or ``calendar_from_node``)."""
 
     name: str
     tz: tzinfo

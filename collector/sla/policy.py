@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -48,7 +48,7 @@ class Target:
 class Level:
     name: str
     definition: str
-    targets: Mapping[str, Target]
+    targets: Mapping[str, Target] = field(hash=False)
     manual_only: bool = False  # never chosen by the classification table (e.g. "special")
 
 
@@ -143,7 +143,7 @@ class Warranty:
 class Policy:
     name: str
     description: str
-    levels: Mapping[str, Level]
+    levels: Mapping[str, Level] = field(hash=False)
     classification: tuple[ClassRule, ...]
     escalations: tuple[EscalationStep, ...] = ()
     followup: Followup | None = None

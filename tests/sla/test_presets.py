@@ -231,3 +231,9 @@ def test_unknown_level_names_the_levels() -> None:
 def test_unknown_policy_names_the_presets() -> None:
     with pytest.raises(ValueError, match=r"unknown policy 'nope'.*wthink"):
         load_policy("nope")
+
+
+def test_loaded_policies_are_hashable_values() -> None:
+    a, b = load_policy("wthink"), load_policy("mtbox")
+    assert len({a, b, load_policy("wthink")}) == 2
+    assert hash(a.levels["urgent"]) == hash(load_policy("wthink").levels["urgent"])
