@@ -31,6 +31,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"policy of devices not in the inventory (default: {DEFAULT_POLICY})",
     )
     parser.add_argument(
+        "--tickets",
+        action="store_true",
+        help='also run the ticket stage: ticket events and {"desk": ...} lines (docs/tickets.md)',
+    )
+    parser.add_argument(
         "recording",
         metavar="RECORDING.jsonl",
         help="the recording, one JSON object a line ('-': stdin)",
@@ -74,8 +79,18 @@ def run(args: argparse.Namespace) -> int:
     def warn(message: str) -> None:
         print(f"fleetdesk replay: {args.recording}: {message}", file=sys.stderr)
 
+    stages = []
+    if args.tickets:
+        from collector.tickets.book import TicketBook
+        from collector.tickets.from_rules import InventoryWarranty
+        from collector.tickets.replay_stage import TicketStage
+        from collector.tickets.sla_adapter import SlaEngine
+
+        sla = SlaEngine(policies_dir)
+        book = TicketBook(policies=sla, devices=InventoryWarranty(inventory), sla=sla)
+        stages.append(TicketStage(book))
     try:
-        result = Replay(engine, emit=emit).run(stream, warn)
+        result = Replay(engine, stages, emit=emit).run(stream, warn)
     except UnicodeDecodeError as exc:
         return fail(f"{args.recording} is not UTF-8: {exc.reason}")
     finally:

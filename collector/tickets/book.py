@@ -123,6 +123,9 @@ class TicketBook:
                 self._put(replace(ticket, fault_active=False))
         elif signal.event == "absorbed" and ticket is not None:
             events.append(self._cancel(ticket, signal.at, "absorbed"))
+        elif signal.event == "exempted" and ticket is not None:
+            # e.g. maintenance announced after the fact: no SLA was owed, the ticket is void
+            events.append(self._cancel(ticket, signal.at, f"exempt_{signal.exempt}"))
         # "escalated" fault events change nothing on the ticket: its level was fixed at opening.
         events.extend(self.tick(signal.at))
         return events
@@ -146,7 +149,7 @@ class TicketBook:
     # -- transitions -------------------------------------------------------------------------
     def _open(self, signal: FaultSignal, numbers: NumberAllocator) -> TicketEvent:
         policy = self._policy(signal.policy)
-        specs = policy.levels.get(signal.level)
+        specs = policy.levels.get(signal.level) if signal.level is not None else {}
         if specs is None:
             raise ValueError(f"policy {policy.name!r} has no level {signal.level!r}")
         repairs = self._repairs.get(signal.device) if signal.device else None
@@ -177,7 +180,7 @@ class TicketBook:
             impact=signal.impact,
             fault_id=signal.fault_id,
             policy=signal.policy,
-            level=signal.level,
+            level=signal.level or "",
             coverage=coverage,
             coverage_reason=reason,
             exempt=signal.exempt,

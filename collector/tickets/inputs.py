@@ -13,7 +13,7 @@ from collector.tickets.model import TicketEvent
 class FaultSignal:
     """A fault event as the ticket book needs it (built from the rules engine's FaultEvent)."""
 
-    event: str  # "opened" | "cleared" | "absorbed" | "escalated"
+    event: str  # "opened" | "cleared" | "absorbed" | "escalated" | "exempted"
     at: datetime
     fault_id: str
     kind: str
@@ -22,7 +22,7 @@ class FaultSignal:
     site: str | None
     onset: datetime
     policy: str
-    level: str
+    level: str | None  # None: the policy's table chose no level (no SLA target runs)
     exempt: str | None = None
 
     @property

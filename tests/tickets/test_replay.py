@@ -1,0 +1,315 @@
+"""Every ticket lifecycle path through ``fleetdesk replay --tickets``, with expected lines.
+
+Recordings are built here from retained device states (offline/online), events and desk lines;
+the shipped rules, policies and calendars decide faults, levels and instants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from collector import cli
+
+T0 = datetime(2025, 10, 9, 8, 0, tzinfo=UTC)  # 16:00 in Asia/Shanghai
+# Devices report weekly (interval_s), so only the retained states below raise faults.
+
+INVENTORY = """\
+device,tenant,model,class,site,parent,criticality,customer,policy,warranty_start,warranty_months,interval_s
+gw1,acme,WR920,router,s1,,common,acme,xian-integrator,2024-01-01,36,604800
+gw2,acme,WR920,router,s2,,common,acme,xian-integrator,2020-01-01,36,604800
+gw3,acme,WR920,router,s3,,common,acme,xian-integrator,2022-09-01,,604800
+hot1,acme,WR920,router,s4,,common,acme,wthink,2025-06-01,12,604800
+gw4,acme,WR920,router,s5,,common,acme,xian-integrator,2022-10-12,,604800
+gw5,acme,WR920,router,s6,,common,acme,xian-integrator,2022-10-12,,604800
+"""
+
+
+def ts(minutes: float) -> str:
+    return (T0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class Rec:
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    def state(self, minutes: float, device: str, state: str) -> Rec:
+        payload = {"v": 1, "device": device, "ts": ts(minutes), "state": state}
+        topic = f"fleet/v1/acme/{device}/state"
+        self.lines.append({"at": ts(minutes), "topic": topic, "payload": payload})
+        return self
+
+    def event(self, minutes: float, device: str, name: str, seq: int = 1) -> Rec:
+        payload = {"v": 1, "device": device, "ts": ts(minutes), "boot": "b1", "seq": seq,
+                   "event": name, "data": {}}  # fmt: skip
+        topic = f"fleet/v1/acme/{device}/event"
+        self.lines.append({"at": ts(minutes), "topic": topic, "payload": payload})
+        return self
+
+    def desk(self, minutes: float, **desk: Any) -> Rec:
+        self.lines.append({"at": ts(minutes), "desk": desk})
+        return self
+
+    def maintenance(self, minutes: float, start: float, end: float, device: str) -> Rec:
+        window = {"device": device, "start": ts(start), "end": ts(end)}
+        self.lines.append({"at": ts(minutes), "maintenance": window})
+        return self
+
+    def wait(self, minutes: float) -> Rec:
+        self.lines.append({"at": ts(minutes)})
+        return self
+
+
+@dataclass
+class Out:
+    code: int
+    tickets: list[dict[str, Any]]
+    faults: list[dict[str, Any]]
+    stderr: str
+
+
+def replay(tmp_path: Path, rec: Rec, inventory: str = INVENTORY) -> Out:
+    inv = tmp_path / "inventory.csv"
+    inv.write_text(inventory)
+    path = tmp_path / "rec.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in rec.lines))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["replay", "--tickets", "--inventory", str(inv), str(path)])
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    return Out(
+        code,
+        [x for x in lines if "ticket" in x],
+        [x for x in lines if "ticket" not in x],
+        err.getvalue(),
+    )
+
+
+def brief(lines: list[dict[str, Any]], *keys: str) -> list[tuple[Any, ...]]:
+    return [(x["event"], x["at"], x["ticket"], *(x.get(k) for k in keys)) for x in lines]
+
+
+N1 = "FD-20251009-0001"
+D10, D11 = "2025-10-10T", "2025-10-11T"
+
+
+def test_open_ack_clear_then_close_after_followup(tmp_path: Path) -> None:
+    rec = (
+        Rec()
+        .state(0, "gw1", "offline")
+        .desk(30, fault=N1, action="ack", actor="alice")
+        .state(90, "gw1", "online")
+        .wait(90 + 24 * 60 + 1)
+    )
+    out = replay(tmp_path, rec)
+    assert out.code == 0, out.stderr
+    # xian-integrator level 3 (outage of a common device): response 4 h; follow-up 24 h.
+    assert brief(out.tickets, "device", "state", "reason") == [
+        ("ticket_opened", ts(0), N1, "gw1", "open", None),
+        ("acknowledged", ts(30), N1, "gw1", "acknowledged", None),
+        ("resolved", ts(90), N1, "gw1", "resolved", "fault_cleared"),
+        ("closed", ts(90 + 24 * 60), N1, "gw1", "closed", "followup_done"),
+    ]
+    assert out.tickets[0]["level"] == "3" and out.tickets[0]["policy"] == "xian-integrator"
+
+
+def test_fault_back_within_followup_reopens_same_ticket(tmp_path: Path) -> None:
+    rec = (
+        Rec()
+        .state(0, "gw1", "offline")
+        .state(10, "gw1", "online")
+        .state(600, "gw1", "offline")  # 10 h later: inside the 24 h follow-up
+        .state(700, "gw1", "online")
+        .wait(700 + 24 * 60)
+        .state(700 + 24 * 60 + 5, "gw1", "offline")  # after the close: a new ticket
+    )
+    out = replay(tmp_path, rec)
+    assert out.code == 0, out.stderr
+    assert brief(out.tickets, "reason") == [
+        ("ticket_opened", ts(0), N1, None),
+        ("resolved", ts(10), N1, "fault_cleared"),
+        ("reopened", ts(600), N1, "fault_returned"),
+        ("resolved", ts(700), N1, "fault_cleared"),
+        ("closed", ts(700 + 24 * 60), N1, "followup_done"),
+        ("ticket_opened", ts(700 + 24 * 60 + 5), "FD-20251010-0001", None),
+    ]
+
+
+def test_desk_resolved_but_fault_stays_reopens_after_followup(tmp_path: Path) -> None:
+    rec = (
+        Rec()
+        .state(0, "gw1", "offline")
+        .desk(60, fault="device_offline", device="gw1", action="resolve")
+        .wait(60 + 24 * 60 + 1)
+    )
+    out = replay(tmp_path, rec)
+    assert out.code == 0, out.stderr
+    assert brief(out.tickets, "reason") == [
+        ("ticket_opened", ts(0), N1, None),
+        ("resolved", ts(60), N1, "desk"),
+        ("reopened", ts(60 + 24 * 60), N1, "fault_persisted"),
+    ]
+
+
+def test_escalation_instants_on_the_hotline_calendar(tmp_path: Path) -> None:
+    # wthink: outage -> urgent on the 7x8 hotline (09:00-17:00 Asia/Shanghai every day).
+    # Onset 16:00 local: response 1 h due at 17:00 closing time; onsite 1wd = 8 h; resolution
+    # 2wd = 16 h; second line at 50 % of resolution, warning at 75 %, breach at 100 %.
+    rec = Rec().state(0, "hot1", "offline").desk(20, fault=N1, action="ack").wait(3 * 24 * 60)
+    out = replay(tmp_path, rec)
+    assert out.code == 0, out.stderr
+    assert brief(out.tickets, "target", "action", "due") == [
+        ("ticket_opened", ts(0), N1, None, None, None),
+        ("acknowledged", ts(20), N1, None, None, None),
+        ("escalated", D10 + "06:00:00.000Z", N1, "onsite", "warning", D10 + "06:00:00.000Z"),
+        (
+            "escalated",
+            D10 + "08:00:00.000Z",
+            N1,
+            "resolution",
+            "second_line",
+            D10 + "08:00:00.000Z",
+        ),
+        ("breached", D10 + "08:00:00.000Z", N1, "onsite", "breach", D10 + "08:00:00.000Z"),
+        ("escalated", D11 + "04:00:00.000Z", N1, "resolution", "warning", D11 + "04:00:00.000Z"),
+        ("breached", D11 + "08:00:00.000Z", N1, "resolution", "breach", D11 + "08:00:00.000Z"),
+    ]
+
+
+def test_pause_waiting_on_customer_and_onsite(tmp_path: Path) -> None:
+    # xian level 3: response 4 h. Paused for 2 h, the 75 % warning moves from 3 h to 5 h.
+    rec = (
+        Rec()
+        .state(0, "gw1", "offline")
+        .desk(60, fault=N1, action="pause")
+        .desk(180, fault=N1, action="resume")
+        .wait(5 * 60)
+        .desk(5 * 60 + 30, fault=N1, action="onsite")
+        .wait(10 * 60)
+    )
+    out = replay(tmp_path, rec)
+    assert out.code == 0, out.stderr
+    assert brief(out.tickets, "target") == [
+        ("ticket_opened", ts(0), N1, None),
+        ("paused", ts(60), N1, None),
+        ("resumed", ts(180), N1, None),
+        ("escalated", ts(5 * 60), N1, "response"),
+        ("onsite", ts(5 * 60 + 30), N1, None),  # also meets the response, before its 6 h due
+    ]
+
+
+def test_coverage_in_warranty_expired_and_exempt(tmp_path: Path) -> None:
+    rec = (
+        Rec()
+        .state(0, "gw1", "offline")  # in warranty until 2027
+        .state(1, "gw2", "offline")  # 2020 + 36 months: expired
+        .event(2, "gw3", "dying_gasp")
+        .state(3, "gw3", "offline")  # power outage: exempt, no clock
+        .wait(3 * 24 * 60)
+    )
+    out = replay(tmp_path, rec)
+    assert out.code == 0, out.stderr
+    opened = {x["device"]: x for x in out.tickets if x["event"] == "ticket_opened"}
+    assert (opened["gw1"]["coverage"], opened["gw1"]["coverage_reason"]) == (
+        "warranty",
+        "in_warranty",
+    )
+    assert (opened["gw2"]["coverage"], opened["gw2"]["coverage_reason"]) == (
+        "billable",
+        "warranty_expired",
+    )
+    assert (opened["gw3"]["coverage"], opened["gw3"]["coverage_reason"]) == (
+        "exempt",
+        "exempt_power_outage",
+    )
+    gw3 = opened["gw3"]["ticket"]
+    assert [x["event"] for x in out.tickets if x["ticket"] == gw3] == ["ticket_opened"]
+
+
+def test_coverage_extended_after_repair(tmp_path: Path) -> None:
+    # gw4 and gw5: accepted 2022-10-12, xian-integrator's 36 months: warranty ends 2025-10-12.
+    # gw4 spends two days in a repair ticket, so its warranty is extended to 2025-10-14.
+    day = 24 * 60
+    rec = (
+        Rec()
+        .state(0, "gw4", "offline")
+        .desk(2 * day, fault="device_offline", device="gw4", action="resolve", repaired=True)
+        .state(2 * day, "gw4", "online")
+        .wait(3 * day + 1)
+        .state(4 * day, "gw4", "offline")  # 2025-10-13
+        .state(4 * day, "gw5", "offline")
+    )
+    out = replay(tmp_path, rec)
+    assert out.code == 0, out.stderr
+    opened = [
+        (x["device"], x["at"][:10], x["coverage"], x["coverage_reason"])
+        for x in out.tickets
+        if x["event"] == "ticket_opened"
+    ]
+    assert opened == [
+        ("gw4", "2025-10-09", "warranty", "in_warranty"),
+        ("gw4", "2025-10-13", "warranty", "extended_after_repair"),
+        ("gw5", "2025-10-13", "billable", "warranty_expired"),
+    ]
+
+
+def test_maintenance_announced_after_the_fact_cancels(tmp_path: Path) -> None:
+    rec = Rec().state(10, "gw1", "offline").maintenance(30, start=0, end=60, device="gw1")
+    out = replay(tmp_path, rec)
+    assert out.code == 0, out.stderr
+    assert brief(out.tickets, "reason") == [
+        ("ticket_opened", ts(10), N1, None),
+        ("cancelled", ts(30), N1, "exempt_maintenance"),
+    ]
+
+
+def test_bad_desk_lines_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    rec = (
+        Rec()
+        .state(0, "gw1", "offline")
+        .desk(1, fault="FD-20251009-0099", action="ack")
+        .desk(2, fault="cpu_high", device="gw1", action="ack")
+        .desk(3, fault=N1, action="reboot")
+        .desk(4, fault=N1, action="ack")
+    )
+    out = replay(tmp_path, rec)
+    assert out.code == 1
+    assert out.stderr.splitlines() == [
+        f"fleetdesk replay: {tmp_path / 'rec.jsonl'}: line 2: desk ack refused: "
+        "no ticket numbered FD-20251009-0099; skipped",
+        f"fleetdesk replay: {tmp_path / 'rec.jsonl'}: line 3: desk: no open ticket for "
+        "device:gw1/cpu_high; skipped",
+        f"fleetdesk replay: {tmp_path / 'rec.jsonl'}: line 4: desk: 'action' must be one of "
+        "ack, onsite, resolve, pause, resume, comment, cancel; skipped",
+    ]
+    assert [x["event"] for x in out.tickets] == ["ticket_opened", "acknowledged"]
+
+
+def test_without_tickets_flag_output_is_fault_lines_only(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.csv"
+    inv.write_text(INVENTORY)
+    path = tmp_path / "rec.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in Rec().state(0, "gw1", "offline").lines))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["replay", "--inventory", str(inv), str(path)]) == 0
+    assert [json.loads(x)["event"] for x in out.getvalue().splitlines()] == ["opened"]
+
+
+def test_site_outage_absorbs_device_tickets(tmp_path: Path) -> None:
+    # gw4 and gw5 share a site here: both offline -> one site outage (xian: emergency).
+    rec = Rec().state(0, "gw4", "offline").state(1, "gw5", "offline").wait(2)
+    inventory = INVENTORY.replace(",s6,", ",s5,")
+    out = replay(tmp_path, rec, inventory)
+    assert out.code == 0, out.stderr
+    assert [(x["event"], x.get("device") or x.get("site"), x.get("reason"), x["level"])
+            for x in out.tickets] == [
+        ("ticket_opened", "gw4", None, "3"),
+        ("ticket_opened", "s5", None, "emergency"),
+        ("cancelled", "gw4", "absorbed", "3"),
+    ]  # fmt: skip
