@@ -3,7 +3,8 @@
 At-least-once: a row is marked delivered only after the desk accepted it, so a worker killed
 mid-request sends that row again on start; the receiver deduplicates on ``webhook-id`` /
 ``Idempotency-Key`` (the event id). Per-ticket order holds because the store only hands out
-the oldest pending row of each (sink, ticket). One worker per database.
+the oldest pending row of each (sink, ticket). One worker per database. Database calls run in
+a thread so the event loop (the collector's intake) never waits on the disk.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Attempt the rows due now (one per sink and ticket), then record the outcomes in one
         transaction; returns how many were attempted."""
-        rows = [r for r in self._store.due(self._clock(), self._batch) if r.sink in self._sinks]
+        due = await asyncio.to_thread(self._store.due, self._clock(), self._batch)
+        rows = [r for r in due if r.sink in self._sinks]
         if not rows:
             return 0
         async with asyncio.TaskGroup() as group:
@@ -101,7 +103,8 @@ class DeliveryWorker:
                 group.create_task(self._deliver(row), name=f"deliver {row.sink} {row.event_id}")
                 for row in rows
             ]
-        self._settle([(row, task.result()) for row, task in zip(rows, tasks, strict=True)])
+        results = [(row, task.result()) for row, task in zip(rows, tasks, strict=True)]
+        await asyncio.to_thread(self._settle, results)
         return len(rows)
 
     async def _deliver(self, row: OutboxRow) -> Attempt:
@@ -143,7 +146,9 @@ class DeliveryWorker:
     async def _attempt(self, sink: Sink, row: OutboxRow) -> Attempt:
         event = json.loads(row.body)
         try:
-            ref = self._store.remote_ref(sink.name, row.ticket) if sink.adapter.uses_refs else None
+            ref = None
+            if sink.adapter.uses_refs:
+                ref = await asyncio.to_thread(self._store.remote_ref, sink.name, row.ticket)
             request = sink.adapter.request(event, ref)
         except MissingRemoteRef as exc:
             return Attempt(Outcome.DEAD, f"no_remote_ref: {exc}")
@@ -172,7 +177,7 @@ class DeliveryWorker:
         if 200 <= status < 300 or status == 409:
             ref = sink.adapter.ref_from(event, _json_or_none(response))
             if ref is not None:
-                self._store.set_remote_ref(sink.name, row.ticket, ref)
+                await asyncio.to_thread(self._store.set_remote_ref, sink.name, row.ticket, ref)
             return Attempt(Outcome.DELIVERED if status != 409 else Outcome.DUPLICATE, str(status))
         if status in RETRYABLE:
             retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
@@ -180,7 +185,7 @@ class DeliveryWorker:
         return Attempt(Outcome.DEAD, f"rejected: HTTP {status} {response.text[:200]}")
 
     async def _sleep(self, stop: asyncio.Event) -> None:
-        next_at = self._store.next_due_at()
+        next_at = await asyncio.to_thread(self._store.next_due_at)
         wait = self._poll_s
         if next_at is not None:
             wait = min(wait, max(0.0, next_at - self._clock()))
