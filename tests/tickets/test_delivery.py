@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook
 
 from collector.delivery import metrics
+from collector.delivery.adapters.jira import JiraAdapter
 from collector.delivery.adapters.webhook import WebhookAdapter
 from collector.delivery.backoff import Backoff
 from collector.delivery.sinks import Sink
@@ -276,4 +277,40 @@ async def test_tls_is_verified(tmp_path: Path) -> None:
         await task
         receiver.stop()
     assert sorted(r.headers["idempotency-key"] for r in receiver.accepted()) == sorted(ids)
+    store.close()
+
+
+async def test_desk_adapter_keeps_the_desks_own_id(tmp_path: Path) -> None:
+    """Jira answers the creation with its issue key; later events address that issue."""
+    store = TicketStore(f"sqlite:///{tmp_path / 't.db'}")
+    store.migrate()
+    make_events(store, devices=1)
+
+    def jira(n: int) -> Answer:
+        return Answer(201, body=b'{"id": "10001", "key": "OPS-1"}') if n == 0 else Answer(200)
+
+    receiver = Receiver(free_port(), jira)
+    receiver.start()
+    adapter = JiraAdapter(receiver.url.removesuffix("/hook"), "OPS", transitions={"resolved": "31"})
+    sink = Sink("jira", adapter, headers={"authorization": "Basic eDp5"})
+    service_rows = outbox_rows(store)
+    with store.engine.begin() as conn:  # the events were queued for "desk": send them to jira
+        conn.execute(sa.update(schema.outbox).values(sink="jira"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(DeliveryWorker(store, {"jira": sink}, poll_s=0.05).run(stop))
+    try:
+        await wait_until(lambda: store.outbox_counts()["pending"] == 0)
+    finally:
+        stop.set()
+        await task
+        receiver.stop()
+    assert [(r.method, r.path) for r in receiver.received] == [
+        ("POST", "/rest/api/3/issue"),
+        ("POST", "/rest/api/3/issue/OPS-1/comment"),  # acknowledged
+        ("POST", "/rest/api/3/issue/OPS-1/comment"),  # commented
+        ("POST", "/rest/api/3/issue/OPS-1/transitions"),  # resolved
+    ]
+    assert len(service_rows) == 4
+    assert all(r.headers["authorization"] == "Basic eDp5" for r in receiver.received)
+    assert store.remote_ref("jira", service_rows[0].ticket) == "OPS-1"
     store.close()
