@@ -21,6 +21,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("rules", "collector.commands.rules"),
     ("replay", "collector.commands.replay"),
     ("deliver", "collector.commands.deliver"),
+    ("tickets", "collector.commands.tickets"),
 )
 
 

@@ -235,6 +235,15 @@ class TicketStore:
         with self.transaction() as tx:
             return tx.find(number)
 
+    def tickets(self, *, live_only: bool = True, limit: int = 1000) -> list[Ticket]:
+        """Tickets, newest first."""
+        t = schema.tickets
+        stmt = sa.select(t.c.body).order_by(t.c.opened_at.desc(), t.c.number.desc()).limit(limit)
+        if live_only:
+            stmt = stmt.where(t.c.live)
+        with self.engine.connect() as conn:
+            return [codec.ticket_from_dict(json.loads(b)) for b in conn.execute(stmt).scalars()]
+
     def count_tickets(self) -> int:
         with self.engine.connect() as conn:
             count = sa.select(sa.func.count()).select_from(schema.tickets)
@@ -310,6 +319,31 @@ class TicketStore:
             counts = {"pending": 0, "delivered": 0, "dead": 0}
             counts.update({str(state): int(n) for state, n in rows})
         return counts
+
+    def dead_rows(self, limit: int = 1000) -> list[dict[str, Any]]:
+        o = schema.outbox
+        stmt = (
+            sa.select(o.c.id, o.c.sink, o.c.event_id, o.c.attempts, o.c.done_at, o.c.last_error)
+            .where(o.c.state == "dead")
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def requeue_dead(self, now: float, sink: str | None = None) -> int:
+        """Send dead-lettered events again (e.g. after the desk was fixed); returns how many.
+
+        Their dead-letter clock starts again from ``now``.
+        """
+        o = schema.outbox
+        stmt = sa.update(o).where(o.c.state == "dead")
+        if sink is not None:
+            stmt = stmt.where(o.c.sink == sink)
+        values = {"state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
+                  "done_at": None}  # fmt: skip
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt.values(values)).rowcount)
 
     def remote_ref(self, sink: str, ticket: str) -> str | None:
         r = schema.remote_refs
