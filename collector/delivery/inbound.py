@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from collector.delivery.signing import DEFAULT_TOLERANCE_S, Refusal, verify
 from collector.tickets.inputs import DeskAction, DeskCommand, Verdict
-from collector.tickets.model import LIVE_STATES
+from collector.tickets.model import LIVE_STATES, TicketEvent
 from collector.tickets.service import TicketService
 from collector.tickets.store import TicketTx
 
@@ -65,7 +65,9 @@ class InboundDesk:
         *,
         clock: Callable[[], float] = time.time,
         tolerance_s: int = DEFAULT_TOLERANCE_S,
+        on_commit: Callable[[Sequence[TicketEvent]], None] | None = None,
     ) -> None:
+        self._on_commit = on_commit  # e.g. wake the delivery worker
         self._service = service
         self._secret = secret
         self._clock = clock
@@ -83,16 +85,21 @@ class InboundDesk:
         parsed = _parse(body)
         if isinstance(parsed, Reply):
             return parsed
+        events: list[TicketEvent] = []
         with self._lock, self._service.transaction() as tx:
             seen = tx.inbound_response(checked.msg_id)
             if seen is not None:
                 return Reply(seen[0], json.loads(seen[1]))
             at = datetime.fromtimestamp(now, UTC)
-            reply = self._apply(parsed, at, tx)
+            reply = self._apply(parsed, at, tx, events)
             tx.remember_inbound(checked.msg_id, reply.status, reply.encoded().decode(), now)
-            return reply
+        if events and self._on_commit is not None:
+            self._on_commit(events)
+        return reply
 
-    def _apply(self, fields: Mapping[str, Any], at: datetime, tx: TicketTx) -> Reply:
+    def _apply(
+        self, fields: Mapping[str, Any], at: datetime, tx: TicketTx, events: list[TicketEvent]
+    ) -> Reply:
         number = fields["fault"]
         stored = tx.find(number)
         if stored is None:
@@ -108,6 +115,7 @@ class InboundDesk:
             repaired=bool(fields.get("repaired", False)),
         )
         outcome = self._service.on_desk(command, tx)
+        events.extend(outcome.events)
         status = _STATUS[outcome.verdict]
         if status != 200:
             return _refused(status, outcome.verdict.value, outcome.reason)

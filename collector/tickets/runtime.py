@@ -1,0 +1,83 @@
+"""The ticket service inside an asyncio process (the collector): one task, three parts.
+
+Fault events from the rules engine are queued by ``submit`` (cheap, from the event loop) and
+applied in order by a consumer that runs each database transaction in a thread; the ticket
+clock ticks at the next escalation or follow-up end; the delivery worker (when sinks are
+configured) is woken after every commit. ``run`` is one task of the service's TaskGroup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+
+from collector.delivery.worker import DeliveryWorker
+from collector.rules.faults import FaultEvent
+from collector.tickets.clock_task import run_ticket_clock
+from collector.tickets.from_rules import signal_of
+from collector.tickets.model import TicketEvent
+from collector.tickets.service import TicketService
+
+log = logging.getLogger("fleetdesk.tickets")
+
+
+class TicketRuntime:
+    def __init__(self, service: TicketService, worker: DeliveryWorker | None = None) -> None:
+        self.service = service
+        self.worker = worker
+        self._queue: asyncio.Queue[FaultEvent] = asyncio.Queue()
+        self._clock_wake = asyncio.Event()
+        self.opened = 0
+
+    def submit(self, events: Iterable[FaultEvent]) -> None:
+        """Queue fault events (from the event loop's thread) for the ticket book."""
+        for event in events:
+            self._queue.put_nowait(event)
+
+    def committed(self, events: Sequence[TicketEvent]) -> None:
+        """Ticket changes were committed: wake the worker and the clock (any thread)."""
+        self.opened += sum(1 for e in events if e.kind.value == "ticket_opened")
+        if self.worker is not None:
+            self.worker.notify()
+        self._clock_wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._consume(stop), name="tickets-faults")
+            group.create_task(
+                run_ticket_clock(
+                    self.service, stop, wake=self._clock_wake, on_events=self.committed
+                ),
+                name="tickets-clock",
+            )
+            if self.worker is not None:
+                group.create_task(self.worker.run(stop), name="tickets-delivery")
+
+    async def drain(self) -> None:
+        """Apply what is queued (on shutdown, after intake stopped)."""
+        while not self._queue.empty():
+            await self._apply(self._queue.get_nowait())
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                getter = asyncio.ensure_future(self._queue.get())
+                await asyncio.wait({getter, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    break
+                await self._apply(getter.result())
+            await self.drain()
+        finally:
+            stopped.cancel()
+
+    async def _apply(self, event: FaultEvent) -> None:
+        try:
+            events = await asyncio.to_thread(self.service.on_fault, signal_of(event))
+        except Exception:  # one bad fault must not stop ticketing; the book was reloaded
+            log.exception("ticket for fault %s failed", event.fault.id)
+            return
+        if events:
+            self.committed(events)
