@@ -168,8 +168,8 @@ class Spool:
             total = self.dropped_total + dropped
             if dropped:
                 self._set_meta("dropped_total", str(total))
-            if reports_drops:
-                self._set_meta("dropped_reported", str(total))
+            if reports_drops:  # the drops known before this entry; its own come next time
+                self._set_meta("dropped_reported", str(self.dropped_total))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -177,9 +177,9 @@ class Spool:
         self._next_seq = seq + 1
         self._count += 1 - dropped
         self._bytes += size - freed
-        self.dropped_total = total
         if reports_drops:
-            self.dropped_reported = total
+            self.dropped_reported = self.dropped_total
+        self.dropped_total = total
         if dropped:
             log.warning(
                 "spool full (%d bytes): dropped the %d oldest reports", self.max_bytes, dropped
