@@ -116,9 +116,14 @@ class AgentProcess:
 
 
 def spool_meta(spool: Path) -> dict[str, str]:
+    """The spool's meta table ({} while the agent is still creating the file)."""
+    if not spool.exists():
+        return {}
     db = sqlite3.connect(f"file:{spool}?mode=ro", uri=True, timeout=5)
     try:
         return dict(db.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.OperationalError:
+        return {}
     finally:
         db.close()
 
@@ -204,6 +209,20 @@ class Sink:
     def rejects(self) -> list[wire.DecodeError]:
         with self._lock:
             return [m for _, m in self.messages if isinstance(m, wire.DecodeError)]
+
+
+# Started as root, Mosquitto drops to its own user and then cannot write its persistence file
+# in the test's private folder; "user root" keeps the sink's session across broker restarts
+# (the setting has no effect when the tests run as an ordinary user).
+KEEP_SESSIONS = "user root\n"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """Like the root fixture, with persistence that works, so restarts keep sessions."""
+    b = Broker(workdir=tmp_path / "mosquitto", extra_conf=KEEP_SESSIONS).start()
+    yield b
+    b.stop()
 
 
 @pytest.fixture
