@@ -63,6 +63,7 @@ class Link:
         self._up = False
         self._opened_at = 0.0
         self.url: BrokerUrl | None = None
+        self._last_error = ""  # paho's last error log line: says why a socket failed
 
     @property
     def up(self) -> bool:
@@ -100,6 +101,7 @@ class Link:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_log = self._on_log
         return client
 
     def open(self, url: BrokerUrl) -> str | None:
@@ -148,15 +150,24 @@ class Link:
         self.events.link_up()
 
     def _on_disconnect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if self._client is not client:  # inside open(): poll() reports it next
+            self._last_error = self._last_error or _reason_text(reason)
+            return
         self._fail(_reason_text(reason))
 
     def _on_publish(self, client: paho.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
         self.events.acked(mid, not getattr(reason, "is_failure", False))
 
+    def _on_log(self, client: paho.Client, _u: Any, level: int, text: str) -> None:
+        if level == paho.MQTT_LOG_ERR:
+            self._last_error = text
+
     def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
         self.events.message(message.topic, bytes(message.payload))
 
     def _fail(self, reason: str) -> None:
+        if self._last_error:
+            reason, self._last_error = f"{reason} ({self._last_error})", ""
         was_connected = self._client is not None
         self.close(clean=False)
         if was_connected:
@@ -184,6 +195,9 @@ class Link:
         rlist: list[Any] = [wake]
         wlist: list[Any] = []
         pending = 0
+        if client is not None and sock is None:  # paho closed it without telling
+            self._fail("connection closed")
+            return
         if client is not None and sock is not None:
             rlist.append(sock)
             if client.want_write():
