@@ -8,6 +8,7 @@ default. The broker password is kept out of ``repr`` so it never reaches a log.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -177,6 +178,13 @@ class _Table:
     def fail(self, name: str, reason: str) -> ConfigError:
         return self.ctx.error(self.key(name), reason)
 
+    def missing(self, name: str) -> ConfigError:
+        """A required key is absent: a near miss among the given keys is the likelier fault."""
+        typo = difflib.get_close_matches(name, [k for k in self.data if k not in self.seen], 1)
+        if typo:
+            return self.fail(typo[0], f"unknown key (did you mean {name!r}?)")
+        return self.fail(name, "is required")
+
     def raw(self, name: str) -> Any:
         self.seen.add(name)
         return self.data.get(name)
@@ -188,7 +196,7 @@ class _Table:
         value = self.raw(name)
         if value is None:
             if required or default is None:
-                raise self.fail(name, "is required")
+                raise self.missing(name)
             return default
         if not isinstance(value, str) or not value:
             raise self.fail(name, f"must be a non-empty string, not {value!r}")
@@ -236,7 +244,7 @@ class _Table:
         value = self.raw(name)
         if value is None:
             if required:
-                raise self.fail(name, "is required (a table)")
+                raise self.missing(name)
             return None
         if not isinstance(value, dict):
             raise self.fail(name, "must be a table")
