@@ -222,7 +222,7 @@ def parse_qeng(text: str) -> Metrics:
             metrics |= lte
         elif kind == "NR5G-SA":
             metrics["cell_tech"] = "nr5g-sa"
-            metrics |= _signal_fields(row, {12: "rsrp_dbm", 13: "rsrq_db", 14: "sinr_db"})
+            metrics |= _signal_fields(row, {10: "rsrp_dbm", 11: "rsrq_db", 12: "sinr_db"})
         elif kind == "NR5G-NSA":
             metrics["cell_tech"] = "nr5g-nsa"
             metrics |= _signal_fields(row, {4: "nr_rsrp_dbm", 5: "nr_sinr_db", 6: "nr_rsrq_db"})
