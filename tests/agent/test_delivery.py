@@ -7,11 +7,14 @@ should not, and what a full spool drops is reported.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from agent import wire
 from tests.agent.conftest import (
+    REPO,
     AgentProcess,
     Sink,
     agent_config,
@@ -162,3 +165,34 @@ def test_clean_stop_and_dying_gasp(
     wait_until(lambda: late.of(wire.State, "gw-1"), what="the retained state")
     late.stop()
     assert late.of(wire.State, "gw-1")[-1].state is wire.DeviceState.DYING_GASP
+
+
+def test_dying_gasp_command_signals_the_agent_or_publishes_itself(
+    tmp_path: Path, broker: Broker, sink: Sink, agents: list[AgentProcess]
+) -> None:
+    config = agent_config(tmp_path, broker.url)
+    agent = AgentProcess.start(config)
+    agents.append(agent)
+    wait_until(lambda: len(sink.seqs("gw-1")) >= 2)
+
+    def gasp() -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "agent.cli", "dying-gasp", "--config", str(config)]
+        return subprocess.run(
+            argv, cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    done = gasp()
+    assert done.returncode == 0 and f"pid {agent.proc.pid}" in done.stdout
+    assert agent.proc.wait(15) == 0
+    # No agent runs now: the command connects and publishes the gasp itself.
+    done = gasp()
+    assert done.returncode == 0 and "dying gasp published" in done.stdout, done.stderr
+    wait_until(lambda: len(gasps(sink)) == 2, what="two dying gasps")
+    assert [g.data["reason"] for g in gasps(sink)] == ["signal", "command"]
+    unique = sorted({s for _, _, s in sink.unique("gw-1")})
+    assert unique == list(range(1, max(unique) + 1))  # the one-shot continued the epoch
+    assert sink.of(wire.State, "gw-1")[-1].state is wire.DeviceState.DYING_GASP
+
+
+def gasps(sink: Sink) -> list[wire.Event]:
+    return [e for e in sink.of(wire.Event, "gw-1") if e.event == "dying_gasp"]
