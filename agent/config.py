@@ -8,7 +8,6 @@ default. The broker password is kept out of ``repr`` so it never reaches a log.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -180,6 +179,8 @@ class _Table:
 
     def missing(self, name: str) -> ConfigError:
         """A required key is absent: a near miss among the given keys is the likelier fault."""
+        import difflib
+
         typo = difflib.get_close_matches(name, [k for k in self.data if k not in self.seen], 1)
         if typo:
             return self.fail(typo[0], f"unknown key (did you mean {name!r}?)")

@@ -84,6 +84,7 @@ class Spool:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA cache_size=-256")  # KiB: reads are sequential, memory is scarce
             db.executescript(_SCHEMA)
             db.execute("BEGIN IMMEDIATE")
             have = dict(db.execute("SELECT key, value FROM meta").fetchall())

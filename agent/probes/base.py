@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,6 +68,8 @@ class Completed:
 
 def run_program(argv: tuple[str, ...] | list[str], timeout: float) -> Completed | Unavailable:
     """Run a helper program with a timeout; a missing program or a hang is a named reason."""
+    import subprocess  # only probes that run programs pay for it (memory on small gateways)
+
     program = shutil.which(argv[0])
     if program is None:
         return Unavailable(Reason.NO_PROGRAM, f"{argv[0]} is not installed")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import shutil
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +69,8 @@ def measure(
     targets: tuple[ReachTarget, ...], count: int, timeout: float
 ) -> dict[str, TargetResult | Unavailable]:
     """Measure every target; ICMP targets run side by side, TCP ones after."""
+    import subprocess  # lazily: most gateways measure with the system probes alone
+
     results: dict[str, TargetResult | Unavailable] = {}
     pings: dict[str, subprocess.Popen[str]] = {}
     for target in targets:
