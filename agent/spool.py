@@ -56,7 +56,8 @@ def new_boot_id() -> str:
 class Spool:
     """A bounded, durable FIFO of encoded messages, owned by one thread."""
 
-    def __init__(self, path: Path, max_bytes: int) -> None:
+    def __init__(self, path: Path, max_bytes: int, *, durable: bool = True) -> None:
+        """``durable=False`` skips the fsync per write: only for filling test or bench spools."""
         self.path = path
         self.max_bytes = max_bytes
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +72,8 @@ class Spool:
             for suffix in ("-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             self._db = self._open(path)
+        if not durable:
+            self._db.execute("PRAGMA synchronous=OFF")
         self.boot = self._meta("boot") or ""
         self._next_seq = int(self._meta("next_seq") or 1)
         self.dropped_total = int(self._meta("dropped_total") or 0)
