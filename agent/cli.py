@@ -72,12 +72,13 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("paho").setLevel(logging.WARNING)
     from agent.runner import Agent, dying_gasp_now
 
-    if args.action == "dying-gasp":
-        pid = _running_pid(config.spool.path)
-        if pid is not None:
-            os.kill(pid, signal.SIGUSR1)
-            print(f"dying gasp requested from the running agent (pid {pid})")
-            return 0
+    pid = _running_pid(config.spool.path)
+    if args.action == "dying-gasp" and pid is not None:
+        os.kill(pid, signal.SIGUSR1)
+        print(f"dying gasp requested from the running agent (pid {pid})")
+        return 0
+    if pid is not None and pid != os.getpid():
+        return _fail(f"another agent (pid {pid}) is using the spool {str(config.spool.path)!r}")
     try:
         agent = Agent(config)
     except (OSError, sqlite3.Error) as exc:

@@ -183,7 +183,9 @@ class Agent:
         def build(boot: str, seq: int) -> bytes:
             return wire.encode(wire.Event(self.device_id, boot, seq, ts, name, data))
 
-        entry = self.spool.append(self.topic[wire.Kind.EVENT], build, reports_drops=drops)
+        entry = self.spool.append(
+            self.topic[wire.Kind.EVENT], build, reports_drops=drops, spare=self._in_flight_ids()
+        )
         log.info("event %s seq=%d %s", name, entry.seq, json.dumps(data)[:200])
         return entry.id
 
@@ -220,7 +222,8 @@ class Agent:
             return wire.encode(wire.Telemetry(self.device_id, boot, seq, ts, metrics, labels))
 
         try:
-            entry = self.spool.append(self.topic[wire.Kind.TELEMETRY], build)
+            topic = self.topic[wire.Kind.TELEMETRY]
+            entry = self.spool.append(topic, build, spare=self._in_flight_ids())
         except ValueError as exc:  # past the payload limit: a configuration problem
             log.error("telemetry not sent: %s", exc)
             return
@@ -231,7 +234,9 @@ class Agent:
             self.spool.pending,
             "" if self.link.up else " (link down)",
         )
-        if self.spool.unreported_drops:
+        # The loss is told once the link is back (while it is down, an event per report would
+        # only push more reports out of a full spool); the counter above is always there.
+        if self.spool.unreported_drops and self.link.up:
             dropped = self.spool.unreported_drops
             data = {"count": dropped, "total": self.spool.dropped_total}
             self._append_event("spool_dropped", data, ts)
@@ -373,6 +378,11 @@ class Agent:
             self._reply(job.command.id, result={"probe": name, "metrics": dict(result.metrics)})
 
     # ------------------------------------------------------------------ publishing
+
+    def _in_flight_ids(self) -> set[int]:
+        """Entries published and not yet deleted: awaiting PUBACK, or acked in this batch."""
+        ids = {entry_id for entry_id in self._inflight.values() if entry_id is not None}
+        return ids.union(self._acked)
 
     def _publish_entries(self, after: int, before: int | None, limit: int) -> tuple[int, int]:
         """Publish up to ``limit`` spool entries after id ``after``; (last id, count)."""

@@ -19,7 +19,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -150,11 +150,14 @@ class Spool:
         build: Callable[[str, int], bytes],
         *,
         reports_drops: bool = False,
+        spare: Collection[int] = (),
     ) -> Entry:
         """Give the next ``seq`` of the epoch to ``build(boot, seq)`` and keep its payload.
 
         With ``reports_drops`` the entry is the one that reports the drops counted so far, so
-        they are marked reported in the same transaction.
+        they are marked reported in the same transaction. Entries in ``spare`` (published and
+        awaiting their PUBACK) are not dropped to make room: they may yet be delivered, and a
+        drop must mean a report that never arrives.
         """
         seq = self._next_seq
         payload = build(self.boot, seq)
@@ -168,7 +171,8 @@ class Spool:
             )
             entry_id = int(cursor.lastrowid or 0)
             self._set_meta("next_seq", str(seq + 1))
-            dropped, freed = self._make_room(self._bytes + size - self.max_bytes, entry_id)
+            excess = self._bytes + size - self.max_bytes
+            dropped, freed = self._make_room(excess, entry_id, spare)
             total = self.dropped_total + dropped
             if dropped:
                 self._set_meta("dropped_total", str(total))
@@ -190,19 +194,25 @@ class Spool:
             )
         return Entry(entry_id, seq, topic, payload)
 
-    def _make_room(self, excess: int, keep_id: int) -> tuple[int, int]:
-        """Delete the oldest entries until ``excess`` bytes are freed (never ``keep_id``)."""
+    def _make_room(self, excess: int, keep_id: int, spare: Collection[int]) -> tuple[int, int]:
+        """Delete the oldest entries until ``excess`` bytes are freed (never ``keep_id`` nor
+        those in ``spare``)."""
         dropped = freed = 0
+        after = 0
         while excess > 0:
             rows = self._db.execute(
-                "SELECT id, size FROM outbox WHERE id < ? ORDER BY id LIMIT 256", (keep_id,)
+                "SELECT id, size FROM outbox WHERE id > ? AND id < ? ORDER BY id LIMIT 256",
+                (after, keep_id),
             ).fetchall()
             if not rows:
                 break
             doomed = []
             for row_id, size in rows:
+                after = row_id
                 if excess <= 0:
                     break
+                if row_id in spare:
+                    continue
                 doomed.append((row_id,))
                 excess -= size
                 freed += size

@@ -125,3 +125,13 @@ def test_meta_is_readable_by_another_process(tmp_path: Path) -> None:
     spool.put("pid", None)
     assert "x:pid" not in read_only_meta(tmp_path / "s.db")
     assert read_only_meta(tmp_path / "missing.db") == {}
+
+
+def test_entries_in_flight_are_not_dropped_to_make_room(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", 1024)
+    first = [spool.append("t", payload(200)) for _ in range(5)]
+    in_flight = {first[0].id, first[1].id}
+    spool.append("t", payload(200), spare=in_flight)
+    left = [e.id for e in spool.read(0)]
+    assert first[0].id in left and first[1].id in left and first[2].id not in left
+    assert spool.dropped_total == 1
