@@ -16,7 +16,12 @@ from typing import Protocol, cast
 from collector import __version__
 
 # (sub-command, module), one per line. The agent's module lives in agent/ so it ships alone.
-COMMANDS: tuple[tuple[str, str], ...] = (("agent", "agent.cli"),)
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("agent", "agent.cli"),
+    ("sla", "collector.commands.sla"),
+    ("rules", "collector.commands.rules"),
+    ("replay", "collector.commands.replay"),
+)
 
 
 class CommandModule(Protocol):

@@ -1,0 +1,97 @@
+"""Validation of a rules folder, one validator per file type.
+
+``VALIDATORS`` lists, for each kind of file, the folder and pattern it lives under and the
+function that loads it strictly (raising ``RulesFileError``). ``check_rules_dir`` runs them all
+and returns every problem, one per file, each naming file, line, key and what is wrong.
+New file types (rules, inventories, ...) are added by appending a validator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.rulesfile import RulesFileError, read_yaml
+
+
+@dataclass(frozen=True)
+class FileValidator:
+    kind: str  # what the files are, for messages
+    folder: str  # relative to the rules folder
+    patterns: tuple[str, ...]
+    check: Callable[[Path, Path], None]  # (file, rules folder) -> None or RulesFileError
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    checked: dict[str, int]  # kind -> number of files checked
+    problems: list[str]  # one line each
+
+
+def _check_calendar(path: Path, rules_dir: Path) -> None:
+    from collector.sla.calendar import calendar_from_node
+
+    calendar_from_node(read_yaml(path), path.stem)
+
+
+def _check_policy(path: Path, rules_dir: Path) -> None:
+    from collector.sla.policy import policy_from_node
+
+    policy_from_node(read_yaml(path), path.stem, rules_dir)
+
+
+def _check_rules(path: Path, rules_dir: Path) -> None:
+    from collector.rules.ruleset import RuleError, check_rule_file
+
+    try:
+        check_rule_file(path, rules_dir)
+    except RuleError as exc:
+        key = f"rule {exc.rule!r}: {exc.key}" if exc.rule else exc.key
+        raise RulesFileError(exc.file, key, exc.reason, exc.line) from None
+
+
+def _check_inventory(path: Path, rules_dir: Path) -> None:
+    from collector.rules.inventory import InventoryError, load_inventory
+    from collector.sla.policy import load_policy
+
+    try:
+        inventory = load_inventory(path)
+    except InventoryError as exc:
+        raise RulesFileError(exc.file, exc.key, exc.reason, exc.line) from None
+    for device in inventory:  # every policy it names must load
+        ref = device.policy
+        if ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute():
+            ref = str(path.parent / ref)
+        try:
+            load_policy(ref, rules_dir)
+        except ValueError as exc:
+            raise RulesFileError(str(path), f"{device.device}.policy", str(exc)) from None
+
+
+VALIDATORS: tuple[FileValidator, ...] = (
+    FileValidator("calendar", "calendars", ("*.yaml", "*.yml"), _check_calendar),
+    FileValidator("policy", "policies", ("*.yaml", "*.yml"), _check_policy),
+    FileValidator("rule", "rules.d", ("*.yaml", "*.yml"), _check_rules),
+    FileValidator("inventory", "inventories", ("*.csv", "*.yaml", "*.yml"), _check_inventory),
+)
+
+
+def check_rules_dir(
+    rules_dir: Path, validators: tuple[FileValidator, ...] = VALIDATORS
+) -> CheckReport:
+    """Run every validator over its files; a bad file never stops the others."""
+    checked: dict[str, int] = {}
+    problems: list[str] = []
+    for validator in validators:
+        folder = rules_dir / validator.folder
+        files = sorted({p for pattern in validator.patterns for p in folder.glob(pattern)})
+        checked[validator.kind] = len(files)
+        for path in files:
+            try:
+                validator.check(path, rules_dir)
+            except RulesFileError as exc:
+                problems.append(str(exc))
+            except ValueError as exc:  # a loader's own one-line message
+                problems.append(f"{path}: {exc}")
+    return CheckReport(checked, problems)
