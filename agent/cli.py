@@ -50,7 +50,8 @@ def _running_pid(spool: Path) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return None
-    return pid if b"agent" in cmdline else None
+    # A stale pid may have been reused by another program since (ssh-agent, ...).
+    return pid if b"fleetdesk" in cmdline or b"agent.cli" in cmdline else None
 
 
 def run(args: argparse.Namespace) -> int:
