@@ -211,20 +211,6 @@ class Sink:
             return [m for _, m in self.messages if isinstance(m, wire.DecodeError)]
 
 
-# Started as root, Mosquitto drops to its own user and then cannot write its persistence file
-# in the test's private folder; "user root" keeps the sink's session across broker restarts
-# (the setting has no effect when the tests run as an ordinary user).
-KEEP_SESSIONS = "user root\n"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """Like the root fixture, with persistence that works, so restarts keep sessions."""
-    b = Broker(workdir=tmp_path / "mosquitto", extra_conf=KEEP_SESSIONS).start()
-    yield b
-    b.stop()
-
-
 @pytest.fixture
 def sink(broker: Broker) -> Iterator[Sink]:
     s = Sink(broker).start()

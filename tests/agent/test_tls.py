@@ -11,7 +11,6 @@ import pytest
 
 from agent import wire
 from tests.agent.conftest import (
-    KEEP_SESSIONS,
     AgentProcess,
     Sink,
     agent_config,
@@ -31,7 +30,7 @@ def pki(tmp_path: Path) -> Pki:
 def tls_broker(tmp_path: Path, pki: Pki) -> Iterator[Broker]:
     cert, key = pki.issue("broker", server=True)
     files = TlsFiles(cafile=pki.ca_cert, certfile=cert, keyfile=key, require_certificate=True)
-    broker = Broker(tmp_path / "mosquitto", tls=files, extra_conf=KEEP_SESSIONS).start()
+    broker = Broker(tmp_path / "mosquitto", tls=files).start()
     yield broker
     broker.stop()
 
