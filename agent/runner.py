@@ -38,7 +38,6 @@ from agent.probes import (
     Unavailable,
     build_probes,
 )
-from agent.probes.reachability import measure
 from agent.spool import Spool
 
 log = logging.getLogger("fleetdesk.agent")
@@ -98,6 +97,8 @@ class ProbeWorker(threading.Thread):
                 results = [(name, run_probe(self.probes[name], now))]
             else:
                 assert job.target is not None
+                from agent.probes.reachability import measure  # only for ping commands
+
                 found = measure((job.target,), job.count, 1.0)[job.target.name]
                 if isinstance(found, Unavailable):
                     results = [("ping", found)]
