@@ -38,6 +38,7 @@ log = logging.getLogger("fleetdesk.collector.mqtt")
 Deliver = Callable[[list[tuple[str, bytes, float]]], None]
 
 FLUSH_DELAY_S = 0.002
+READS_PER_EVENT = 64
 UNSUPPORTED_PROTOCOL_V5 = 132
 
 
@@ -72,6 +73,7 @@ class MqttIntake:
         self._up = asyncio.Event()
         self._sock: Any = None
         self._writing = False
+        self._received = 0
 
     # ------------------------------------------------------------------ public
 
@@ -203,10 +205,16 @@ class MqttIntake:
             self._writing = False
 
     def _readable(self, client: mqtt.Client) -> None:
-        rc = client.loop_read()
-        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            self._down.set()
-            return
+        # loop_read() parses one packet. While packets keep yielding messages, read on (up to
+        # READS_PER_EVENT) instead of going back through epoll for each: a backlog drains
+        # faster, and the first read that yields none (EAGAIN, or a non-PUBLISH packet) stops.
+        for _ in range(READS_PER_EVENT):
+            before = self._received
+            if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._down.set()
+                return
+            if self._received == before:
+                break
         self._write(client)
 
     def _write(self, client: mqtt.Client) -> None:
@@ -255,6 +263,7 @@ class MqttIntake:
         self._in_loop(self._down.set)
 
     def _on_message(self, _client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self._received += 1
         batch = self._batch
         batch.append((message.topic, bytes(message.payload), time.time()))
         if len(batch) >= self.cfg.max_batch:

@@ -1,0 +1,274 @@
+"""Ingest benchmark: drain a 200,000-message QoS 1 backlog from a local Mosquitto.
+
+Three persistent sessions subscribe, then 200,000 telemetry messages (1,000 devices x 200 reports)
+are published once, so each session holds the same backlog. Each is then drained, one after the
+other, and timed from connect to the last message:
+
+- ``mosquitto_sub_msgs_per_s``: the C client (``mosquitto_sub -c -q 1 -C N``), the ceiling;
+- ``paho_msgs_per_s``: a bare paho-mqtt callback loop (``loop_forever``, count, stop);
+- ``collector_msgs_per_s``: the collector's intake and pipeline (decode, dedup, registry,
+  line protocol to VictoriaMetrics through influxdb-client's batching writer, and the rules
+  engine when one is available), counted when the pipeline has accepted every message.
+
+Also ``bytes_per_device``: memory the collector holds per tracked device (registry and
+de-duplication state, measured with tracemalloc) after one report from each of 100,000 devices.
+Prints one JSON object. Needs mosquitto, mosquitto_sub and victoria-metrics installed.
+
+    .venv/bin/python bench/ingest.py [--messages 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent import wire  # noqa: E402
+from collector.service import app  # noqa: E402
+from collector.service.config import parse_config  # noqa: E402
+from collector.service.metrics import Metrics  # noqa: E402
+from collector.service.pipeline import Envelope  # noqa: E402
+from collector.service.registry import DedupStage, Registry, RegistryStage  # noqa: E402
+from tests.support.mosquitto import Broker  # noqa: E402
+from tests.support.services import free_port  # noqa: E402
+from tests.support.victoria import Victoria  # noqa: E402
+
+TOPIC_FILTER = "fleet/v1/+/#"
+DEVICES = 1000
+
+
+def _payloads(n: int) -> list[tuple[str, bytes]]:
+    t0 = datetime.now(UTC) - timedelta(hours=2)
+    out = []
+    for i in range(n):
+        device = f"gw-{i % DEVICES:05d}"
+        seq = i // DEVICES
+        msg = wire.Telemetry(
+            device=device,
+            boot="b1",
+            seq=seq,
+            ts=t0 + timedelta(seconds=seq),
+            metrics={
+                "cpu_pct": 12.5,
+                "mem_used_pct": 40.0 + seq % 7,
+                "temp_c": 51,
+                "rsrp_dbm": -97,
+                "uptime_s": 3600 + seq,
+                "serial_up": True,
+            },
+        )
+        out.append((f"fleet/v1/acme/{device}/telemetry", wire.encode(msg)))
+    return out
+
+
+def _client(client_id: str) -> mqtt.Client:
+    return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+
+
+def _session_props() -> Properties:
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 3600
+    return props
+
+
+def _subscribe_session(port: int, client_id: str) -> None:
+    """Create a persistent session with a QoS 1 subscription, then leave."""
+    client = _client(client_id)
+    client.connect("127.0.0.1", port, clean_start=False, properties=_session_props())
+    client.loop_start()
+    client.subscribe(TOPIC_FILTER, qos=1)[1]
+    time.sleep(0.3)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _publish(port: int, items: list[tuple[str, bytes]]) -> None:
+    client = _client("bench-publisher")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    infos = [client.publish(t, p, qos=1) for t, p in items]
+    for info in infos:
+        info.wait_for_publish(timeout=120)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _drain_mosquitto_sub(port: int, n: int) -> float:
+    binary = shutil.which("mosquitto_sub")
+    if binary is None:
+        raise SystemExit("mosquitto_sub is not installed")
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            binary,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-V",
+            "5",
+            "-i",
+            "bench-sub",
+            "-c",
+            "-x",
+            "3600",
+            "-q",
+            "1",
+            "-t",
+            TOPIC_FILTER,
+            "-C",
+            str(n),
+        ],
+        stdout=subprocess.DEVNULL,
+        check=True,
+        timeout=600,
+    )
+    return n / (time.perf_counter() - start)
+
+
+def _drain_paho(port: int, n: int) -> float:
+    client = _client("bench-paho")
+    count = 0
+
+    def on_message(c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
+        nonlocal count
+        count += 1
+        if count >= n:
+            c.disconnect()
+
+    client.on_message = on_message
+    start = time.perf_counter()
+    client.connect("127.0.0.1", port, clean_start=False, properties=_session_props())
+    client.loop_forever()
+    return n / (time.perf_counter() - start)
+
+
+async def _drain_collector(port: int, n: int, workdir: Path, tsdb_url: str) -> tuple[float, bool]:
+    text = "\n".join(
+        [
+            "mqtt:",
+            f"  url: mqtt://127.0.0.1:{port}",
+            "  client_id: bench-collector",
+            "store:",
+            f"  url: sqlite:///{workdir / 'state.db'}",
+            "http:",
+            f"  listen: 127.0.0.1:{free_port()}",
+            "tsdb:",
+            f"  url: {tsdb_url}",
+            "  batch_size: 20",
+            "  flush_interval_ms: 200",
+        ]
+    )
+    cfg = parse_config(text, workdir / "collector.yaml")
+    engine = app.load_engine(cfg)
+    stop = asyncio.Event()
+    ready: asyncio.Future[app.Service] = asyncio.get_running_loop().create_future()
+    start = time.perf_counter()
+    task = asyncio.create_task(app.run(cfg, stop, engine=engine, on_ready=ready.set_result))
+    service = await ready
+    registry = service.metrics.registry
+    while True:
+        done = registry.get_sample_value("collector_messages_total", {"outcome": "accepted"})
+        if done is not None and done >= n:
+            break
+        if task.done():
+            task.result()
+            raise SystemExit("collector stopped early")
+        await asyncio.sleep(0.005)
+    elapsed = time.perf_counter() - start
+    stop.set()
+    await task
+    return n / elapsed, engine is not None
+
+
+def _bytes_per_device(devices: int) -> float:
+    metrics = Metrics()
+    now = time.time()
+    ts = datetime.now(UTC)
+    batch = [
+        Envelope(
+            f"fleet/v1/acme/gw-{i:06d}/telemetry",
+            b"",
+            now,
+            msg=wire.Telemetry(f"gw-{i:06d}", f"{i:016x}", 1, ts, {"cpu_pct": 1.0}),
+            tenant="acme",
+        )
+        for i in range(devices)
+    ]
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    registry = Registry(metrics)
+    dedup, reg = DedupStage(registry, metrics), RegistryStage(registry, metrics)
+    reg(dedup(batch))
+    registry.take_dirty()
+    del batch
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert len(registry.devices) == devices
+    # device ids and boot strings are the envelopes' (freed above) when shared, so count them
+    strings = sum(sys.getsizeof(d.id) + sys.getsizeof(d.boot) for d in registry.devices.values())
+    return (after - before + strings) / devices
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--devices", type=int, default=100_000, help="for bytes_per_device")
+    args = parser.parse_args()
+    n = args.messages
+    with tempfile.TemporaryDirectory(prefix="fleetdesk-bench-") as tmp:
+        work = Path(tmp)
+        broker = Broker(workdir=work / "mosquitto", persistence=False).start()
+        victoria = Victoria(work / "victoria").start()
+        try:
+            for client_id in ("bench-sub", "bench-paho", "bench-collector"):
+                _subscribe_session(broker.port, client_id)
+            items = _payloads(n)
+            t = time.perf_counter()
+            _publish(broker.port, items)
+            publish_rate = n / (time.perf_counter() - t)
+            del items
+            sub_rate = _drain_mosquitto_sub(broker.port, n)
+            paho_rate = _drain_paho(broker.port, n)
+            collector_rate, with_rules = asyncio.run(
+                _drain_collector(broker.port, n, work, victoria.url)
+            )
+        finally:
+            victoria.stop()
+            broker.stop()
+    result = {
+        "messages": n,
+        "collector_msgs_per_s": round(collector_rate),
+        "paho_msgs_per_s": round(paho_rate),
+        "mosquitto_sub_msgs_per_s": round(sub_rate),
+        "ratio_to_paho": round(collector_rate / paho_rate, 3),
+        "rules_engine": with_rules,
+        "publish_msgs_per_s": round(publish_rate),
+        "bytes_per_device": round(_bytes_per_device(args.devices)),
+        "devices_for_memory": args.devices,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
