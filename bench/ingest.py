@@ -39,15 +39,15 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent import wire  # noqa: E402
-from collector.service import app  # noqa: E402
-from collector.service.config import parse_config  # noqa: E402
-from collector.service.metrics import Metrics  # noqa: E402
-from collector.service.pipeline import Envelope  # noqa: E402
-from collector.service.registry import DedupStage, Registry, RegistryStage  # noqa: E402
-from tests.support.mosquitto import Broker  # noqa: E402
-from tests.support.services import free_port  # noqa: E402
-from tests.support.victoria import Victoria  # noqa: E402
+from agent import wire
+from collector.service import app
+from collector.service.config import parse_config
+from collector.service.metrics import Metrics
+from collector.service.pipeline import Envelope
+from collector.service.registry import DedupStage, Registry, RegistryStage
+from tests.support.mosquitto import Broker
+from tests.support.services import free_port
+from tests.support.victoria import Victoria
 
 TOPIC_FILTER = "fleet/v1/+/#"
 DEVICES = 1000

@@ -39,6 +39,7 @@ class _JsonFormatter(logging.Formatter):
 def run(args: argparse.Namespace) -> int:
     from collector.service import app
     from collector.service.config import ConfigError, load_config
+    from collector.service.snmp_profiles import ProfileError
     from collector.store import StoreError
 
     try:
@@ -60,10 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(main())
-    except StoreError as exc:
-        print(f"fleetdesk collector: {exc}", file=sys.stderr)
-        return 2
-    except app.EngineError as exc:
+    except (StoreError, ProfileError, app.EngineError) as exc:
         print(f"fleetdesk collector: {exc}", file=sys.stderr)
         return 2
     return 0

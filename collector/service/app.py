@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from collector.paths import default_rules_dir
 from collector.service.config import CollectorConfig
 from collector.service.deadletter import Rejects
 from collector.service.decode import DecodeStage
@@ -26,6 +27,9 @@ from collector.service.metrics import Metrics
 from collector.service.pipeline import Pipeline
 from collector.service.registry import DedupStage, Registry, RegistryStage
 from collector.service.rules_stage import FaultLog, RulesEngine, RulesStage
+from collector.service.snmp_poll import Poller
+from collector.service.snmp_profiles import load_profiles
+from collector.service.snmp_traps import TrapReceiver
 from collector.service.tsdb import InfluxWriter, RecentSamples, Sink, TsdbStage
 from collector.store import Store
 
@@ -49,6 +53,8 @@ class Service:
     intake: MqttIntake
     rules: RulesStage | None = None
     faults: FaultLog | None = None
+    poller: Poller | None = None
+    traps: TrapReceiver | None = None
     stopping: bool = False
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -110,9 +116,15 @@ def build(cfg: CollectorConfig, store: Store, engine: RulesEngine | None = None)
     )
     intake = MqttIntake(cfg.mqtt, cfg.mappings, pipeline.feed, metrics)
     rejects.publish = intake.publish
-    return Service(
+    service = Service(
         cfg, metrics, store, registry, rejects, pipeline, sink, recent, intake, rules, faults
     )
+    if cfg.snmp.targets:
+        folder = cfg.snmp.profiles_dir or default_rules_dir() / "snmp"
+        service.poller = Poller(cfg.snmp, load_profiles(folder), pipeline, metrics)
+    if cfg.snmp.traps is not None:
+        service.traps = TrapReceiver(cfg.snmp.traps, cfg.snmp.targets, pipeline, metrics)
+    return service
 
 
 async def _every(stop: asyncio.Event, seconds: float, work: Any) -> None:
@@ -177,6 +189,10 @@ async def run(
             tg.create_task(service.intake.run(stop), name="mqtt-intake")
             tg.create_task(http.serve(app, cfg.http.host, cfg.http.port, stop), name="http")
             tg.create_task(_every(stop, cfg.store.flush_interval_s, state), name="state-writer")
+            if service.poller is not None:
+                tg.create_task(service.poller.run(stop), name="snmp-poller")
+            if service.traps is not None:
+                tg.create_task(service.traps.run(stop), name="snmp-traps")
             if engine is not None:
                 tg.create_task(_every(stop, 1.0, clock), name="rules-clock")
                 tg.create_task(

@@ -6,7 +6,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,10 +93,7 @@ async def running(cfg: CollectorConfig, **kwargs: Any) -> AsyncIterator[app.Serv
     if task.done():
         task.result()
     service = ready.result()
-    deadline = time.monotonic() + 10
-    while not service.intake.connected:
-        assert time.monotonic() < deadline, "collector did not connect to the broker"
-        await asyncio.sleep(0.02)
+    await eventually(lambda: service.intake.connected)
     await asyncio.sleep(0.1)  # SUBACK
     try:
         yield service
@@ -149,3 +146,12 @@ def dead_letters(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+async def eventually(predicate: Callable[[], object], seconds: float = 10.0) -> None:
+    """Waits until ``predicate()`` is true (polling); fails after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
