@@ -16,7 +16,11 @@ from typing import Protocol, cast
 from collector import __version__
 
 # (sub-command, module), one per line. The agent's module lives in agent/ so it ships alone.
-COMMANDS: tuple[tuple[str, str], ...] = (("collector", "collector.commands.collector"),)
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("sla", "collector.commands.sla"),
+    ("rules", "collector.commands.rules"),
+    ("collector", "collector.commands.collector"),
+)
 
 
 class CommandModule(Protocol):

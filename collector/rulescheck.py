@@ -1,0 +1,67 @@
+"""Validation of a rules folder, one validator per file type.
+
+``VALIDATORS`` lists, for each kind of file, the folder and pattern it lives under and the
+function that loads it strictly (raising ``RulesFileError``). ``check_rules_dir`` runs them all
+and returns every problem, one per file, each naming file, line, key and what is wrong.
+New file types (rules, inventories, ...) are added by appending a validator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.rulesfile import RulesFileError, read_yaml
+
+
+@dataclass(frozen=True)
+class FileValidator:
+    kind: str  # what the files are, for messages
+    folder: str  # relative to the rules folder
+    patterns: tuple[str, ...]
+    check: Callable[[Path, Path], None]  # (file, rules folder) -> None or RulesFileError
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    checked: dict[str, int]  # kind -> number of files checked
+    problems: list[str]  # one line each
+
+
+def _check_calendar(path: Path, rules_dir: Path) -> None:
+    from collector.sla.calendar import calendar_from_node
+
+    calendar_from_node(read_yaml(path), path.stem)
+
+
+def _check_policy(path: Path, rules_dir: Path) -> None:
+    from collector.sla.policy import policy_from_node
+
+    policy_from_node(read_yaml(path), path.stem, rules_dir)
+
+
+VALIDATORS: tuple[FileValidator, ...] = (
+    FileValidator("calendar", "calendars", ("*.yaml", "*.yml"), _check_calendar),
+    FileValidator("policy", "policies", ("*.yaml", "*.yml"), _check_policy),
+)
+
+
+def check_rules_dir(
+    rules_dir: Path, validators: tuple[FileValidator, ...] = VALIDATORS
+) -> CheckReport:
+    """Run every validator over its files; a bad file never stops the others."""
+    checked: dict[str, int] = {}
+    problems: list[str] = []
+    for validator in validators:
+        folder = rules_dir / validator.folder
+        files = sorted({p for pattern in validator.patterns for p in folder.glob(pattern)})
+        checked[validator.kind] = len(files)
+        for path in files:
+            try:
+                validator.check(path, rules_dir)
+            except RulesFileError as exc:
+                problems.append(str(exc))
+            except ValueError as exc:  # a loader's own one-line message
+                problems.append(f"{path}: {exc}")
+    return CheckReport(checked, problems)

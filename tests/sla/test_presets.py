@@ -1,0 +1,239 @@
+"""The shipped policy presets: their deadlines (issue's table) and their classification."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from collector.sla.policy import EscalationAction, WarrantyBasis, load_policy
+from collector.sla.vocabulary import CRITICALITIES, FAULT_KINDS, IMPACTS, SCOPES
+
+SH = ZoneInfo("Asia/Shanghai")
+PRESETS = ("shanghai-energy", "xian-integrator", "nanjing-instruments", "mtbox", "wthink")
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SH)
+
+
+# Start: Thursday 2026-10-01 03:00, the first day of the National Day holiday (Oct 1-7 off,
+# Saturday Oct 10 a make-up working day).
+HOLIDAY_START = at("2026-10-01T03:00")
+
+DEADLINES = [
+    ("shanghai-energy", "A", {"response": "2026-10-01T03:00", "resolution": "2026-10-01T03:15"}),
+    ("shanghai-energy", "B", {"response": "2026-10-01T03:00", "resolution": "2026-10-01T03:30"}),
+    ("shanghai-energy", "C", {"response": "2026-10-08T09:00", "resolution": "2026-10-08T09:45"}),
+    ("shanghai-energy", "D", {"response": "2026-10-08T09:00", "resolution": "2026-10-08T11:00"}),
+    ("xian-integrator", "1", {"response": "2026-10-01T15:00"}),
+    ("xian-integrator", "2", {"response": "2026-10-01T11:00"}),
+    ("xian-integrator", "3", {"response": "2026-10-01T07:00"}),
+    ("xian-integrator", "emergency", {"onsite": "2026-10-01T07:00", "plan": "2026-10-02T03:00"}),
+    (
+        "nanjing-instruments",
+        "general",
+        {
+            "response": "2026-10-01T03:30",
+            "onsite": "2026-10-01T05:00",
+            "resolution": "2026-10-01T15:00",
+            "repair": "2026-10-13T18:00",  # Oct 8, 9, 10 (make-up Saturday), 12, 13
+        },
+    ),
+    (
+        "nanjing-instruments",
+        "important",
+        {
+            "response": "2026-10-01T03:30",
+            "onsite": "2026-10-01T05:00",
+            "resolution": "2026-10-01T15:00",
+            "repair": "2026-10-13T18:00",
+        },
+    ),
+    (
+        "nanjing-instruments",
+        "major",
+        {
+            "response": "2026-10-01T03:30",
+            "onsite": "2026-10-01T05:00",
+            "resolution": "2026-10-02T03:00",
+            "repair": "2026-10-13T18:00",
+        },
+    ),
+    (
+        "nanjing-instruments",
+        "special",
+        {"response": "2026-10-01T03:30", "resolution": "2026-10-02T03:00"},
+    ),
+    ("mtbox", "hardware", {"repair": "2026-10-13T18:00"}),
+    ("mtbox", "platform", {"response": "2026-10-08T11:00", "resolution": "2026-10-09T18:00"}),
+    # every day 09:00-17:00, holidays included: 1wd = 8 h
+    (
+        "wthink",
+        "urgent",
+        {
+            "response": "2026-10-01T10:00",
+            "onsite": "2026-10-01T17:00",
+            "resolution": "2026-10-02T17:00",
+        },
+    ),
+    ("wthink", "normal", {"response": "2026-10-01T13:00", "resolution": "2026-10-05T17:00"}),
+]
+
+
+@pytest.mark.parametrize(("preset", "level", "expected"), DEADLINES)
+def test_preset_deadlines_from_a_holiday_night(
+    preset: str, level: str, expected: dict[str, str]
+) -> None:
+    policy = load_policy(preset)
+    assert policy.deadlines(level, HOLIDAY_START) == {k: at(v) for k, v in expected.items()}
+
+
+def test_presets_cover_every_level_in_the_table() -> None:
+    for preset in PRESETS:
+        covered = {level for name, level, _ in DEADLINES if name == preset}
+        assert covered == set(load_policy(preset).levels)
+
+
+def test_preset_durations_are_the_published_numbers() -> None:
+    durations = {
+        (p, lv, t): str(target.duration)
+        for p in PRESETS
+        for lv, level in load_policy(p).levels.items()
+        for t, target in level.targets.items()
+    }
+    assert durations[("shanghai-energy", "D", "resolution")] == "2h"
+    assert durations[("nanjing-instruments", "major", "repair")] == "5wd"
+    assert durations[("wthink", "urgent", "onsite")] == "1wd"
+    assert durations[("xian-integrator", "emergency", "plan")] == "1d"
+    calendars = {
+        (p, lv, t): target.calendar.name
+        for p in PRESETS
+        for lv, level in load_policy(p).levels.items()
+        for t, target in level.targets.items()
+    }
+    assert calendars[("shanghai-energy", "B", "resolution")] == "24x7"
+    assert calendars[("shanghai-energy", "C", "resolution")] == "cn-workdays"
+    assert calendars[("nanjing-instruments", "general", "repair")] == "cn-workdays"
+    assert calendars[("nanjing-instruments", "general", "onsite")] == "24x7"
+    assert {c for (p, _, _), c in calendars.items() if p == "wthink"} == {"every-day-0900-1700"}
+
+
+def _shanghai(kind: str, impact: str, scope: str, crit: str) -> str:
+    return {"outage": "A", "at_risk": "B", "degraded": "C"}.get(impact, "D")
+
+
+def _xian(kind: str, impact: str, scope: str, crit: str) -> str:
+    if impact == "outage" and scope == "site":
+        return "emergency"
+    if impact == "outage":
+        return "3" if crit == "common" else "2"
+    return "1"
+
+
+def _nanjing(kind: str, impact: str, scope: str, crit: str) -> str:
+    if kind in {"device_offline", "temperature_high", "reboot", "site_outage"}:
+        return "major"
+    if kind in {"serial_link_down", "interface_down"}:
+        return "important"
+    return "general"
+
+
+def _mtbox(kind: str, impact: str, scope: str, crit: str) -> str:
+    hardware = {"device_offline", "temperature_high", "serial_link_down", "interface_down"}
+    return "hardware" if kind in hardware | {"reboot"} else "platform"
+
+
+def _wthink(kind: str, impact: str, scope: str, crit: str) -> str:
+    return "urgent" if impact == "outage" else "normal"
+
+
+EXPECTED_CLASSIFICATION: dict[str, Callable[[str, str, str, str], str]] = {
+    "shanghai-energy": _shanghai,
+    "xian-integrator": _xian,
+    "nanjing-instruments": _nanjing,
+    "mtbox": _mtbox,
+    "wthink": _wthink,
+}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_classification_over_every_combination(preset: str) -> None:
+    policy = load_policy(preset)
+    expected = EXPECTED_CLASSIFICATION[preset]
+    for kind, impact, scope, crit in itertools.product(
+        sorted(FAULT_KINDS), IMPACTS, SCOPES, CRITICALITIES
+    ):
+        got = policy.classify(kind, impact, scope, crit)
+        assert got == expected(kind, impact, scope, crit), (kind, impact, scope, crit)
+
+
+def test_special_is_never_chosen_automatically() -> None:
+    policy = load_policy("nanjing-instruments")
+    assert policy.levels["special"].manual_only
+    chosen = {
+        policy.classify(k, i, s, c)
+        for k, i, s, c in itertools.product(FAULT_KINDS, IMPACTS, SCOPES, CRITICALITIES)
+    }
+    assert chosen == {"major", "important", "general"}
+
+
+def test_classify_rejects_unknown_words() -> None:
+    policy = load_policy("wthink")
+    with pytest.raises(ValueError, match="unknown impact 'down'"):
+        policy.classify("device_offline", "down", "device", "common")
+    with pytest.raises(ValueError, match="unknown scope"):
+        policy.classify("device_offline", "outage", "region", "common")
+
+
+def test_escalation_steps_and_warranty() -> None:
+    wthink = load_policy("wthink")
+    steps = wthink.escalation_steps("urgent", "resolution")
+    assert [(s.action, s.at) for s in steps] == [
+        (EscalationAction.SECOND_LINE, 0.5),
+        (EscalationAction.WARNING, 0.75),
+        (EscalationAction.BREACH, 1.0),
+    ]
+    assert [s.action for s in wthink.escalation_steps("urgent", "response")] == [
+        EscalationAction.WARNING,
+        EscalationAction.BREACH,
+    ]
+    for preset in PRESETS:
+        actions = {(s.action, s.at) for s in load_policy(preset).escalations}
+        assert {(EscalationAction.WARNING, 0.75), (EscalationAction.BREACH, 1.0)} <= actions
+    assert wthink.warranty is not None and wthink.warranty.basis is WarrantyBasis.ACTIVATION
+    mtbox = load_policy("mtbox").warranty
+    assert mtbox is not None
+    assert (mtbox.basis, mtbox.months, mtbox.repaired_parts_months) == (
+        WarrantyBasis.RECEIPT,
+        12,
+        12,
+    )
+    xian = load_policy("xian-integrator")
+    assert xian.warranty is not None
+    assert (xian.warranty.basis, xian.warranty.months, xian.warranty.extend_after_repair) == (
+        WarrantyBasis.ACCEPTANCE,
+        36,
+        True,
+    )
+    assert xian.followup is not None
+    assert xian.followup.due(at("2026-10-01T10:00")) == at("2026-10-02T10:00")
+
+
+def test_unknown_level_names_the_levels() -> None:
+    with pytest.raises(ValueError, match=r"has no level 'E' \(levels: A, B, C, D\)"):
+        load_policy("shanghai-energy").deadlines("E", HOLIDAY_START)
+
+
+def test_unknown_policy_names_the_presets() -> None:
+    with pytest.raises(ValueError, match=r"unknown policy 'nope'.*wthink"):
+        load_policy("nope")
+
+
+def test_loaded_policies_are_hashable_values() -> None:
+    a, b = load_policy("wthink"), load_policy("mtbox")
+    assert len({a, b, load_policy("wthink")}) == 2
+    assert hash(a.levels["urgent"]) == hash(load_policy("wthink").levels["urgent"])
