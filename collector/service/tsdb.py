@@ -101,11 +101,14 @@ class InfluxWriter:
         return self._backlog
 
     def submit(self, lines: list[str]) -> None:
-        n = len(lines)
         with self._lock:
-            if self._backlog + n > self.cfg.max_buffer_lines:
-                self.metrics.tsdb_lines.labels("dropped").inc(n)
-                return
+            room = self.cfg.max_buffer_lines - self._backlog
+            if len(lines) > room:  # the buffer is full: keep what fits, count the rest
+                self.metrics.tsdb_lines.labels("dropped").inc(len(lines) - max(room, 0))
+                lines = lines[: max(room, 0)]
+                if not lines:
+                    return
+            n = len(lines)
             self._backlog += n
             self._sent.append((time.monotonic(), n))
         self.metrics.tsdb_backlog.set(self._backlog)
