@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_config(args.config)
-    except ConfigError as exc:
+        app.snmp_profiles(cfg)
+    except (ConfigError, ProfileError) as exc:
         print(f"fleetdesk collector: {exc}", file=sys.stderr)
         return 2
     if args.check:

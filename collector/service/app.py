@@ -28,7 +28,7 @@ from collector.service.pipeline import Pipeline
 from collector.service.registry import DedupStage, Registry, RegistryStage
 from collector.service.rules_stage import FaultLog, RulesEngine, RulesStage
 from collector.service.snmp_poll import Poller
-from collector.service.snmp_profiles import load_profiles
+from collector.service.snmp_profiles import Profile, ProfileError, load_profiles
 from collector.service.snmp_traps import TrapReceiver
 from collector.service.tsdb import InfluxWriter, RecentSamples, Sink, TsdbStage
 from collector.store import Store
@@ -120,11 +120,23 @@ def build(cfg: CollectorConfig, store: Store, engine: RulesEngine | None = None)
         cfg, metrics, store, registry, rejects, pipeline, sink, recent, intake, rules, faults
     )
     if cfg.snmp.targets:
-        folder = cfg.snmp.profiles_dir or default_rules_dir() / "snmp"
-        service.poller = Poller(cfg.snmp, load_profiles(folder), pipeline, metrics)
+        service.poller = Poller(cfg.snmp, snmp_profiles(cfg), pipeline, metrics)
     if cfg.snmp.traps is not None:
         service.traps = TrapReceiver(cfg.snmp.traps, cfg.snmp.targets, pipeline, metrics)
     return service
+
+
+def snmp_profiles(cfg: CollectorConfig) -> dict[str, Profile]:
+    """The SNMP profiles, each polled device's profile checked (ProfileError names it)."""
+    folder = cfg.snmp.profiles_dir or default_rules_dir() / "snmp"
+    profiles = load_profiles(folder)
+    for target in cfg.snmp.targets:
+        if target.profile not in profiles:
+            raise ProfileError(
+                f"{cfg.source}: snmp.devices: {target.device}: unknown profile "
+                f"{target.profile!r} (in {folder}: {', '.join(sorted(profiles)) or 'none'})"
+            )
+    return profiles
 
 
 async def _every(stop: asyncio.Event, seconds: float, work: Any) -> None:
