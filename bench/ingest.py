@@ -104,9 +104,10 @@ def _publish(port: int, items: list[tuple[str, bytes]]) -> None:
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    infos = [client.publish(t, p, qos=1) for t, p in items]
-    for info in infos:
-        info.wait_for_publish(timeout=120)
+    for start in range(0, len(items), 20_000):  # message ids wrap at 65,535
+        infos = [client.publish(t, p, qos=1) for t, p in items[start : start + 20_000]]
+        for info in infos:
+            info.wait_for_publish(timeout=120)
     client.disconnect()
     client.loop_stop()
 
