@@ -65,4 +65,10 @@ def run(args: argparse.Namespace) -> int:
     except (StoreError, ProfileError, app.EngineError) as exc:
         print(f"fleetdesk collector: {exc}", file=sys.stderr)
         return 2
+    except ExceptionGroup as group:  # a task of the service failed; it drained and stopped
+        leaves = group.exceptions
+        if all(isinstance(e, OSError) for e in leaves):
+            print(f"fleetdesk collector: {leaves[0]}", file=sys.stderr)
+            return 2
+        raise
     return 0

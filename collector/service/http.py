@@ -47,11 +47,16 @@ class _Server(uvicorn.Server):
 async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event) -> None:
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     server = _Server(config)
-    task = asyncio.create_task(server.serve(), name="http-server")
+
+    async def serve_once() -> None:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits the process when it cannot bind; we report it
+            raise OSError(f"http: cannot listen on {host}:{port}") from None
+
+    task = asyncio.create_task(serve_once(), name="http-server")
     stopped = asyncio.create_task(stop.wait(), name="http-stop")
     await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
     server.should_exit = True
     await task
-    if not server.started:
-        raise OSError(f"http server could not listen on {host}:{port}")

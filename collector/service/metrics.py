@@ -14,7 +14,7 @@ class Metrics:
         self.registry = r = CollectorRegistry()
         self.messages = Counter(
             "collector_messages",
-            "MQTT messages by outcome (accepted, rejected, duplicate, ignored).",
+            "Inputs (MQTT messages, SNMP samples, traps) by outcome.",
             ["outcome"],
             registry=r,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from collector.paths import default_rules_dir
 from collector.service.config import ConfigError, load_config, parse_config
 from collector.service.snmp_profiles import ProfileError, load_profiles, parse_profile
+from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "collector.example.yaml"
@@ -131,3 +133,20 @@ def test_cli_check_and_errors(tmp_path: Path) -> None:
     assert done.stderr.count("\n") == 1 and "unknown profile 'nope'" in done.stderr
     missing = _cli("--config", str(tmp_path / "none.yaml"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_cli_http_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            f"mqtt:\n  url: mqtt://127.0.0.1:{free_port()}\nhttp:\n  listen: 127.0.0.1:{port}\n"
+            f"store:\n  url: sqlite:///{tmp_path / 's.db'}\n"
+        )
+        done = _cli("--config", str(config))
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        f"fleetdesk collector: http: cannot listen on 127.0.0.1:{port}"
+    )
