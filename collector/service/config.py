@@ -426,6 +426,13 @@ def parse_config(text: str, file: Path) -> CollectorConfig:
 
     intake = top.section("intake")
     dead_topic = intake.text("dead_letter_topic", None)
+    if dead_topic is not None and (
+        dead_topic.startswith("fleet/") or "+" in dead_topic or "#" in dead_topic
+    ):
+        # under fleet/ we would receive our own dead letters and reject them again, forever
+        raise intake.error(
+            "dead_letter_topic", f"must be a plain topic outside fleet/, not {dead_topic!r}"
+        )
     intake_cfg = IntakeConfig(
         ts_max_future_s=intake.number("ts_max_future_s", 300.0),
         ts_max_past_s=intake.number("ts_max_past_s", 30 * 86_400.0),

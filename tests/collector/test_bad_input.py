@@ -16,6 +16,7 @@ from tests.collector.conftest import (
     ago,
     collector_yaml,
     dead_letters,
+    eventually,
     make_config,
     running,
     telemetry,
@@ -103,3 +104,23 @@ async def test_each_reject_reason_is_counted_and_the_service_keeps_running(
     letters = dead_letters(tmp_path / "dead-letters.jsonl")
     assert sorted(letter["reason"] for letter in letters) == sorted(BAD)
     assert all(letter["topic"] == BAD[letter["reason"]][0] for letter in letters)
+
+
+async def test_dead_letters_are_published_to_the_dead_letter_topic(
+    tmp_path: Path, broker: Broker
+) -> None:
+    extra = "  dead_letter_topic: noc/dead-letters\n"
+    text = collector_yaml(tmp_path, broker).replace("intake:\n", "intake:\n" + extra)
+    cfg = make_config(tmp_path, text)
+    letters: list[dict[str, object]] = []
+    watcher = Publisher(broker, client_id="dead-letter-watcher")
+    watcher.client.on_message = lambda _c, _u, m: letters.append(json.loads(m.payload))
+    watcher.client.subscribe("noc/dead-letters", qos=0)
+    pub = Publisher(broker)
+    async with running(cfg):
+        await asyncio.to_thread(pub.publish, T, b"not json")
+        await eventually(lambda: len(letters) == 1)
+    pub.close()
+    watcher.close()
+    assert letters[0]["reason"] == "bad_json" and letters[0]["payload"] == "not json"
+    assert letters[0]["topic"] == T

@@ -58,6 +58,7 @@ def test_the_example_config_loads_into_typed_values() -> None:
         ),
         ("snmp:\n  traps:\n    listen: 1162\n", "snmp.traps.listen"),
         ("log_level: loud\n", "log_level"),
+        ("intake:\n  dead_letter_topic: fleet/v1/dead\n", "intake.dead_letter_topic"),
         ("mqtt: [1, 2]\n", "mqtt: must be a mapping"),
         ("mqtt:\n  url: 'mqtt://x:1'\n  tenants: 5\n", "mqtt.tenants"),
         ("a: [\n", "line 2: invalid YAML"),
