@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from collector.service.deadletter import RateLimit
 from collector.service.registry import DUPLICATE, LATE, NEW, Device
 
 
@@ -39,3 +40,11 @@ def test_every_seq_is_accepted_at_most_once(seqs: list[int]) -> None:
     assert len(accepted) == len(set(accepted))
     # all within the window: every distinct seq gets in, once
     assert set(accepted) == set(seqs)
+
+
+def test_reject_logging_is_rate_limited() -> None:
+    limit = RateLimit(2)  # two lines a minute
+    assert [limit.allow(0.0) for _ in range(4)] == [True, True, False, False]
+    assert limit.suppressed == 2
+    assert limit.allow(10.0) is False  # a third of a token back
+    assert limit.allow(31.0) is True  # one token back after 30 s

@@ -92,3 +92,21 @@ def test_config_parse_rejects_unknown_profile_at_start(tmp_path: Path) -> None:
     text = "snmp:\n  devices:\n    - {device: r1, host: 127.0.0.1, profile: nope}\n"
     cfg = parse_config(text, tmp_path / "c.yaml")
     assert cfg.snmp.targets[0].profile == "nope"  # checked against rules/snmp when built
+
+
+async def test_service_keeps_its_registry_in_postgresql(
+    tmp_path: Path, broker: Broker, pg_url: str
+) -> None:
+    cfg = make_config(tmp_path, collector_yaml(tmp_path, broker, store_url=pg_url))
+    pub = Publisher(broker)
+    async with running(cfg) as service:
+        await asyncio.to_thread(
+            pub.many, [(T.format("pg-1"), telemetry("pg-1", s, boot="e1")) for s in (0, 1, 3)]
+        )
+        await eventually(lambda: "pg-1" in service.registry.devices)
+        await eventually(lambda: service.registry.devices["pg-1"].high == 3)
+    pub.close()
+    store = Store.open(pg_url)
+    row = store.device("pg-1")
+    store.close()
+    assert row is not None and (row.boot, row.last_seq, row.gaps) == ("e1", 3, 1)

@@ -17,12 +17,19 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         url = f"sqlite:///{tmp_path / 'state.db'}"
     else:
         url = request.getfixturevalue("pg_url")
+    _drop_all(url)  # the PostgreSQL database is shared by the session's tests
     s = Store.open(url)
     yield s
-    with s.engine.begin() as conn:  # the PostgreSQL database is shared by the session
+    s.close()
+    _drop_all(url)
+
+
+def _drop_all(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
         schema.metadata.drop_all(conn)
         conn.execute(sa.text("DROP TABLE IF EXISTS schema_version"))
-    s.close()
+    engine.dispose()
 
 
 def test_migrations_run_once_and_record_their_version(store: Store) -> None:
