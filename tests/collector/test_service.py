@@ -110,3 +110,23 @@ async def test_service_keeps_its_registry_in_postgresql(
     row = store.device("pg-1")
     store.close()
     assert row is not None and (row.boot, row.last_seq, row.gaps) == ("e1", 3, 1)
+
+
+async def test_reconnects_after_the_broker_restarts(tmp_path: Path, broker: Broker) -> None:
+    text = collector_yaml(tmp_path, broker).replace("mqtt:\n", "mqtt:\n  reconnect_max_s: 0.5\n")
+    cfg = make_config(tmp_path, text)
+    async with running(cfg) as service:
+        pub = Publisher(broker)
+        await asyncio.to_thread(pub.publish, T.format("d1"), telemetry("d1", 0))
+        await eventually(lambda: "d1" in service.registry.devices)
+        pub.close()
+        await asyncio.to_thread(broker.stop)
+        await eventually(lambda: not service.intake.connected)
+        await asyncio.to_thread(broker.start)
+        await eventually(lambda: service.intake.connected, seconds=15)
+        pub = Publisher(broker)
+        await asyncio.to_thread(pub.publish, T.format("d1"), telemetry("d1", 1))
+        await eventually(lambda: service.registry.devices["d1"].high == 1)
+        pub.close()
+        value = service.metrics.registry.get_sample_value
+        assert (value("collector_mqtt_connects_total", {"result": "ok"}) or 0) >= 2
