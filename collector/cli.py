@@ -19,6 +19,7 @@ from collector import __version__
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("sla", "collector.commands.sla"),
     ("rules", "collector.commands.rules"),
+    ("replay", "collector.commands.replay"),
     ("collector", "collector.commands.collector"),
 )
 

@@ -41,9 +41,39 @@ def _check_policy(path: Path, rules_dir: Path) -> None:
     policy_from_node(read_yaml(path), path.stem, rules_dir)
 
 
+def _check_rules(path: Path, rules_dir: Path) -> None:
+    from collector.rules.ruleset import RuleError, check_rule_file
+
+    try:
+        check_rule_file(path, rules_dir)
+    except RuleError as exc:
+        key = f"rule {exc.rule!r}: {exc.key}" if exc.rule else exc.key
+        raise RulesFileError(exc.file, key, exc.reason, exc.line) from None
+
+
+def _check_inventory(path: Path, rules_dir: Path) -> None:
+    from collector.rules.inventory import InventoryError, load_inventory
+    from collector.sla.policy import load_policy
+
+    try:
+        inventory = load_inventory(path)
+    except InventoryError as exc:
+        raise RulesFileError(exc.file, exc.key, exc.reason, exc.line) from None
+    for device in inventory:  # every policy it names must load
+        ref = device.policy
+        if ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute():
+            ref = str(path.parent / ref)
+        try:
+            load_policy(ref, rules_dir)
+        except ValueError as exc:
+            raise RulesFileError(str(path), f"{device.device}.policy", str(exc)) from None
+
+
 VALIDATORS: tuple[FileValidator, ...] = (
     FileValidator("calendar", "calendars", ("*.yaml", "*.yml"), _check_calendar),
     FileValidator("policy", "policies", ("*.yaml", "*.yml"), _check_policy),
+    FileValidator("rule", "rules.d", ("*.yaml", "*.yml"), _check_rules),
+    FileValidator("inventory", "inventories", ("*.csv", "*.yaml", "*.yml"), _check_inventory),
 )
 
 

@@ -222,14 +222,19 @@ def test_rules_check_names_every_bad_file(
     assert lines[2].startswith(
         f"{tmp_path / 'policies' / 'typo.yaml'}:6: clasification: unknown key"
     )
-    assert "2 calendar file(s), 3 policy file(s): 3 problem(s)" in out
+    assert (
+        "2 calendar file(s), 3 policy file(s), 0 rule file(s), 0 inventory file(s): 3 problem(s)"
+        in out
+    )
 
 
 def test_rules_check_passes_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
     from collector.paths import default_rules_dir
 
     assert main(["rules", "check", str(default_rules_dir())]) == 0
-    assert capsys.readouterr().out.endswith("3 calendar file(s), 5 policy file(s): ok\n")
+    assert capsys.readouterr().out.endswith(
+        "3 calendar file(s), 5 policy file(s), 1 rule file(s), 0 inventory file(s): ok\n"
+    )
 
 
 def test_rules_check_on_a_missing_or_empty_folder(
@@ -240,5 +245,6 @@ def test_rules_check_on_a_missing_or_empty_folder(
     err = capsys.readouterr().err.splitlines()
     assert err == [
         f"fleetdesk rules check: {tmp_path / 'nope'}: not a folder",
-        f"fleetdesk rules check: {tmp_path}: no files in calendars/, policies/",
+        f"fleetdesk rules check: {tmp_path}: no files in "
+        "calendars/, policies/, rules.d/, inventories/",
     ]
