@@ -9,10 +9,12 @@ interleaved, reporting the best of each, because the machine may be shared):
 - ``paho_msgs_per_s``: a bare paho-mqtt callback loop (``loop_forever``, count, stop);
 - ``collector_msgs_per_s``: the collector's intake and pipeline (decode, dedup, registry,
   line protocol to VictoriaMetrics through influxdb-client's batching writer, and the rules
-  engine when one is available), counted when the pipeline has accepted every message.
+  engine with the default rules over an inventory of the 1,000 devices), counted when the
+  pipeline has accepted every message.
 
 Also ``bytes_per_device``: memory the collector holds per tracked device (registry and
-de-duplication state, measured with tracemalloc) after one report from each of 100,000 devices.
+de-duplication state plus the rules engine's state and inventory entry, measured with
+tracemalloc) after one report from each of 100,000 devices.
 Prints one JSON object. Needs mosquitto, mosquitto_sub and victoria-metrics installed.
 
     .venv/bin/python bench/ingest.py [--messages 200000]
@@ -41,6 +43,9 @@ from paho.mqtt.properties import Properties
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent import wire
+from collector.rules.engine import Engine
+from collector.rules.inventory import parse_csv_inventory
+from collector.rules.ruleset import load_rules
 from collector.service import app
 from collector.service.config import parse_config
 from collector.service.metrics import Metrics
@@ -179,14 +184,15 @@ async def _drain_collector(
             f"  url: {tsdb_url}",
             "  batch_size: 20",
             "  flush_interval_ms: 200",
+            "rules:",
+            f"  inventory: {_inventory(workdir, DEVICES)}",
         ]
     )
     cfg = parse_config(text, workdir / "collector.yaml")
-    engine = app.load_engine(cfg)
     stop = asyncio.Event()
     ready: asyncio.Future[app.Service] = asyncio.get_running_loop().create_future()
     start = time.perf_counter()
-    task = asyncio.create_task(app.run(cfg, stop, engine=engine, on_ready=ready.set_result))
+    task = asyncio.create_task(app.run(cfg, stop, on_ready=ready.set_result))
     service = await ready
     registry = service.metrics.registry
     while True:
@@ -200,22 +206,50 @@ async def _drain_collector(
     elapsed = time.perf_counter() - start
     stop.set()
     await task
-    return n / elapsed, engine is not None
+    return n / elapsed, service.rules is not None
 
 
-def _bytes_per_device(devices: int) -> float:
+INVENTORY_HEADER = (
+    "device,tenant,model,class,site,parent,criticality,customer,policy,"
+    "warranty_start,warranty_months,interval_s\n"
+)
+
+
+def _inventory_csv(devices: int, width: int = 5) -> str:
+    rows = (
+        f"gw-{i:0{width}d},acme,WR5120,router,site-{i // 20},,common,acme,shanghai-energy,"
+        "2026-01-01,36,60\n"
+        for i in range(devices)
+    )
+    return INVENTORY_HEADER + "".join(rows)
+
+
+def _inventory(workdir: Path, devices: int) -> Path:
+    path = workdir / "inventory.csv"
+    if not path.exists():
+        path.write_text(_inventory_csv(devices))
+    return path
+
+
+def _bytes_per_device(devices: int) -> tuple[float, float]:
+    """Memory per tracked device: (registry and dedup state, rules engine state).
+
+    Both after one report from each device; the inventory the engine holds is counted.
+    """
     metrics = Metrics()
     now = time.time()
     ts = datetime.now(UTC)
+    names = [f"gw-{i:06d}" for i in range(devices)]
+    boots = [f"{i:016x}" for i in range(devices)]
     batch = [
         Envelope(
-            f"fleet/v1/acme/gw-{i:06d}/telemetry",
+            f"fleet/v1/acme/{name}/telemetry",
             b"",
             now,
-            msg=wire.Telemetry(f"gw-{i:06d}", f"{i:016x}", 1, ts, {"cpu_pct": 1.0}),
+            msg=wire.Telemetry(name, boot, 1, ts, {"cpu_pct": 1.0}),
             tenant="acme",
         )
-        for i in range(devices)
+        for name, boot in zip(names, boots, strict=True)
     ]
     gc.collect()
     tracemalloc.start()
@@ -224,14 +258,20 @@ def _bytes_per_device(devices: int) -> float:
     dedup, reg = DedupStage(registry, metrics), RegistryStage(registry, metrics)
     reg(dedup(batch))
     registry.take_dirty()
-    del batch
+    gc.collect()
+    middle = tracemalloc.get_traced_memory()[0]
+    inventory = parse_csv_inventory(_inventory_csv(devices, 6))
+    engine = Engine(inventory, load_rules(), default_policy="wthink")
+    at = datetime.fromtimestamp(now, UTC)
+    for env in batch:
+        engine.process(env.msg, at)
     gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     assert len(registry.devices) == devices
-    # device ids and boot strings are the envelopes' (freed above) when shared, so count them
-    strings = sum(sys.getsizeof(d.id) + sys.getsizeof(d.boot) for d in registry.devices.values())
-    return (after - before + strings) / devices
+    # ids and boot strings were allocated before tracing began; the registry holds them
+    strings = sum(sys.getsizeof(n) + sys.getsizeof(b) for n, b in zip(names, boots, strict=True))
+    return (middle - before + strings) / devices, (after - middle) / devices
 
 
 def main() -> None:
@@ -268,6 +308,7 @@ def main() -> None:
         finally:
             victoria.stop()
             broker.stop()
+    registry_bytes, rules_bytes = _bytes_per_device(args.devices)
     result = {
         "messages": n,
         "collector_msgs_per_s": round(collector_rate),
@@ -279,7 +320,9 @@ def main() -> None:
         "paho_runs": [round(x) for x in paho_rates],
         "collector_runs": [round(x) for x in collector_rates],
         "publish_msgs_per_s": round(publish_rate),
-        "bytes_per_device": round(_bytes_per_device(args.devices)),
+        "bytes_per_device": round(registry_bytes + rules_bytes),
+        "registry_bytes_per_device": round(registry_bytes),
+        "rules_bytes_per_device": round(rules_bytes),
         "devices_for_memory": args.devices,
     }
     print(json.dumps(result))

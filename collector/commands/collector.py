@@ -39,13 +39,15 @@ class _JsonFormatter(logging.Formatter):
 def run(args: argparse.Namespace) -> int:
     from collector.service import app
     from collector.service.config import ConfigError, load_config
+    from collector.service.rules_stage import EngineError, load_setup
     from collector.service.snmp_profiles import ProfileError
     from collector.store import StoreError
 
     try:
         cfg = load_config(args.config)
         app.snmp_profiles(cfg)
-    except (ConfigError, ProfileError) as exc:
+        setup = load_setup(cfg)
+    except (ConfigError, ProfileError, EngineError) as exc:
         print(f"fleetdesk collector: {exc}", file=sys.stderr)
         return 2
     if args.check:
@@ -58,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         app.install_signal_handlers(stop)
-        await app.run(cfg, stop, engine=app.load_engine(cfg))
+        await app.run(cfg, stop, setup=setup)
 
     try:
         asyncio.run(main())
-    except (StoreError, ProfileError, app.EngineError) as exc:
+    except StoreError as exc:
         print(f"fleetdesk collector: {exc}", file=sys.stderr)
         return 2
     except ExceptionGroup as group:  # a task of the service failed; it drained and stopped

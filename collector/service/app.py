@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.paths import default_rules_dir
+from collector.rules.engine import Engine
 from collector.service.config import CollectorConfig
 from collector.service.deadletter import Rejects
 from collector.service.decode import DecodeStage
@@ -26,7 +27,7 @@ from collector.service.intake_mqtt import MqttIntake
 from collector.service.metrics import Metrics
 from collector.service.pipeline import Pipeline
 from collector.service.registry import DedupStage, Registry, RegistryStage
-from collector.service.rules_stage import FaultLog, RulesEngine, RulesStage
+from collector.service.rules_stage import FaultLog, RulesSetup, RulesStage, load_setup, new_engine
 from collector.service.snmp_poll import Poller
 from collector.service.snmp_profiles import Profile, ProfileError, load_profiles
 from collector.service.snmp_traps import TrapReceiver
@@ -89,9 +90,19 @@ def build_pipeline(
     return Pipeline(stages)
 
 
-def build(cfg: CollectorConfig, store: Store, engine: RulesEngine | None = None) -> Service:
+def build(
+    cfg: CollectorConfig,
+    store: Store,
+    setup: RulesSetup | None = None,
+    engine: Engine | None = None,
+) -> Service:
+    """The service's parts, wired; ``engine`` is the rules engine built from ``setup``."""
     metrics = Metrics()
-    registry = Registry(metrics, window=cfg.intake.dedup_window)
+    known = None
+    if setup is not None:
+        inventory = setup.inventory
+        known = lambda device: inventory.get(device) is not None  # noqa: E731
+    registry = Registry(metrics, window=cfg.intake.dedup_window, known=known)
     registry.restore(store.devices())
     rejects = Rejects(
         metrics,
@@ -104,6 +115,7 @@ def build(cfg: CollectorConfig, store: Store, engine: RulesEngine | None = None)
     faults = rules = None
     if engine is not None:
         faults = FaultLog(engine, metrics)
+        faults.open_now()  # a restored engine's open faults show at once
         rules = RulesStage(engine, faults)
     pipeline = build_pipeline(
         cfg,
@@ -122,7 +134,10 @@ def build(cfg: CollectorConfig, store: Store, engine: RulesEngine | None = None)
     if cfg.snmp.targets:
         service.poller = Poller(cfg.snmp, snmp_profiles(cfg), pipeline, metrics)
     if cfg.snmp.traps is not None:
-        service.traps = TrapReceiver(cfg.snmp.traps, cfg.snmp.targets, pipeline, metrics)
+        named = dict(setup.rules.traps) if setup is not None else {}  # the rules' trap OIDs
+        service.traps = TrapReceiver(
+            cfg.snmp.traps, cfg.snmp.targets, pipeline, metrics, trap_names=named
+        )
     return service
 
 
@@ -165,7 +180,7 @@ async def flush_state(service: Service) -> None:
         log.exception("state store write failed")
 
 
-async def save_engine_state(service: Service, engine: RulesEngine | None) -> None:
+async def save_engine_state(service: Service, engine: Engine | None) -> None:
     if engine is None:
         return
     state = engine.export_state()
@@ -176,14 +191,20 @@ async def run(
     cfg: CollectorConfig,
     stop: asyncio.Event,
     *,
-    engine: RulesEngine | None = None,
+    setup: RulesSetup | None = None,
     on_ready: Callable[[Service], None] | None = None,
 ) -> Service:
     """Run until ``stop`` is set, then drain. Returns the service (for tests to inspect)."""
     from collector.service import http
 
     store = await asyncio.to_thread(Store.open, cfg.store.url)
-    service = build(cfg, store, engine)
+    if setup is None:
+        setup = load_setup(cfg)
+    engine = None
+    if setup is not None:
+        saved = await asyncio.to_thread(store.load_state, ENGINE_STATE)
+        engine = new_engine(setup, saved)
+    service = build(cfg, store, setup, engine)
     app = http.build_app(service.metrics, service.health)
 
     async def clock() -> None:
@@ -232,16 +253,3 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-
-
-class EngineError(RuntimeError):
-    """The rules engine could not be set up from the config (one line: file, key, reason)."""
-
-
-def load_engine(cfg: CollectorConfig) -> RulesEngine | None:
-    """The rules engine for ``rules.inventory`` (none configured: intake and storage only)."""
-    if cfg.rules.inventory is None:
-        return None
-    raise EngineError(
-        f"{cfg.source}: rules.inventory: this build has no rules engine (collector.rules)"
-    )

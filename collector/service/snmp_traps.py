@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from collector.rules.inputs import STANDARD_TRAPS
 from collector.service.config import SnmpTarget, TrapConfig
 from collector.service.metrics import Metrics
 from collector.service.pipeline import Envelope
@@ -25,12 +26,15 @@ from collector.service.pipeline import Envelope
 log = logging.getLogger("fleetdesk.collector.traps")
 
 SNMP_TRAP_OID: Final = "1.3.6.1.6.3.1.1.4.1.0"
-STANDARD_TRAPS: Final = {
-    "1.3.6.1.6.3.1.1.5.1": "coldStart",
-    "1.3.6.1.6.3.1.1.5.2": "warmStart",
-    "1.3.6.1.6.3.1.1.5.3": "linkDown",
-    "1.3.6.1.6.3.1.1.5.4": "linkUp",
-    "1.3.6.1.6.3.1.1.5.5": "authenticationFailure",
+# Varbinds rules refer to by name (``key: ifIndex``): object OID (without the instance) -> name.
+NAMED_VARBINDS: Final = {
+    "1.3.6.1.2.1.1.3": "sysUpTime",
+    "1.3.6.1.6.3.1.1.4.1": "snmpTrapOID",
+    "1.3.6.1.2.1.2.2.1.1": "ifIndex",
+    "1.3.6.1.2.1.2.2.1.2": "ifDescr",
+    "1.3.6.1.2.1.2.2.1.7": "ifAdminStatus",
+    "1.3.6.1.2.1.2.2.1.8": "ifOperStatus",
+    "1.3.6.1.2.1.31.1.1.1.1": "ifName",
 }
 _BAD_AUTH_COUNTERS: Final = (
     ("__SNMPv2-MIB", "snmpInBadCommunityNames"),
@@ -54,6 +58,16 @@ class TrapNotice:
     source: str = ""
 
 
+def named(varbinds: dict[str, str]) -> dict[str, str]:
+    """The varbinds by numeric OID, plus the well-known ones by name (instance dropped)."""
+    out = dict(varbinds)
+    for oid, value in varbinds.items():
+        name = NAMED_VARBINDS.get(oid.rpartition(".")[0])
+        if name is not None:
+            out.setdefault(name, value)
+    return out
+
+
 def classify(varbinds: dict[str, str], enterprise: dict[str, str]) -> tuple[str, str] | None:
     """(name, trap OID) for a standard or configured trap, else None. Pure."""
     oid = varbinds.get(SNMP_TRAP_OID, "").lstrip(".")
@@ -71,11 +85,14 @@ class TrapReceiver:
         targets: tuple[SnmpTarget, ...],
         deliver: Callable[[list[Envelope]], object],
         metrics: Metrics,
+        *,
+        trap_names: Mapping[str, str] | None = None,
     ) -> None:
         self.cfg = cfg
         self.deliver = deliver
         self.metrics = metrics
-        self.enterprise = dict(cfg.enterprise)
+        # enterprise trap OID -> name: the rules files' ``traps``, then the config's
+        self.names = {**(trap_names or {}), **dict(cfg.enterprise)}
         # source address -> (device, tenant): configured sources, then polled targets' hosts
         self.sources: dict[str, tuple[str, str]] = {t.host: (t.device, t.tenant) for t in targets}
         tenants = {t.device: t.tenant for t in targets}
@@ -130,13 +147,13 @@ class TrapReceiver:
         now = time.time()
         ctx = snmp.observer.get_execution_context("rfc3412.receiveMessage:request")
         address = str(ctx["transportAddress"][0])
-        binds = {str(name): _text(value) for name, value in var_binds}
+        binds = named({str(name): _text(value) for name, value in var_binds})
         known = self.sources.get(address)
         if known is None:
             self.metrics.snmp_traps.labels("unknown_source").inc()
             log.info("trap from unknown source %s dropped", address)
             return
-        found = classify(binds, self.enterprise)
+        found = classify(binds, self.names)
         if found is None:
             self.metrics.snmp_traps.labels("ignored").inc()
             return

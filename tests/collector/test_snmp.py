@@ -105,7 +105,7 @@ def _receiver(port: int, sink: list[Envelope], targets: tuple[SnmpTarget, ...]) 
         port=port,
         communities=("trapsecret",),
         v3_users=(SnmpV3User(V3_USER, "sha", V3_AUTH, "aes", V3_PRIV, TRAP_ENGINE_ID),),
-        enterprise=(("1.3.6.1.4.1.99999.0.1", "dying_gasp"),),
+        enterprise=(("1.3.6.1.4.1.99999.0.1", "dyingGasp"),),
     )
     return TrapReceiver(cfg, targets, sink.extend, Metrics())
 
@@ -136,8 +136,9 @@ async def test_real_traps_v2c_and_v3_become_inputs(tmp_path: Path) -> None:
     await task
     notices = [e.msg for e in sink]
     assert all(isinstance(n, TrapNotice) and n.device == "r1" for n in notices)
-    assert [n.name for n in notices] == ["linkDown", "coldStart", "dying_gasp"]
+    assert [n.name for n in notices] == ["linkDown", "coldStart", "dyingGasp"]
     assert notices[0].varbinds["1.3.6.1.2.1.2.2.1.1.2"] == "2"
+    assert notices[0].varbinds["ifIndex"] == "2"  # by name, for rules keyed on it
     assert value("collector_snmp_traps_total", {"outcome": "accepted"}) == 3
     assert value("collector_snmp_traps_total", {"outcome": "bad_auth"}) == 1
 
