@@ -29,14 +29,8 @@ log = logging.getLogger("fleetdesk.collector.tsdb")
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " "})
 
 
-def _field(value: wire.MetricValue) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
-    return repr(float(value))
+def _string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
 
 
 def line(measurement: str, tenant: str, msg: wire.Telemetry) -> str | None:
@@ -48,8 +42,19 @@ def line(measurement: str, tenant: str, msg: wire.Telemetry) -> str | None:
         tags += "".join(
             f",{k}={v.translate(_TAG_ESCAPES)}" for k, v in sorted(msg.labels.items()) if v
         )
-    fields = ",".join(f"{k}={_field(v)}" for k, v in msg.metrics.items())
-    return f"{tags} {fields} {int(msg.ts.timestamp() * 1000)}"
+    fields: list[str] = []
+    append = fields.append
+    for name, value in msg.metrics.items():  # hot path: exact type checks, no helper calls
+        kind = value.__class__
+        if kind is float:
+            append(f"{name}={value!r}")
+        elif kind is bool:
+            append(f"{name}=true" if value else f"{name}=false")
+        elif kind is int:
+            append(f"{name}={value}.0")
+        else:
+            append(f"{name}={_string(str(value))}")
+    return f"{tags} {','.join(fields)} {int(msg.ts.timestamp() * 1000)}"
 
 
 class Sink(Protocol):
