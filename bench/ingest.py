@@ -202,7 +202,7 @@ async def _drain_collector(
         if task.done():
             task.result()
             raise SystemExit("collector stopped early")
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)  # collect() walks every metric: poll gently
     elapsed = time.perf_counter() - start
     stop.set()
     await task

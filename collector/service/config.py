@@ -98,7 +98,7 @@ class RulesConfig:
     inventory: Path | None = None
     rules_dir: Path | None = None
     default_policy: str = "wthink"
-    state_flush_s: float = 5.0
+    state_flush_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,7 +476,7 @@ def parse_config(text: str, file: Path) -> CollectorConfig:
         inventory=rules.path_("inventory"),
         rules_dir=rules.path_("dir"),
         default_policy=rules.text("default_policy", "wthink"),
-        state_flush_s=rules.number("state_flush_s", 5.0, 0.1),
+        state_flush_s=rules.number("state_flush_s", 30.0, 0.1),
     )
     rules.done()
 
