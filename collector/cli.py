@@ -17,6 +17,7 @@ from collector import __version__
 
 # (sub-command, module), one per line. The agent's module lives in agent/ so it ships alone.
 COMMANDS: tuple[tuple[str, str], ...] = (
+    ("agent", "agent.cli"),
     ("sla", "collector.commands.sla"),
     ("rules", "collector.commands.rules"),
     ("replay", "collector.commands.replay"),

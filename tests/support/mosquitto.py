@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import getpass
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,10 @@ class Broker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         lines = [
             f"listener {self.port} {self.host}",
+            # Started as root, Mosquitto drops to its own user, which can neither write the
+            # persistence file in the test's private folder (sessions would not survive a
+            # restart) nor read keys made by root; run it as the invoking user instead.
+            f"user {getpass.getuser()}",
             "allow_anonymous true",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.workdir}/",
