@@ -1,6 +1,7 @@
-"""End to end through the real CLI: telemetry published to Mosquitto lands in VictoriaMetrics;
-the collector is stopped with SIGTERM mid-stream (it drains and exits 0), and what devices
-publish while it is down is delivered when it returns (persistent MQTT session)."""
+"""End to end through the real CLI: telemetry published to Mosquitto (by a test client, then by
+the real edge agent) lands in VictoriaMetrics; the collector is stopped with SIGTERM mid-stream
+(it drains and exits 0), and what devices publish while it is down is delivered when it
+returns (persistent MQTT session)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from agent import wire
 from collector.store import Store
+from tests.agent.conftest import AgentProcess, Sink, agent_config, wait_until
 from tests.collector.conftest import Publisher, collector_yaml, telemetry
 from tests.support.mosquitto import Broker
 from tests.support.services import free_port
@@ -108,3 +111,50 @@ def test_samples_reach_victoria_and_survive_a_collector_restart(
     assert all(r.last_seq == 299 and r.gaps == 0 and r.tenant == "acme" for r in rows.values())
     log = collector.log.read_text()
     assert '"msg": "draining"' in log and '"msg": "stopped"' in log
+
+
+def test_real_agent_reports_reach_victoria_across_a_collector_restart(
+    tmp_path: Path, broker: Broker, victoria: Victoria
+) -> None:
+    """The real edge agent publishes; a second subscriber records what it sent (the truth);
+    the collector is stopped with SIGTERM and restarted while the agent keeps reporting, and
+    every telemetry report the agent published is in VictoriaMetrics, no sequence number lost."""
+    http_port = free_port()
+    config = tmp_path / "collector.yaml"
+    config.write_text(collector_yaml(tmp_path, broker, tsdb=victoria.url, http_port=http_port))
+    collector = CollectorProcess(config, http_port, tmp_path / "collector.log")
+    truth = Sink(broker, client_id="truth").start()
+    agent_cfg = agent_config(tmp_path, f"mqtt://127.0.0.1:{broker.port}", device="agent-gw-1")
+    agent: AgentProcess | None = None
+    try:
+        collector.start()
+        agent = AgentProcess.start(agent_cfg)
+        wait_until(lambda: len(truth.of(wire.Telemetry, "agent-gw-1")) >= 5, what="reports")
+        assert collector.terminate() == 0
+        seen = len(truth.of(wire.Telemetry, "agent-gw-1"))
+        wait_until(  # the agent keeps reporting while the collector is away
+            lambda: len(truth.of(wire.Telemetry, "agent-gw-1")) >= seen + 5, what="more"
+        )
+        collector.start()
+        seen = len(truth.of(wire.Telemetry, "agent-gw-1"))
+        wait_until(lambda: len(truth.of(wire.Telemetry, "agent-gw-1")) >= seen + 5, what="after")
+        assert agent.stop() == 0
+        sent = truth.of(wire.Telemetry, "agent-gw-1")
+        expected = sorted({int(m.ts.timestamp() * 1000) for m in sent})
+        match = 'fleet_exec_answer_value{device="agent-gw-1",tenant="t1"}'
+        stored = victoria.wait_for_samples(match, len(expected)).get("agent-gw-1", [])
+        assert [ts for ts, _ in stored] == expected
+        assert {value for _, value in stored} == {42.0}
+        assert collector.terminate() == 0
+    finally:
+        if agent is not None and agent.proc.poll() is None:
+            agent.kill()
+        collector.kill()
+        truth.stop()
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    row = store.device("agent-gw-1")
+    store.close()
+    numbered = truth.unique("agent-gw-1")
+    assert row is not None and row.gaps == 0
+    assert row.last_seq == max(seq for _, _, seq in numbered)
+    assert (row.model, row.firmware, row.tenant) == ("WR5120", "test-fw", "t1")  # from birth

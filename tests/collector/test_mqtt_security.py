@@ -81,8 +81,7 @@ async def test_tls_with_password_connects_and_a_wrong_password_is_refused(tmp_pa
     broker = Broker(
         workdir=tmp_path / "mosquitto",
         tls=tls,
-        # mosquitto reads the password file after dropping root; the test folder is private
-        extra_conf=f"user root\nallow_anonymous false\npassword_file {passwords}\n",
+        extra_conf=f"allow_anonymous false\npassword_file {passwords}\n",
     ).start()
     try:
 
