@@ -65,6 +65,33 @@ def _certificates(folder: Path) -> TlsFiles:
         "-extfile",
         "san.ext",
     )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/CN=fleetdesk-collector",
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "client.pem",
+        "-days",
+        "1",
+    )
     return TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key", False)
 
 
@@ -135,3 +162,21 @@ async def test_shared_subscription_splits_messages_between_collectors(
         await eventually(lambda: accepted(a) + accepted(b) == 100)
         assert accepted(a) > 0 and accepted(b) > 0  # each got a share, none got both
     pub.close()
+
+
+async def test_tls_with_a_client_certificate(tmp_path: Path) -> None:
+    files = await asyncio.to_thread(_certificates, tmp_path / "certs")
+    tls = TlsFiles(files.cafile, files.certfile, files.keyfile, require_certificate=True)
+    broker = Broker(workdir=tmp_path / "mosquitto", tls=tls).start()
+    try:
+        certs = tmp_path / "certs"
+        text = collector_yaml(tmp_path, broker).replace(
+            f"mqtt://127.0.0.1:{broker.port}",
+            f"mqtts://127.0.0.1:{broker.port}\n  tls:\n    ca_file: {certs / 'ca.pem'}\n"
+            f"    cert_file: {certs / 'client.pem'}\n    key_file: {certs / 'client.key'}",
+        )
+        cfg = parse_config(text, tmp_path / "c.yaml")
+        async with running(cfg) as service:
+            assert service.intake.connected
+    finally:
+        broker.stop()
