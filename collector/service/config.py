@@ -89,6 +89,7 @@ class TsdbConfig:
     flush_interval_ms: int = 500
     max_buffer_lines: int = 500_000
     max_retries: int = 5
+    retry_interval_ms: int = 1_000  # first retry; doubles up to 30 s
     max_retry_time_ms: int = 60_000
     recent_samples: int = 8  # per device, for the board, when no database is configured
 
@@ -466,6 +467,7 @@ def parse_config(text: str, file: Path) -> CollectorConfig:
         flush_interval_ms=tsdb.integer("flush_interval_ms", 500, 1, 600_000),
         max_buffer_lines=tsdb.integer("max_buffer_lines", 500_000, 1, 100_000_000),
         max_retries=tsdb.integer("max_retries", 5, 0, 1000),
+        retry_interval_ms=tsdb.integer("retry_interval_ms", 1_000, 1, 600_000),
         max_retry_time_ms=tsdb.integer("max_retry_time_ms", 60_000, 1, 86_400_000),
         recent_samples=tsdb.integer("recent_samples", 8, 0, 10_000),
     )

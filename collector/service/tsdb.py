@@ -89,7 +89,7 @@ class InfluxWriter:
                 batch_size=cfg.batch_size,
                 flush_interval=cfg.flush_interval_ms,
                 jitter_interval=0,
-                retry_interval=1_000,
+                retry_interval=cfg.retry_interval_ms,
                 max_retries=cfg.max_retries,
                 max_retry_delay=min(30_000, cfg.max_retry_time_ms),
                 max_retry_time=cfg.max_retry_time_ms,

@@ -9,6 +9,7 @@ from collector.service.config import parse_config
 from collector.store import Store
 from tests.collector.conftest import (
     Publisher,
+    ago,
     collector_yaml,
     eventually,
     make_config,
@@ -18,6 +19,7 @@ from tests.collector.conftest import (
 from tests.support.mosquitto import Broker
 from tests.support.services import free_port
 from tests.support.snmpd import Snmpd
+from tests.support.victoria import Victoria
 
 T = "fleet/v1/acme/{}/telemetry"
 
@@ -130,3 +132,35 @@ async def test_reconnects_after_the_broker_restarts(tmp_path: Path, broker: Brok
         pub.close()
         value = service.metrics.registry.get_sample_value
         assert (value("collector_mqtt_connects_total", {"result": "ok"}) or 0) >= 2
+
+
+async def test_tsdb_writes_are_retried_until_the_database_is_back(
+    tmp_path: Path, broker: Broker
+) -> None:
+    victoria = Victoria(tmp_path / "victoria")  # its port is chosen, not yet listening
+    text = collector_yaml(tmp_path, broker, tsdb=victoria.url).replace(
+        "  flush_interval_ms: 100\n",
+        "  flush_interval_ms: 100\n  max_retries: 20\n  retry_interval_ms: 100\n",
+    )
+    cfg = make_config(tmp_path, text)
+    pub = Publisher(broker)
+    try:
+        async with running(cfg) as service:
+            await asyncio.to_thread(
+                pub.many, [(T.format("d1"), telemetry("d1", s, ts=ago(60 - s))) for s in range(10)]
+            )
+            value = service.metrics.registry.get_sample_value
+            await eventually(
+                lambda: value("collector_messages_total", {"outcome": "accepted"}) == 10
+            )
+            assert value("collector_tsdb_backlog_lines") == 10  # held while the database is down
+            await asyncio.to_thread(victoria.start)
+            await eventually(lambda: value("collector_tsdb_backlog_lines") == 0, seconds=30)
+            assert value("collector_tsdb_lines_total", {"outcome": "written"}) == 10
+        stored = await asyncio.to_thread(
+            victoria.wait_for_samples, 'fleet_cpu_pct{device="d1"}', 10
+        )
+        assert [v for _, v in stored["d1"]] == [float(s) for s in range(10)]
+    finally:
+        pub.close()
+        victoria.stop()
