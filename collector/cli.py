@@ -21,6 +21,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("sla", "collector.commands.sla"),
     ("rules", "collector.commands.rules"),
     ("replay", "collector.commands.replay"),
+    ("collector", "collector.commands.collector"),
     ("deliver", "collector.commands.deliver"),
     ("tickets", "collector.commands.tickets"),
 )

@@ -1,0 +1,76 @@
+"""``fleetdesk collector --config FILE``: the long-running collector service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+HELP = "run the collector service (MQTT and SNMP intake, storage, rules, /metrics)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="collector YAML config file")
+    parser.add_argument(
+        "--check", action="store_true", help="validate the config file and exit (0 when valid)"
+    )
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object a line: structured logs for journald / log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from collector.service import app
+    from collector.service.config import ConfigError, load_config
+    from collector.service.rules_stage import EngineError, load_setup
+    from collector.service.snmp_profiles import ProfileError
+    from collector.store import StoreError
+
+    try:
+        cfg = load_config(args.config)
+        app.snmp_profiles(cfg)
+        setup = load_setup(cfg)
+    except (ConfigError, ProfileError, EngineError) as exc:
+        print(f"fleetdesk collector: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"{args.config}: ok")
+        return 0
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter())
+    logging.basicConfig(level=cfg.log_level.upper(), handlers=[handler], force=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        app.install_signal_handlers(stop)
+        await app.run(cfg, stop, setup=setup)
+
+    try:
+        asyncio.run(main())
+    except StoreError as exc:
+        print(f"fleetdesk collector: {exc}", file=sys.stderr)
+        return 2
+    except ExceptionGroup as group:  # a task of the service failed; it drained and stopped
+        leaves = group.exceptions
+        if all(isinstance(e, OSError) for e in leaves):
+            print(f"fleetdesk collector: {leaves[0]}", file=sys.stderr)
+            return 2
+        raise
+    return 0

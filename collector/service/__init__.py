@@ -1,0 +1,1 @@
+"""The collector service: intake (MQTT, SNMP), pipeline stages, storage and HTTP."""

@@ -1,0 +1,255 @@
+"""The collector service: its parts assembled in one place and run under one TaskGroup.
+
+Tasks: MQTT intake, SNMP poller and trap receiver (when configured), the rules clock (one tick
+a second for absence and ``for`` timers), the state writer (device registry and faults to the
+store) and the HTTP server. ``stop`` (set by SIGTERM/SIGINT) drains: intake disconnects
+first (the broker keeps the persistent session), the last batch goes down the pipeline, then
+the registry, faults and rules state are written, the TSDB writer flushes and the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from collector.paths import default_rules_dir
+from collector.rules.engine import Engine
+from collector.service.config import CollectorConfig
+from collector.service.deadletter import Rejects
+from collector.service.decode import DecodeStage
+from collector.service.intake_mqtt import MqttIntake
+from collector.service.metrics import Metrics
+from collector.service.pipeline import Pipeline
+from collector.service.registry import DedupStage, Registry, RegistryStage
+from collector.service.rules_stage import FaultLog, RulesSetup, RulesStage, load_setup, new_engine
+from collector.service.snmp_poll import Poller
+from collector.service.snmp_profiles import Profile, ProfileError, load_profiles
+from collector.service.snmp_traps import TrapReceiver
+from collector.service.tsdb import InfluxWriter, RecentSamples, Sink, TsdbStage
+from collector.store import Store
+
+log = logging.getLogger("fleetdesk.collector")
+
+ENGINE_STATE = "rules_engine"
+
+
+@dataclass
+class Service:
+    """Everything the tasks share; built by :func:`build`, run by :func:`run`."""
+
+    cfg: CollectorConfig
+    metrics: Metrics
+    store: Store
+    registry: Registry
+    rejects: Rejects
+    pipeline: Pipeline
+    sink: Sink | None
+    recent: RecentSamples | None
+    intake: MqttIntake
+    rules: RulesStage | None = None
+    faults: FaultLog | None = None
+    poller: Poller | None = None
+    traps: TrapReceiver | None = None
+    stopping: bool = False
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        detail: dict[str, Any] = {
+            "mqtt_connected": self.intake.connected,
+            "devices": len(self.registry.devices),
+            "tsdb_backlog": self.sink.backlog if self.sink is not None else None,
+            "draining": self.stopping,
+        }
+        return not self.stopping, detail
+
+
+def build_pipeline(
+    cfg: CollectorConfig,
+    *,
+    metrics: Metrics,
+    registry: Registry,
+    rejects: Rejects,
+    sink: Sink | None,
+    recent: RecentSamples | None,
+    rules: RulesStage | None,
+) -> Pipeline:
+    """The one place the stages are put in order."""
+    stages: list[tuple[str, Any]] = [
+        ("decode", DecodeStage(cfg.intake, cfg.mappings, rejects, metrics)),
+        ("dedup", DedupStage(registry, metrics)),
+        ("registry", RegistryStage(registry, metrics)),
+        ("tsdb", TsdbStage(cfg.tsdb.measurement, metrics, sink, recent)),
+    ]
+    if rules is not None:
+        stages.append(("rules", rules))
+    return Pipeline(stages)
+
+
+def build(
+    cfg: CollectorConfig,
+    store: Store,
+    setup: RulesSetup | None = None,
+    engine: Engine | None = None,
+) -> Service:
+    """The service's parts, wired; ``engine`` is the rules engine built from ``setup``."""
+    metrics = Metrics()
+    known = None
+    if setup is not None:
+        inventory = setup.inventory
+        known = lambda device: inventory.get(device) is not None  # noqa: E731
+    registry = Registry(metrics, window=cfg.intake.dedup_window, known=known)
+    registry.restore(store.devices())
+    rejects = Rejects(
+        metrics,
+        file=cfg.intake.dead_letter_file,
+        topic=cfg.intake.dead_letter_topic,
+        logs_per_minute=cfg.intake.reject_logs_per_minute,
+    )
+    sink: Sink | None = InfluxWriter(cfg.tsdb, metrics) if cfg.tsdb.url else None
+    recent = None if sink is not None else RecentSamples(cfg.tsdb.recent_samples, metrics)
+    faults = rules = None
+    if engine is not None:
+        faults = FaultLog(engine, metrics)
+        faults.open_now()  # a restored engine's open faults show at once
+        rules = RulesStage(engine, faults)
+    pipeline = build_pipeline(
+        cfg,
+        metrics=metrics,
+        registry=registry,
+        rejects=rejects,
+        sink=sink,
+        recent=recent,
+        rules=rules,
+    )
+    intake = MqttIntake(cfg.mqtt, cfg.mappings, pipeline.feed, metrics)
+    rejects.publish = intake.publish
+    service = Service(
+        cfg, metrics, store, registry, rejects, pipeline, sink, recent, intake, rules, faults
+    )
+    if cfg.snmp.targets:
+        service.poller = Poller(cfg.snmp, snmp_profiles(cfg), pipeline, metrics)
+    if cfg.snmp.traps is not None:
+        named = dict(setup.rules.traps) if setup is not None else {}  # the rules' trap OIDs
+        service.traps = TrapReceiver(
+            cfg.snmp.traps, cfg.snmp.targets, pipeline, metrics, trap_names=named
+        )
+    return service
+
+
+def snmp_profiles(cfg: CollectorConfig) -> dict[str, Profile]:
+    """The SNMP profiles, each polled device's profile checked (ProfileError names it)."""
+    folder = cfg.snmp.profiles_dir or default_rules_dir() / "snmp"
+    profiles = load_profiles(folder)
+    for target in cfg.snmp.targets:
+        if target.profile not in profiles:
+            raise ProfileError(
+                f"{cfg.source}: snmp.devices: {target.device}: unknown profile "
+                f"{target.profile!r} (in {folder}: {', '.join(sorted(profiles)) or 'none'})"
+            )
+    return profiles
+
+
+async def _every(stop: asyncio.Event, seconds: float, work: Any) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        if not stop.is_set():
+            await work()
+
+
+async def flush_state(service: Service) -> None:
+    """Write dirty devices and new fault events to the store (off the event loop)."""
+    rows = service.registry.take_dirty()
+    try:
+        if rows:
+            await asyncio.to_thread(service.store.upsert_devices, rows)
+        if service.faults is not None and service.faults.changed:
+            events, open_now = service.faults.take()
+            await asyncio.to_thread(service.store.record_faults, events, open_now)
+    except Exception:
+        service.metrics.store_errors.inc()
+        for row in rows:  # written next time
+            dev = service.registry.devices.get(row.id)
+            if dev is not None:
+                service.registry.dirty.add(dev)
+        log.exception("state store write failed")
+
+
+async def save_engine_state(service: Service, engine: Engine | None) -> None:
+    if engine is None:
+        return
+    state = engine.export_state()
+    await asyncio.to_thread(service.store.save_state, ENGINE_STATE, state)
+
+
+async def run(
+    cfg: CollectorConfig,
+    stop: asyncio.Event,
+    *,
+    setup: RulesSetup | None = None,
+    on_ready: Callable[[Service], None] | None = None,
+) -> Service:
+    """Run until ``stop`` is set, then drain. Returns the service (for tests to inspect)."""
+    from collector.service import http
+
+    store = await asyncio.to_thread(Store.open, cfg.store.url)
+    if setup is None:
+        setup = load_setup(cfg)
+    engine = None
+    if setup is not None:
+        saved = await asyncio.to_thread(store.load_state, ENGINE_STATE)
+        engine = new_engine(setup, saved)
+    service = build(cfg, store, setup, engine)
+    app = http.build_app(service.metrics, service.health)
+
+    async def clock() -> None:
+        if service.rules is not None:
+            service.rules.tick(time.time())
+
+    async def engine_state() -> None:
+        await save_engine_state(service, engine)
+
+    async def state() -> None:
+        await flush_state(service)
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(service.intake.run(stop), name="mqtt-intake")
+            tg.create_task(http.serve(app, cfg.http.host, cfg.http.port, stop), name="http")
+            tg.create_task(_every(stop, cfg.store.flush_interval_s, state), name="state-writer")
+            if service.poller is not None:
+                tg.create_task(service.poller.run(stop), name="snmp-poller")
+            if service.traps is not None:
+                tg.create_task(service.traps.run(stop), name="snmp-traps")
+            if engine is not None:
+                tg.create_task(_every(stop, 1.0, clock), name="rules-clock")
+                tg.create_task(
+                    _every(stop, cfg.rules.state_flush_s, engine_state), name="rules-state"
+                )
+            if on_ready is not None:
+                on_ready(service)
+            await stop.wait()
+            service.stopping = True
+            service.metrics.draining.set(1)
+    finally:
+        stop.set()
+        log.info("draining")
+        await flush_state(service)
+        await save_engine_state(service, engine)
+        if service.sink is not None:
+            await asyncio.to_thread(service.sink.close)
+        service.rejects.close()
+        await asyncio.to_thread(store.close)
+        log.info("stopped")
+    return service
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,62 @@
+"""The collector's HTTP server: ``/healthz`` and Prometheus ``/metrics``.
+
+Starlette on uvicorn, run as one task of the service's TaskGroup: the web board and REST API of
+a later issue add routes to the same application. uvicorn's own signal handling is switched off;
+the service owns SIGTERM and stops the server as part of its drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from collector.service.metrics import Metrics
+
+log = logging.getLogger("fleetdesk.collector.http")
+
+Health = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+def build_app(metrics: Metrics, health: Health) -> Starlette:
+    async def healthz(_request: Request) -> Response:
+        ok, detail = health()
+        return JSONResponse({"status": "ok" if ok else "unavailable", **detail}, 200 if ok else 503)
+
+    async def prometheus(_request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", prometheus)])
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the service handles signals
+
+
+async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = _Server(config)
+
+    async def serve_once() -> None:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits the process when it cannot bind; we report it
+            raise OSError(f"http: cannot listen on {host}:{port}") from None
+
+    task = asyncio.create_task(serve_once(), name="http-server")
+    stopped = asyncio.create_task(stop.wait(), name="http-stop")
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    server.should_exit = True
+    await task

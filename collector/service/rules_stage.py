@@ -1,0 +1,141 @@
+"""The rules stage: every accepted input goes to the pure rules engine with its arrival time.
+
+The engine (``collector.rules``) takes time as an argument and returns fault events. This stage
+and the clock task are its only callers in the service; the events they get back are counted
+and kept by ``FaultLog`` until the state writer persists them (fault events and the open-fault
+set in one transaction; the engine's exported state separately, for restarts).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from collector.paths import default_rules_dir
+from collector.rules.engine import Engine
+from collector.rules.faults import FaultEvent
+from collector.rules.inputs import Input, Trap
+from collector.rules.inventory import Inventory
+from collector.rules.ruleset import RuleSet
+from collector.rules.snapshot import fault_to_dict
+from collector.service.config import CollectorConfig
+from collector.service.metrics import Metrics
+from collector.service.pipeline import Envelope
+from collector.service.snmp_traps import TrapNotice
+from collector.store import OpenFault
+
+log = logging.getLogger("fleetdesk.collector.rules")
+
+
+class EngineError(RuntimeError):
+    """The rules engine could not be set up from the config (one line: file, key, reason)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RulesSetup:
+    inventory: Inventory
+    rules: RuleSet
+    default_policy: str
+    policies_dir: Path | None  # the rules folder's own policies first, then the presets
+
+
+def load_setup(cfg: CollectorConfig) -> RulesSetup | None:
+    """Inventory and rules for ``rules.inventory`` (none configured: no rules stage)."""
+    if cfg.rules.inventory is None:
+        return None
+    from collector.rules.classify import PolicyError
+    from collector.rules.inventory import InventoryError, load_inventory
+    from collector.rules.ruleset import RuleError, load_rules
+
+    rules_path = cfg.rules.rules_dir or default_rules_dir()
+    try:
+        setup = RulesSetup(
+            load_inventory(cfg.rules.inventory),
+            load_rules(rules_path),
+            cfg.rules.default_policy,
+            rules_path if rules_path.is_dir() else None,
+        )
+        new_engine(setup, None)  # policies are checked here: fail at start, not at a fault
+    except (InventoryError, RuleError, PolicyError) as exc:
+        raise EngineError(str(exc)) from None
+    return setup
+
+
+def new_engine(setup: RulesSetup, state: dict[str, Any] | None) -> Engine:
+    """A fresh engine, or one continuing from a saved state (a stale state is dropped)."""
+    kwargs: dict[str, Any] = {
+        "default_policy": setup.default_policy,
+        "rules_dir": setup.policies_dir,
+    }
+    if state is not None:
+        try:
+            return Engine.restore(setup.inventory, setup.rules, state, **kwargs)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("saved rules state not usable (%s); starting fresh", exc)
+    return Engine(setup.inventory, setup.rules, **kwargs)
+
+
+def to_input(env: Envelope) -> Input | None:
+    msg = env.msg
+    if isinstance(msg, TrapNotice):
+        return Trap(device=msg.device, name=msg.name, oid=msg.oid, varbinds=msg.varbinds)
+    return msg  # type: ignore[no-any-return]
+
+
+class FaultLog:
+    """Fault events waiting to be written, and the open faults as last reported."""
+
+    def __init__(self, engine: Engine, metrics: Metrics) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.pending: list[tuple[float, str, str, dict[str, Any]]] = []
+        self.changed = False
+
+    def add(self, events: list[FaultEvent]) -> None:
+        for event in events:
+            fault = event.fault
+            self.pending.append((event.at.timestamp(), fault.subject, fault.kind, event.to_json()))
+            self.metrics.fault_events.labels(fault.kind).inc()
+        self.changed = True
+
+    def open_now(self) -> list[OpenFault]:
+        faults = self.engine.open_faults()
+        self.metrics.open_faults.set(len(faults))
+        return [
+            OpenFault(f.id, f.subject, f.kind, f.onset.timestamp(), fault_to_dict(f))
+            for f in faults
+        ]
+
+    def take(self) -> tuple[list[tuple[float, str, str, dict[str, Any]]], list[OpenFault]]:
+        events, self.pending = self.pending, []
+        self.changed = False
+        return events, self.open_now()
+
+
+class RulesStage:
+    def __init__(self, engine: Engine, faults: FaultLog) -> None:
+        self.engine = engine
+        self.faults = faults
+
+    def __call__(self, batch: list[Envelope]) -> list[Envelope]:
+        process = self.engine.process
+        for env in batch:
+            item = to_input(env)
+            if item is None:
+                continue
+            try:
+                events = process(item, datetime.fromtimestamp(env.at, UTC))
+            except Exception:  # one bad input must not stop evaluation of the others
+                log.exception("rules engine failed on %s", type(item).__name__)
+                continue
+            if events:
+                self.faults.add(events)
+        return batch
+
+    def tick(self, now: float) -> None:
+        events = self.engine.tick(datetime.fromtimestamp(now, UTC))
+        if events:
+            self.faults.add(events)

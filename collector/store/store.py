@@ -1,0 +1,230 @@
+"""The one data-access layer over the collector's state (SQLite or PostgreSQL).
+
+SQLAlchemy Core with a synchronous engine: every method is a short transaction, and the async
+service calls them through ``asyncio.to_thread`` so the event loop never waits on the disk.
+Writes are batched by the callers (a registry flush, a batch of fault events), so the thread
+hop costs little. SQLite runs in WAL mode so readers (the web board later) do not block the
+writer. PostgreSQL URLs use psycopg 3: ``postgresql+psycopg://user@host/db``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from collector.store import schema
+
+
+class StoreError(RuntimeError):
+    """The database could not be opened or migrated; the message names the URL's database."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    id: str
+    tenant: str
+    model: str = ""
+    serial: str = ""
+    firmware: str = ""
+    source: str = "mqtt"
+    state: str = "unknown"
+    boot: str = ""
+    last_seq: int = -1
+    gaps: int = 0
+    seen_mask: int = 0
+    last_seen: float | None = None
+    unassigned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OpenFault:
+    key: str
+    device: str
+    kind: str
+    opened_at: float
+    body: dict[str, Any]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _safe_url(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+class Store:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and bring the schema up to date (creates an SQLite file if needed)."""
+        try:
+            engine = sa.create_engine(url, pool_pre_ping=True)
+            if engine.dialect.name == "sqlite":
+                sa.event.listen(engine, "connect", _sqlite_pragmas)
+            store = cls(engine)
+            store.migrate()
+        except sa.exc.SQLAlchemyError as exc:
+            reason = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
+            raise StoreError(f"store {_safe_url(url)}: {reason}") from None
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ----------------------------------------------------------------- migrations
+
+    def version(self) -> int:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(schema.schema_version.name):
+                return 0
+            found = conn.execute(sa.select(sa.func.max(schema.schema_version.c.version)))
+            return int(found.scalar() or 0)
+
+    def migrate(self) -> int:
+        """Run the migrations not yet applied, each in its own transaction; returns the version."""
+        with self.engine.begin() as conn:
+            schema.schema_version.create(conn, checkfirst=True)
+        current = self.version()
+        for number, step in enumerate(schema.MIGRATIONS, start=1):
+            if number <= current:
+                continue
+            with self.engine.begin() as conn:
+                step(conn)
+                conn.execute(
+                    schema.schema_version.insert().values(version=number, applied_at=time.time())
+                )
+            current = number
+        return current
+
+    # ----------------------------------------------------------------- devices
+
+    def upsert_devices(self, rows: Sequence[DeviceRow]) -> None:
+        if not rows:
+            return
+        table = schema.devices
+        values = [_device_values(r) for r in rows]
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                stmt: Any = pg_insert(table)
+            else:
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                stmt = sqlite_insert(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.id],
+                set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name != "id"},
+            )
+            conn.execute(stmt, values)
+
+    def devices(self) -> list[DeviceRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(schema.devices).order_by(schema.devices.c.id))
+            return [_device_row(row._asdict()) for row in rows]
+
+    def device(self, device_id: str) -> DeviceRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(schema.devices).where(schema.devices.c.id == device_id)
+            ).first()
+            return _device_row(row._asdict()) if row else None
+
+    # ----------------------------------------------------------------- faults
+
+    def record_faults(
+        self, events: Iterable[tuple[float, str, str, dict[str, Any]]], open_now: list[OpenFault]
+    ) -> None:
+        """Append fault events and replace the open-fault set, in one transaction."""
+        rows = [
+            {"at": at, "device": device, "kind": kind, "body": json.dumps(body)}
+            for at, device, kind, body in events
+        ]
+        with self.engine.begin() as conn:
+            if rows:
+                conn.execute(schema.fault_events.insert(), rows)
+            conn.execute(schema.faults.delete())
+            if open_now:
+                conn.execute(
+                    schema.faults.insert(),
+                    [
+                        {
+                            "fault_key": f.key,
+                            "device": f.device,
+                            "kind": f.kind,
+                            "opened_at": f.opened_at,
+                            "body": json.dumps(f.body),
+                        }
+                        for f in open_now
+                    ],
+                )
+
+    def open_faults(self) -> list[OpenFault]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(schema.faults).order_by(schema.faults.c.opened_at))
+            return [
+                OpenFault(r.fault_key, r.device, r.kind, r.opened_at, json.loads(r.body))
+                for r in rows
+            ]
+
+    def fault_event_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(schema.fault_events)).scalar()
+                or 0
+            )
+
+    # ----------------------------------------------------------------- state blobs
+
+    def save_state(self, name: str, body: dict[str, Any]) -> None:
+        table = schema.service_state
+        with self.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.name == name))
+            conn.execute(
+                table.insert().values(name=name, body=json.dumps(body), saved_at=time.time())
+            )
+
+    def load_state(self, name: str) -> dict[str, Any] | None:
+        table = schema.service_state
+        with self.engine.connect() as conn:
+            body = conn.execute(sa.select(table.c.body).where(table.c.name == name)).scalar()
+        if body is None:
+            return None
+        loaded = json.loads(body)
+        return loaded if isinstance(loaded, dict) else None
+
+
+def _device_values(row: DeviceRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "tenant": row.tenant,
+        "model": row.model,
+        "serial": row.serial,
+        "firmware": row.firmware,
+        "source": row.source,
+        "state": row.state,
+        "boot": row.boot,
+        "last_seq": row.last_seq,
+        "gaps": row.gaps,
+        "seen_mask": format(row.seen_mask, "x"),
+        "last_seen": row.last_seen,
+        "unassigned": row.unassigned,
+    }
+
+
+def _device_row(values: dict[str, Any]) -> DeviceRow:
+    values["seen_mask"] = int(values["seen_mask"] or "0", 16)
+    values["unassigned"] = bool(values["unassigned"])
+    return DeviceRow(**values)
