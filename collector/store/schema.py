@@ -13,6 +13,8 @@ from typing import Final
 
 import sqlalchemy as sa
 
+from collector.tickets import schema as ticket_tables
+
 metadata: Final = sa.MetaData()
 
 schema_version: Final = sa.Table(
@@ -87,5 +89,11 @@ def _v2_faults(conn: sa.Connection) -> None:
 
 Migration = Callable[[sa.Connection], None]
 
-# Index + 1 is the schema version the step leads to.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_v1_registry, _v2_faults)
+# Index + 1 is the schema version the step leads to. Tickets and the delivery outbox
+# (collector/tickets/schema.py) are steps 3 and 4.
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    _v1_registry,
+    _v2_faults,
+    ticket_tables.v3_tickets,
+    ticket_tables.v4_outbox,
+)

@@ -1,13 +1,12 @@
-"""The ticket tables, the delivery outbox and the migrations that create them.
+"""The ticket tables, the delivery outbox and the migration steps that create them.
 
-Written in the collector store's shape (a ``MIGRATIONS`` list of ``(connection) -> None``
-functions, run once and in order), so the functions can be appended to the collector's own
-migration list. Times are epoch seconds (float) like the collector's tables.
+The steps are numbers 3 and 4 of the collector store's one migration list
+(``collector/store/schema.py``), so one ``schema_version`` covers every table. Times are epoch
+seconds (float) like the collector's tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final
 
 import sqlalchemy as sa
@@ -15,13 +14,6 @@ import sqlalchemy as sa
 metadata: Final = sa.MetaData()
 
 _ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
-
-ticket_schema_version: Final = sa.Table(
-    "ticket_schema_version",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("applied_at", sa.Float, nullable=False),
-)
 
 # One counter row per day: incremented inside the opening transaction, so numbers are unique
 # across restarts and across collectors sharing the database.
@@ -101,14 +93,13 @@ inbound_seen: Final = sa.Table(
 )
 
 
-def _t1_tickets(conn: sa.Connection) -> None:
+# checkfirst: a database whose version table was reset (as the store tests do) keeps these
+# tables; creating them again must not fail.
+def v3_tickets(conn: sa.Connection) -> None:
     for table in (ticket_numbers, tickets, device_repairs):
-        table.create(conn)
+        table.create(conn, checkfirst=True)
 
 
-def _t2_outbox(conn: sa.Connection) -> None:
+def v4_outbox(conn: sa.Connection) -> None:
     for table in (outbox, remote_refs, inbound_seen):
-        table.create(conn)
-
-
-MIGRATIONS: Final[tuple[Callable[[sa.Connection], None], ...]] = (_t1_tickets, _t2_outbox)
+        table.create(conn, checkfirst=True)

@@ -186,30 +186,25 @@ class TicketTx:
 
 
 class TicketStore:
-    def __init__(self, url: str) -> None:
+    """Tickets and outbox; ``engine``: share the collector store's connection pool."""
+
+    def __init__(self, url: str, *, engine: sa.Engine | None = None) -> None:
         self.url = url
-        self.engine = create_engine(url)
+        self.engine = engine if engine is not None else create_engine(url)
 
     def close(self) -> None:
         self.engine.dispose()
 
     def migrate(self) -> int:
-        """Apply the ticket migrations not applied yet; returns the schema version."""
+        """Bring the whole collector schema (tickets included) up to date; returns its version."""
+        from collector.store import Store, StoreError
+
         try:
-            with self.engine.begin() as conn:
-                schema.ticket_schema_version.create(conn, checkfirst=True)
-                table = schema.ticket_schema_version
-                done = conn.execute(sa.select(sa.func.max(table.c.version))).scalar() or 0
-                for version, migration in enumerate(schema.MIGRATIONS, start=1):
-                    if version > done:
-                        migration(conn)
-                        conn.execute(
-                            sa.insert(table).values(version=version, applied_at=time.time())
-                        )
-                return len(schema.MIGRATIONS)
-        except sa.exc.SQLAlchemyError as exc:
+            return Store(self.engine).migrate()
+        except (sa.exc.SQLAlchemyError, StoreError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             db = self.engine.url.database
-            raise TicketStoreError(f"cannot migrate ticket store {db!r}: {exc}") from exc
+            raise TicketStoreError(f"cannot migrate store {db!r}: {reason}") from exc
 
     @contextmanager
     def transaction(self) -> Iterator[TicketTx]:
