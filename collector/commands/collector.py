@@ -41,13 +41,15 @@ def run(args: argparse.Namespace) -> int:
     from collector.service.config import ConfigError, load_config
     from collector.service.rules_stage import EngineError, load_setup
     from collector.service.snmp_profiles import ProfileError
+    from collector.service.tickets_stage import TicketsError, load_tickets
     from collector.store import StoreError
 
     try:
         cfg = load_config(args.config)
         app.snmp_profiles(cfg)
         setup = load_setup(cfg)
-    except (ConfigError, ProfileError, EngineError) as exc:
+        tickets = load_tickets(cfg) if setup is not None else None
+    except (ConfigError, ProfileError, EngineError, TicketsError) as exc:
         print(f"fleetdesk collector: {exc}", file=sys.stderr)
         return 2
     if args.check:
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         app.install_signal_handlers(stop)
-        await app.run(cfg, stop, setup=setup)
+        await app.run(cfg, stop, setup=setup, tickets=tickets)
 
     try:
         asyncio.run(main())

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from collector.delivery import metrics
 from collector.delivery.backoff import parse_retry_after
+from collector.delivery.metrics import DeliveryMetrics, default_metrics
 from collector.delivery.request import MissingRemoteRef
 from collector.delivery.signing import sign_headers
 from collector.delivery.sinks import Sink
@@ -59,7 +59,9 @@ class DeliveryWorker:
         rng: random.Random | None = None,
         max_in_flight: int = 4,
         poll_s: float = 0.5,
+        metrics: DeliveryMetrics | None = None,
     ) -> None:
+        self.metrics = metrics if metrics is not None else default_metrics()
         self._store = store
         self._sinks = dict(sinks)
         self._clock = clock
@@ -110,7 +112,7 @@ class DeliveryWorker:
     async def _deliver(self, row: OutboxRow) -> Attempt:
         async with self._slots:
             attempt = await self._attempt(self._sinks[row.sink], row)
-        metrics.ATTEMPTS.labels(row.sink, attempt.outcome.value).inc()
+        self.metrics.attempts.labels(row.sink, attempt.outcome.value).inc()
         return attempt
 
     def _settle(self, results: list[tuple[OutboxRow, Attempt]]) -> None:
@@ -122,7 +124,7 @@ class DeliveryWorker:
             sink = self._sinks[row.sink]
             if attempt.outcome in (Outcome.DELIVERED, Outcome.DUPLICATE, Outcome.SKIPPED):
                 delivered.append((row.id, now))
-                metrics.LATENCY.observe(max(0.0, now - row.created_at))
+                self.metrics.latency.observe(max(0.0, now - row.created_at))
             elif attempt.outcome is Outcome.RETRY and now - row.created_at < sink.dead_after_s:
                 delay = sink.backoff.delay(row.attempts + 1, self._rng, attempt.retry_after_s)
                 retries.append((row.id, row.attempts + 1, now + delay, attempt.reason))
@@ -199,8 +201,8 @@ class DeliveryWorker:
     def _refresh_gauges(self) -> None:
         counts = self._store.outbox_counts()
         for state, n in counts.items():
-            metrics.OUTBOX.labels(state).set(n)
-        metrics.DEAD.set(counts.get("dead", 0))
+            self.metrics.outbox.labels(state).set(n)
+        self.metrics.dead.set(counts.get("dead", 0))
 
 
 def _json_or_none(response: httpx.Response) -> object:

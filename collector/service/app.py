@@ -31,6 +31,7 @@ from collector.service.rules_stage import FaultLog, RulesSetup, RulesStage, load
 from collector.service.snmp_poll import Poller
 from collector.service.snmp_profiles import Profile, ProfileError, load_profiles
 from collector.service.snmp_traps import TrapReceiver
+from collector.service.tickets_stage import Tickets, TicketsSetup, build_tickets, load_tickets
 from collector.service.tsdb import InfluxWriter, RecentSamples, Sink, TsdbStage
 from collector.store import Store
 
@@ -54,6 +55,7 @@ class Service:
     intake: MqttIntake
     rules: RulesStage | None = None
     faults: FaultLog | None = None
+    tickets: Tickets | None = None
     poller: Poller | None = None
     traps: TrapReceiver | None = None
     stopping: bool = False
@@ -95,6 +97,7 @@ def build(
     store: Store,
     setup: RulesSetup | None = None,
     engine: Engine | None = None,
+    tickets: TicketsSetup | None = None,
 ) -> Service:
     """The service's parts, wired; ``engine`` is the rules engine built from ``setup``."""
     metrics = Metrics()
@@ -131,6 +134,11 @@ def build(
     service = Service(
         cfg, metrics, store, registry, rejects, pipeline, sink, recent, intake, rules, faults
     )
+    if faults is not None and setup is not None:
+        # every fault becomes a ticket (kept in the store; delivered when sinks are configured)
+        ticket_setup = tickets if tickets is not None else load_tickets(cfg)
+        service.tickets = build_tickets(cfg, ticket_setup, setup, store.engine, metrics.registry)
+        faults.listeners.append(service.tickets.runtime.submit)
     if cfg.snmp.targets:
         service.poller = Poller(cfg.snmp, snmp_profiles(cfg), pipeline, metrics)
     if cfg.snmp.traps is not None:
@@ -192,9 +200,11 @@ async def run(
     stop: asyncio.Event,
     *,
     setup: RulesSetup | None = None,
+    tickets: TicketsSetup | None = None,
     on_ready: Callable[[Service], None] | None = None,
 ) -> Service:
     """Run until ``stop`` is set, then drain. Returns the service (for tests to inspect)."""
+    from collector.delivery.inbound_asgi import desk_route
     from collector.service import http
 
     store = await asyncio.to_thread(Store.open, cfg.store.url)
@@ -204,8 +214,11 @@ async def run(
     if setup is not None:
         saved = await asyncio.to_thread(store.load_state, ENGINE_STATE)
         engine = new_engine(setup, saved)
-    service = build(cfg, store, setup, engine)
-    app = http.build_app(service.metrics, service.health)
+    service = build(cfg, store, setup, engine, tickets)
+    routes = []
+    if service.tickets is not None and service.tickets.inbound is not None:
+        routes.append(desk_route(service.tickets.inbound))
+    app = http.build_app(service.metrics, service.health, routes)
 
     async def clock() -> None:
         if service.rules is not None:
@@ -226,6 +239,8 @@ async def run(
                 tg.create_task(service.poller.run(stop), name="snmp-poller")
             if service.traps is not None:
                 tg.create_task(service.traps.run(stop), name="snmp-traps")
+            if service.tickets is not None:
+                tg.create_task(service.tickets.runtime.run(stop), name="tickets")
             if engine is not None:
                 tg.create_task(_every(stop, 1.0, clock), name="rules-clock")
                 tg.create_task(
@@ -240,6 +255,8 @@ async def run(
         stop.set()
         log.info("draining")
         await flush_state(service)
+        if service.tickets is not None:  # fault events of the last batch
+            await service.tickets.runtime.drain()
         await save_engine_state(service, engine)
         if service.sink is not None:
             await asyncio.to_thread(service.sink.close)

@@ -146,6 +146,16 @@ class SnmpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketsConfig:
+    """Tickets for the rules engine's faults (docs/tickets.md, docs/webhooks.md)."""
+
+    sinks: Path | None = None  # the desks to deliver to; none: tickets are kept, not sent
+    inbound_secret_env: str | None = None  # the desk's whsec_ secret: enables /desk/v1/actions
+    default_followup_s: float = 3600.0  # follow-up window of policies that name none
+    delivery_poll_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 9108
@@ -162,6 +172,7 @@ class CollectorConfig:
     snmp: SnmpConfig
     http: HttpConfig
     mappings: tuple[MetricMapping, ...] = ()
+    tickets: TicketsConfig = TicketsConfig()
     log_level: str = "info"
 
 
@@ -486,6 +497,15 @@ def parse_config(text: str, file: Path) -> CollectorConfig:
     host, port = _host_port(http, "listen", ("127.0.0.1", 9108))
     http.done()
 
+    tickets = top.section("tickets")
+    tickets_cfg = TicketsConfig(
+        sinks=tickets.path_("sinks"),
+        inbound_secret_env=tickets.text("inbound_secret_env", None),
+        default_followup_s=tickets.number("default_followup_s", 3600.0),
+        delivery_poll_s=tickets.number("delivery_poll_s", 1.0, 0.01),
+    )
+    tickets.done()
+
     cfg = CollectorConfig(
         source=file,
         mqtt=_mqtt(top.section("mqtt")),
@@ -497,6 +517,7 @@ def parse_config(text: str, file: Path) -> CollectorConfig:
         http=HttpConfig(host, port),
         mappings=tuple(_mapping(file, i, m) for i, m in enumerate(top.items("mappings"))),
         log_level=top.text("log_level", "info", choices=("debug", "info", "warning", "error")),
+        tickets=tickets_cfg,
     )
     top.done()
     return cfg

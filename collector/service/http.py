@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import uvicorn
@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from collector.service.metrics import Metrics
 
@@ -27,7 +27,9 @@ log = logging.getLogger("fleetdesk.collector.http")
 Health = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-def build_app(metrics: Metrics, health: Health) -> Starlette:
+def build_app(metrics: Metrics, health: Health, routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """``routes``: more endpoints (the inbound desk endpoint of the tickets)."""
+
     async def healthz(_request: Request) -> Response:
         ok, detail = health()
         return JSONResponse({"status": "ok" if ok else "unavailable", **detail}, 200 if ok else 503)
@@ -35,7 +37,7 @@ def build_app(metrics: Metrics, health: Health) -> Starlette:
     async def prometheus(_request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", prometheus)])
+    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", prometheus), *routes])
 
 
 class _Server(uvicorn.Server):

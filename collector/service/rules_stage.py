@@ -9,6 +9,7 @@ set in one transaction; the engine's exported state separately, for restarts).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,8 +94,12 @@ class FaultLog:
         self.metrics = metrics
         self.pending: list[tuple[float, str, str, dict[str, Any]]] = []
         self.changed = False
+        # who else wants the events as they happen (the ticket service)
+        self.listeners: list[Callable[[list[FaultEvent]], None]] = []
 
     def add(self, events: list[FaultEvent]) -> None:
+        for listener in self.listeners:
+            listener(events)
         for event in events:
             fault = event.fault
             self.pending.append((event.at.timestamp(), fault.subject, fault.kind, event.to_json()))

@@ -18,7 +18,6 @@ import jsonschema
 import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook
 
-from collector.delivery import metrics
 from collector.delivery.adapters.jira import JiraAdapter
 from collector.delivery.adapters.webhook import WebhookAdapter
 from collector.delivery.backoff import Backoff
@@ -163,7 +162,7 @@ async def test_dead_letter_after_configured_time_and_on_rejection(tmp_path: Path
     assert all(r.state == "dead" for r in rows)
     assert any("still failing after 0.3s: HTTP 503" in r.last_error for r in rows)
     assert any(r.last_error.startswith("rejected: HTTP 400") for r in rows)
-    assert metrics.DEAD._value.get() == len(rows)  # the alert gauge
+    assert worker.metrics.dead._value.get() == len(rows)  # the alert gauge
     store.close()
 
 

@@ -1,0 +1,103 @@
+"""Tickets in the collector service: the rules engine's faults become tickets, delivered.
+
+``load_tickets`` checks the ``tickets`` section at start (sinks file, the inbound secret's
+environment variable) and fails in one line; ``build_tickets`` wires the ticket service over
+the collector's own store (tickets and outbox are its migrations 3 and 4), the delivery worker
+and the inbound desk endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+
+from collector.delivery.inbound import InboundDesk
+from collector.delivery.metrics import DeliveryMetrics
+from collector.delivery.signing import SigningError, secret_key
+from collector.delivery.sinks import Sink, SinkConfigError, load_sinks
+from collector.delivery.worker import DeliveryWorker
+from collector.service.config import CollectorConfig
+from collector.service.rules_stage import RulesSetup
+from collector.tickets.book import TicketBook
+from collector.tickets.from_rules import InventoryWarranty
+from collector.tickets.runtime import TicketRuntime
+from collector.tickets.service import TicketService
+from collector.tickets.sla_adapter import SlaEngine
+from collector.tickets.store import TicketStore
+
+
+class TicketsError(ValueError):
+    """The tickets section cannot be used (one line: file, key, reason)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TicketsSetup:
+    sinks: Mapping[str, Sink]
+    inbound_secret: str | None
+
+
+def load_tickets(cfg: CollectorConfig, env: Mapping[str, str] | None = None) -> TicketsSetup:
+    env = os.environ if env is None else env
+    tickets = cfg.tickets
+    sinks: dict[str, Sink] = {}
+    if tickets.sinks is not None:
+        try:
+            sinks = load_sinks(tickets.sinks, env)
+        except SinkConfigError as exc:
+            raise TicketsError(f"{cfg.source}: tickets.sinks: {exc}") from None
+    secret = None
+    if tickets.inbound_secret_env is not None:
+        secret = env.get(tickets.inbound_secret_env)
+        where = f"{cfg.source}: tickets.inbound_secret_env"
+        if not secret:
+            raise TicketsError(f"{where}: {tickets.inbound_secret_env!r} is not set")
+        try:
+            secret_key(secret)
+        except SigningError as exc:
+            raise TicketsError(f"{where}: {exc}") from None
+    return TicketsSetup(sinks, secret)
+
+
+@dataclass
+class Tickets:
+    runtime: TicketRuntime
+    inbound: InboundDesk | None
+
+
+def build_tickets(
+    cfg: CollectorConfig,
+    setup: TicketsSetup,
+    rules: RulesSetup,
+    engine: sa.Engine,
+    registry: CollectorRegistry,
+) -> Tickets:
+    store = TicketStore(cfg.store.url, engine=engine)
+    sla = SlaEngine(rules.policies_dir)
+    devices = InventoryWarranty(rules.inventory)
+    followup = timedelta(seconds=cfg.tickets.default_followup_s)
+    service = TicketService(
+        book_factory=lambda: TicketBook(
+            policies=sla, devices=devices, sla=sla, default_followup=followup
+        ),
+        store=store,
+        sla=sla,
+        sinks=tuple(setup.sinks),
+    )
+    worker = None
+    if setup.sinks:
+        worker = DeliveryWorker(
+            store,
+            setup.sinks,
+            poll_s=cfg.tickets.delivery_poll_s,
+            metrics=DeliveryMetrics(registry),
+        )
+    runtime = TicketRuntime(service, worker)
+    inbound = None
+    if setup.inbound_secret is not None:
+        inbound = InboundDesk(service, setup.inbound_secret, on_commit=runtime.committed)
+    return Tickets(runtime, inbound)
