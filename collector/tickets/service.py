@@ -8,6 +8,7 @@ never runs ahead of what was committed.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -43,6 +44,9 @@ class TicketService:
         self._sla = sla
         self._sinks = tuple(sinks)
         self._on_commit = on_commit
+        # The book is not thread-safe and the collector calls in from several threads (fault
+        # events, the ticket clock, inbound desk actions): one at a time.
+        self._lock = threading.RLock()
         self.book = self._reload()
 
     def on_fault(self, signal: FaultSignal) -> list[TicketEvent]:
@@ -65,28 +69,31 @@ class TicketService:
     @contextmanager
     def transaction(self) -> Iterator[TicketTx]:
         """A store transaction for several steps; the book is rebuilt if it fails."""
-        try:
-            with self._store.transaction() as tx:
-                yield tx
-        except BaseException:
-            self.book = self._reload()
-            raise
+        with self._lock:
+            try:
+                with self._store.transaction() as tx:
+                    yield tx
+            except BaseException:
+                self.book = self._reload()
+                raise
 
     def next_wakeup(self) -> datetime | None:
-        return self.book.next_wakeup()
+        with self._lock:
+            return self.book.next_wakeup()
 
     def _apply(
         self, step: Callable[[TicketTx], list[TicketEvent]], tx: TicketTx | None = None
     ) -> list[TicketEvent]:
-        try:
-            if tx is not None:
-                events = self._save(step, tx)
-            else:
-                with self._store.transaction() as own:
-                    events = self._save(step, own)
-        except BaseException:
-            self.book = self._reload()
-            raise
+        with self._lock:
+            try:
+                if tx is not None:
+                    events = self._save(step, tx)
+                else:
+                    with self._store.transaction() as own:
+                        events = self._save(step, own)
+            except BaseException:
+                self.book = self._reload()
+                raise
         if events and self._on_commit is not None and tx is None:
             self._on_commit(events)
         return events

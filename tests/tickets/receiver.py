@@ -121,7 +121,7 @@ class Receiver:
 
 
 def main() -> None:
-    """Serve on the port given and print ``<webhook-id> <arrival time>`` per accepted request.
+    """Serve on the port given; print ``<webhook-id> <arrival time> <device>`` per request.
 
     Used by bench/tickets.py to keep the receiver out of the measured process.
     """
@@ -142,7 +142,11 @@ def main() -> None:
             accepted = receiver.accepted()
             for r in accepted[printed:]:
                 msg_id = r.headers.get("webhook-id") or r.headers.get("idempotency-key", "-")
-                print(msg_id, repr(r.at), flush=True)
+                try:
+                    device = r.json()["ticket"]["device"] or "-"
+                except (ValueError, KeyError, TypeError):
+                    device = "-"
+                print(msg_id, repr(r.at), device, flush=True)
             printed = len(accepted)
     except KeyboardInterrupt:
         receiver.stop()
