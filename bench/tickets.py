@@ -272,6 +272,26 @@ def latency(receiver: ReceiverProcess, workdir: Path) -> dict[str, object]:
         for event_id, at in receiver.arrivals.items()
         if (device := bodies.get(event_id)) in published
     ]
+    # Where the time goes, from the collector's store: arrival (the fault's event time) and
+    # the commit of its ticket and outbox row.
+    engine = sa.create_engine(f"sqlite:///{workdir / 'state.db'}")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT t.body, o.event_id, o.created_at FROM tickets t "
+                "JOIN outbox o ON o.ticket = t.number AND o.seq = 1"
+            )
+        ).all()
+    engine.dispose()
+    intake, commit, delivery = [], [], []
+    for body, event_id, created_at in rows:
+        ticket = json.loads(body)
+        device = ticket["device"]
+        if device in published and event_id in receiver.arrivals:
+            opened = datetime.fromisoformat(ticket["opened_at"].replace("Z", "+00:00"))
+            intake.append((opened.timestamp() - published[device]) * 1000)
+            commit.append((created_at - opened.timestamp()) * 1000)
+            delivery.append((receiver.arrivals[event_id] - created_at) * 1000)
     _, n, secs = sent_line.split()
     received = next(
         (float(x.split()[-1]) for x in metrics.splitlines()
@@ -280,6 +300,12 @@ def latency(receiver: ReceiverProcess, workdir: Path) -> dict[str, object]:
     )  # fmt: skip
     return {
         "latencies": latencies,
+        "intake_to_fault_p50_ms": round(percentile(intake, 50), 2),
+        "fault_to_commit_p50_ms": round(percentile(commit, 50), 2),
+        "commit_to_webhook_p50_ms": round(percentile(delivery, 50), 2),
+        "intake_to_fault_p99_ms": round(percentile(intake, 99), 2),
+        "fault_to_commit_p99_ms": round(percentile(commit, 99), 2),
+        "commit_to_webhook_p99_ms": round(percentile(delivery, 99), 2),
         "background_msgs_per_s_achieved": round(int(n) / float(secs), 1),
         "collector_msgs_accepted": received,
     }

@@ -20,6 +20,7 @@ from collector.tickets.model import TicketEvent
 from collector.tickets.service import TicketService
 
 log = logging.getLogger("fleetdesk.tickets")
+MAX_BATCH = 256
 
 
 class TicketRuntime:
@@ -28,6 +29,7 @@ class TicketRuntime:
         self.worker = worker
         self._queue: asyncio.Queue[FaultEvent] = asyncio.Queue()
         self._clock_wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.opened = 0
 
     def submit(self, events: Iterable[FaultEvent]) -> None:
@@ -36,13 +38,20 @@ class TicketRuntime:
             self._queue.put_nowait(event)
 
     def committed(self, events: Sequence[TicketEvent]) -> None:
-        """Ticket changes were committed: wake the worker and the clock (any thread)."""
+        """Ticket changes were committed: wake the worker and the clock (from any thread)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake, events)
+        else:
+            self._wake(events)
+
+    def _wake(self, events: Sequence[TicketEvent]) -> None:
         self.opened += sum(1 for e in events if e.kind.value == "ticket_opened")
         if self.worker is not None:
             self.worker.notify()
         self._clock_wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         async with asyncio.TaskGroup() as group:
             group.create_task(self._consume(stop), name="tickets-faults")
             group.create_task(
@@ -57,7 +66,14 @@ class TicketRuntime:
     async def drain(self) -> None:
         """Apply what is queued (on shutdown, after intake stopped)."""
         while not self._queue.empty():
-            await self._apply(self._queue.get_nowait())
+            await self._apply(self._take())
+
+    def _take(self, first: FaultEvent | None = None) -> list[FaultEvent]:
+        """Everything queued now (up to a bound): one transaction for a burst of faults."""
+        batch = [first] if first is not None else []
+        while not self._queue.empty() and len(batch) < MAX_BATCH:
+            batch.append(self._queue.get_nowait())
+        return batch
 
     async def _consume(self, stop: asyncio.Event) -> None:
         stopped = asyncio.ensure_future(stop.wait())
@@ -68,16 +84,23 @@ class TicketRuntime:
                 if not getter.done():
                     getter.cancel()
                     break
-                await self._apply(getter.result())
+                await self._apply(self._take(getter.result()))
             await self.drain()
         finally:
             stopped.cancel()
 
-    async def _apply(self, event: FaultEvent) -> None:
+    async def _apply(self, batch: list[FaultEvent]) -> None:
+        signals = [signal_of(event) for event in batch]
         try:
-            events = await asyncio.to_thread(self.service.on_fault, signal_of(event))
-        except Exception:  # one bad fault must not stop ticketing; the book was reloaded
-            log.exception("ticket for fault %s failed", event.fault.id)
-            return
+            events = await asyncio.to_thread(self.service.on_faults, signals)
+        except Exception:
+            # The transaction rolled back and the book was reloaded; apply the batch one by one
+            # so that one bad fault does not cost the others their tickets.
+            events = []
+            for signal in signals:
+                try:
+                    events += await asyncio.to_thread(self.service.on_fault, signal)
+                except Exception:
+                    log.exception("ticket for fault %s failed", signal.fault_id)
         if events:
             self.committed(events)

@@ -52,6 +52,17 @@ class TicketService:
     def on_fault(self, signal: FaultSignal) -> list[TicketEvent]:
         return self._apply(lambda tx: self.book.on_fault(signal, tx))
 
+    def on_faults(self, signals: Sequence[FaultSignal]) -> list[TicketEvent]:
+        """Several fault signals, in order, in one transaction (one commit for a burst)."""
+
+        def apply(tx: TicketTx) -> list[TicketEvent]:
+            events: list[TicketEvent] = []
+            for signal in signals:
+                events += self.book.on_fault(signal, tx)
+            return events
+
+        return self._apply(apply)
+
     def on_desk(self, command: DeskCommand, tx: TicketTx | None = None) -> DeskOutcome:
         result: list[DeskOutcome] = []
 
