@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from collector.service.tickets_stage import load_tickets
@@ -197,3 +198,27 @@ def test_collector_killed_during_delivery_delivers_the_rest(tmp_path: Path, brok
     verifier = Webhook(out_secret)
     assert all(verifier.verify(r.body, r.headers)["type"] == "ticket_opened"
                for r in receiver.accepted())  # fmt: skip
+
+
+def test_tickets_config_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collector.cli import main
+
+    inventory = tmp_path / "inventory.csv"
+    inventory.write_text(HEADER)
+    (tmp_path / "sinks.yaml").write_text("sinks: nope\n")
+    base = f"rules:\n  inventory: {inventory}\n"
+    cases = [
+        ("tickets:\n  sinks: sinks.yaml\n", "tickets.sinks: "),
+        ("tickets:\n  inbound_secret_env: NOT_SET_HERE\n",
+         "tickets.inbound_secret_env: 'NOT_SET_HERE' is not set"),
+        ("tickets:\n  colour: red\n", "tickets.colour: unknown key"),
+    ]  # fmt: skip
+    monkeypatch.delenv("NOT_SET_HERE", raising=False)
+    for section, message in cases:
+        config = tmp_path / "collector.yaml"
+        config.write_text(base + section)
+        assert main(["collector", "--config", str(config), "--check"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and message in err, err
