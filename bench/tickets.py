@@ -47,6 +47,8 @@ from tests.tickets.conftest import Devices
 
 FAULTS = 1000
 STORE_N = 1000
+# BENCH_SEPARATE_DELIVERY=1: the delivery worker as its own process (fleetdesk deliver)
+SEPARATE_DELIVERY = os.environ.get("BENCH_SEPARATE_DELIVERY") == "1"
 BACKGROUND_MSGS_PER_S = int(os.environ.get("BENCH_BACKGROUND_MSGS_PER_S", "10000"))
 BACKGROUND_DEVICES = 1000
 SECONDS = 10.0  # the faults are spread over this long (100 a second)
@@ -213,6 +215,7 @@ def start_collector(
         f"http:\n  listen: 127.0.0.1:{http_port}\n"
         f"rules:\n  inventory: {inventory}\n  default_policy: xian-integrator\n"
         f"tickets:\n  sinks: {sinks}\n  delivery_poll_s: 0.5\n"
+        f"  worker: {'false' if SEPARATE_DELIVERY else 'true'}\n"
     )
     secret = "whsec_" + base64.b64encode(b"bench-secret-0123456789abcdef").decode()
     log = (workdir / "collector.log").open("wb")
@@ -242,6 +245,16 @@ def latency(receiver: ReceiverProcess, workdir: Path) -> dict[str, object]:
 
     broker = Broker(workdir / "broker", persistence=False).start()
     collector, http_port = start_collector(workdir, broker.port, receiver)
+    deliver = None
+    if SEPARATE_DELIVERY:
+        secret = "whsec_" + base64.b64encode(b"bench-secret-0123456789abcdef").decode()
+        deliver = subprocess.Popen(
+            [sys.executable, "-m", "collector", "deliver", "--db",
+             f"sqlite:///{workdir / 'state.db'}", "--sinks", str(workdir / "sinks.yaml"),
+             "--poll", "0.02"],
+            cwd=ROOT, env={**os.environ, "BENCH_SECRET": secret},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
     published: dict[str, float] = {}
     try:
         publisher = subprocess.Popen(
@@ -263,6 +276,9 @@ def latency(receiver: ReceiverProcess, workdir: Path) -> dict[str, object]:
         with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as r:
             metrics = r.read().decode()
     finally:
+        if deliver is not None:
+            deliver.send_signal(signal.SIGTERM)
+            deliver.wait(timeout=30)
         collector.send_signal(signal.SIGTERM)
         collector.wait(timeout=60)
         broker.stop()
@@ -317,6 +333,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     result: dict[str, object] = {
+        "delivery": "fleetdesk deliver process" if SEPARATE_DELIVERY else "inside the collector",
         "faults": FAULTS,
         "fault_rate_per_s": FAULTS / SECONDS,
         "background_msgs_per_s_target": BACKGROUND_MSGS_PER_S,
@@ -348,9 +365,10 @@ def main() -> None:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+    worker = "fleetdesk deliver" if SEPARATE_DELIVERY else "delivery worker in the collector"
     result["pipeline"] = (
         "publisher -> mosquitto -> fleetdesk collector (decode, dedup, rules engine, ticket "
-        "transaction with outbox, delivery worker) -> signed webhook -> receiver"
+        f"transaction with outbox) -> {worker} -> signed webhook -> receiver"
     )
     print(json.dumps(result))
 

@@ -153,6 +153,7 @@ class TicketsConfig:
     inbound_secret_env: str | None = None  # the desk's whsec_ secret: enables /desk/v1/actions
     default_followup_s: float = 3600.0  # follow-up window of policies that name none
     delivery_poll_s: float = 1.0
+    worker: bool = True  # False: only queue for the sinks; ``fleetdesk deliver`` sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,6 +504,7 @@ def parse_config(text: str, file: Path) -> CollectorConfig:
         inbound_secret_env=tickets.text("inbound_secret_env", None),
         default_followup_s=tickets.number("default_followup_s", 3600.0),
         delivery_poll_s=tickets.number("delivery_poll_s", 1.0, 0.01),
+        worker=tickets.flag("worker", True),
     )
     tickets.done()
 

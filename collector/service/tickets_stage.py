@@ -89,7 +89,7 @@ def build_tickets(
         sinks=tuple(setup.sinks),
     )
     worker = None
-    if setup.sinks:
+    if setup.sinks and cfg.tickets.worker:
         worker = DeliveryWorker(
             store,
             setup.sinks,

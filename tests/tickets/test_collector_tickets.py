@@ -222,3 +222,25 @@ def test_tickets_config_errors_are_one_line(
         assert main(["collector", "--config", str(config), "--check"]) == 2
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_worker_false_only_queues_for_an_external_deliverer(tmp_path: Path, broker: Broker) -> None:
+    import sqlalchemy as sa
+    from prometheus_client import CollectorRegistry
+
+    from collector.service.rules_stage import load_setup
+    from collector.service.tickets_stage import build_tickets
+    from collector.store import Store
+
+    receiver = Receiver(free_port())
+    text = tickets_config(tmp_path, broker, receiver, 1, free_port())
+    cfg = make_config(tmp_path, text + "  worker: false\n")
+    env = {"DESK_OUT_SECRET": new_secret(), "DESK_IN_SECRET": new_secret()}
+    rules = load_setup(cfg)
+    assert rules is not None
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    Store(engine).migrate()
+    tickets = build_tickets(cfg, load_tickets(cfg, env), rules, engine, CollectorRegistry())
+    assert tickets.runtime.worker is None
+    assert tickets.inbound is not None
+    engine.dispose()
