@@ -72,13 +72,18 @@ class DeliveryWorker:
         self._batch = 4 * max_in_flight
         self._poll_s = poll_s
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
 
     def notify(self) -> None:
-        """New rows were committed: look now instead of at the next poll."""
-        self._wake.set()
+        """New rows were committed: look now instead of at the next poll (from any thread)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        else:
+            self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         async with AsyncExitStack() as stack:
             for sink in self._sinks.values():
                 verify: ssl.SSLContext | bool = True

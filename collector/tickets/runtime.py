@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from collector.delivery.worker import DeliveryWorker
 from collector.rules.faults import FaultEvent
@@ -61,7 +63,41 @@ class TicketRuntime:
                 name="tickets-clock",
             )
             if self.worker is not None:
-                group.create_task(self.worker.run(stop), name="tickets-delivery")
+                group.create_task(self._deliver(self.worker, stop), name="tickets-delivery")
+
+    async def _deliver(self, worker: DeliveryWorker, stop: asyncio.Event) -> None:
+        """The worker on its own thread and event loop: a busy intake loop (large batches run
+        synchronously) would otherwise hold every webhook back by a batch's time."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
+        ready = loop.create_future()
+        done: asyncio.Future[None] = loop.create_future()
+
+        async def main() -> None:
+            own_stop = asyncio.Event()
+            loop.call_soon_threadsafe(ready.set_result, (asyncio.get_running_loop(), own_stop))
+            await worker.run(own_stop)
+
+        def thread_main() -> None:
+            try:
+                asyncio.run(main())
+            except BaseException as exc:  # handed to the service's TaskGroup
+                loop.call_soon_threadsafe(done.set_exception, exc)
+            else:
+                loop.call_soon_threadsafe(done.set_result, None)
+
+        threading.Thread(target=thread_main, name="tickets-delivery", daemon=True).start()
+        first: set[asyncio.Future[Any]] = {ready, done}
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+        if ready.done():
+            worker_loop, own_stop = ready.result()
+            stopped = asyncio.ensure_future(stop.wait())
+            second: set[asyncio.Future[Any]] = {stopped, done}
+            await asyncio.wait(second, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not done.done():
+                worker_loop.call_soon_threadsafe(own_stop.set)
+        await done
 
     async def drain(self) -> None:
         """Apply what is queued (on shutdown, after intake stopped)."""
