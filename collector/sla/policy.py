@@ -323,17 +323,8 @@ def _rule(node: Node, levels: Mapping[str, Level]) -> ClassRule:
 
 def _step(node: Node, levels: Mapping[str, Level]) -> EscalationStep:
     keys = node.mapping(_STEP_KEYS)
-    for required in ("action", "at"):
-        if required not in keys:
-            raise node.error(f"missing key {required!r}")
-    action_text = keys["action"].text()
-    try:
-        action = EscalationAction(action_text)
-    except ValueError:
-        known = ", ".join(a.value for a in EscalationAction)
-        raise keys["action"].error(
-            f"unknown action {action_text!r} (expected one of: {known})"
-        ) from None
+    node.require(keys, "action", "at")
+    action = keys["action"].choice(EscalationAction, "action")
     at = keys["at"].number()
     if at < 0:
         raise keys["at"].error(f"must be a fraction >= 0 of the target, got {at}")
@@ -354,17 +345,8 @@ def _step(node: Node, levels: Mapping[str, Level]) -> EscalationStep:
 
 def _warranty(node: Node) -> Warranty:
     keys = node.mapping(_WARRANTY_KEYS)
-    for required in ("basis", "months"):
-        if required not in keys:
-            raise node.error(f"missing key {required!r}")
-    basis_text = keys["basis"].text()
-    try:
-        basis = WarrantyBasis(basis_text)
-    except ValueError:
-        known = ", ".join(b.value for b in WarrantyBasis)
-        raise keys["basis"].error(
-            f"unknown basis {basis_text!r} (expected one of: {known})"
-        ) from None
+    node.require(keys, "basis", "months")
+    basis = keys["basis"].choice(WarrantyBasis, "basis")
     months = keys["months"].integer()
     if months <= 0:
         raise keys["months"].error(f"must be a positive number of months, got {months}")
@@ -407,9 +389,7 @@ def policy_from_node(root: Node, default_name: str, rules_dir: Path | None) -> P
     followup = None
     if "followup" in keys:
         fkeys = keys["followup"].mapping(_FOLLOWUP_KEYS)
-        for required in ("after", "delay", "calendar"):
-            if required not in fkeys:
-                raise keys["followup"].error(f"missing key {required!r}")
+        keys["followup"].require(fkeys, "after", "delay", "calendar")
         after = fkeys["after"].text()
         if after not in TARGET_NAMES:
             raise fkeys["after"].error(f"unknown target {after!r}")
