@@ -163,21 +163,32 @@ async def _every(stop: asyncio.Event, seconds: float, work: Any) -> None:
 
 
 async def flush_state(service: Service) -> None:
-    """Write dirty devices and new fault events to the store (off the event loop)."""
+    """Write dirty devices and new fault events to the store (off the event loop).
+
+    What could not be written (database down) is kept and written on the next flush.
+    """
     rows = service.registry.take_dirty()
     try:
         if rows:
             await asyncio.to_thread(service.store.upsert_devices, rows)
-        if service.faults is not None and service.faults.changed:
-            events, open_now = service.faults.take()
-            await asyncio.to_thread(service.store.record_faults, events, open_now)
     except Exception:
         service.metrics.store_errors.inc()
-        for row in rows:  # written next time
+        for row in rows:
             dev = service.registry.devices.get(row.id)
             if dev is not None:
                 service.registry.dirty.add(dev)
-        log.exception("state store write failed")
+        log.exception("state store: device registry write failed")
+    faults = service.faults
+    if faults is None or not faults.changed:
+        return
+    events, open_now = faults.take()
+    try:
+        await asyncio.to_thread(service.store.record_faults, events, open_now)
+    except Exception:
+        service.metrics.store_errors.inc()
+        faults.pending[:0] = events
+        faults.changed = True
+        log.exception("state store: fault write failed")
 
 
 async def save_engine_state(service: Service, engine: Engine | None) -> None:

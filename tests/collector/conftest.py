@@ -148,8 +148,9 @@ def dead_letters(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
-async def eventually(predicate: Callable[[], object], seconds: float = 10.0) -> None:
-    """Waits until ``predicate()`` is true (polling); fails after ``seconds``."""
+async def eventually(predicate: Callable[[], object], seconds: float = 20.0) -> None:
+    """Waits until ``predicate()`` is true (polling); fails after ``seconds`` (generous: the
+    machine is shared, tests wait for behaviour, never on timing)."""
     deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:
