@@ -57,6 +57,7 @@ class Service:
     poller: Poller | None = None
     traps: TrapReceiver | None = None
     stopping: bool = False
+    http_port: int | None = None  # once listening (the config may say 0: any free port)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         detail: dict[str, Any] = {
@@ -218,6 +219,10 @@ async def run(
     service = build(cfg, store, setup, engine)
     app = http.build_app(service.metrics, service.health)
 
+    def listening(port: int) -> None:
+        service.http_port = port
+        log.info("http on %s:%d (/healthz, /metrics)", cfg.http.host, port)
+
     async def clock() -> None:
         if service.rules is not None:
             service.rules.tick(time.time())
@@ -231,7 +236,10 @@ async def run(
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(service.intake.run(stop), name="mqtt-intake")
-            tg.create_task(http.serve(app, cfg.http.host, cfg.http.port, stop), name="http")
+            tg.create_task(
+                http.serve(app, cfg.http.host, cfg.http.port, stop, on_listening=listening),
+                name="http",
+            )
             tg.create_task(_every(stop, cfg.store.flush_interval_s, state), name="state-writer")
             if service.poller is not None:
                 tg.create_task(service.poller.run(stop), name="snmp-poller")
