@@ -134,6 +134,13 @@ def test_full_spool_drops_oldest_and_reports_the_loss(
     )
     produced = int(spool_meta(spool)["next_seq"]) - 1
     wait_until(lambda: max(sink.seqs("gw-1"), default=0) >= produced + 2, what="the backlog")
+
+    def reported() -> int:
+        return max(int(r.metrics["spool_dropped"]) for r in sink.of(wire.Telemetry, "gw-1"))
+
+    # A report carries the drops counted before it was made, so wait for one made after the
+    # last drop (on a loaded machine the backlog may still push a few out after the event).
+    wait_until(lambda: reported() == dropped(), what="a report carrying every drop")
     agent.stop()
 
     received = {s for _, _, s in sink.unique("gw-1")}
@@ -141,7 +148,7 @@ def test_full_spool_drops_oldest_and_reports_the_loss(
     missing = set(range(1, max(received) + 1)) - received
     events = [e for e in sink.of(wire.Event, "gw-1") if e.event == "spool_dropped"]
     assert events and all(e.data["count"] > 0 for e in events)
-    counter = max(int(r.metrics["spool_dropped"]) for r in sink.of(wire.Telemetry, "gw-1"))
+    counter = reported()
     # Every report that never arrived is one the spool counted (and reported) as dropped.
     assert counter == len(missing) >= 10
     # The oldest went first; entries already published when room was needed were spared
