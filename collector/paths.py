@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 RULES_ENV = "FLEETDESK_RULES"
+_SINGULAR = {"calendars": "calendar", "policies": "policy"}
 
 
 def default_rules_dir() -> Path:
@@ -14,3 +15,31 @@ def default_rules_dir() -> Path:
     if override:
         return Path(override)
     return Path(__file__).resolve().parent.parent / "rules"
+
+
+def is_file_reference(name_or_path: str | Path) -> bool:
+    """A path to a file rather than a preset's name."""
+    text = str(name_or_path)
+    return isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml"))
+
+
+def preset_names(kind: str, rules_dir: Path | None = None) -> list[str]:
+    """Names of the presets of one kind (``calendars``, ``policies``) in ``rules_dir``."""
+    folder = (rules_dir or default_rules_dir()) / kind
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def find_preset(kind: str, name_or_path: str | Path, rules_dir: Path | None = None) -> Path:
+    """The file of a preset by name (``rules_dir/<kind>/<name>.yaml``, falling back to the
+    shipped presets) or the given path. Unknown names raise ValueError listing the known ones."""
+    if is_file_reference(name_or_path):
+        return Path(name_or_path)
+    name = str(name_or_path)
+    folders = [d for d in (rules_dir, default_rules_dir()) if d is not None]
+    for folder in folders:
+        path = folder / kind / f"{name}.yaml"
+        if path.is_file():
+            return path
+    known = sorted({n for d in folders for n in preset_names(kind, d)})
+    what = _SINGULAR.get(kind, kind)
+    raise ValueError(f"unknown {what} {name!r} (known: {', '.join(known) or 'none'})")

@@ -8,11 +8,15 @@ Loaders walk the tree with ``Node.mapping`` / ``Node.items`` / ``Node.text`` and
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
+
+E = TypeVar("E", bound=enum.Enum)
 
 
 class RulesFileError(ValueError):
@@ -116,6 +120,21 @@ class Node:
         if not isinstance(value, bool):
             raise self.error(f"expected true or false, got {value!r}")
         return value
+
+    def choice(self, kind: type[E], what: str) -> E:
+        """A string that must be one of an enum's values."""
+        text = self.text()
+        try:
+            return kind(text)
+        except ValueError:
+            known = ", ".join(str(member.value) for member in kind)
+            raise self.error(f"unknown {what} {text!r} (expected one of: {known})") from None
+
+    def require(self, keys: dict[str, Node], *names: str) -> None:
+        """Raise for the first of ``names`` missing from this mapping's ``keys``."""
+        for name in names:
+            if name not in keys:
+                raise self.error(f"missing key {name!r}")
 
     def texts(self) -> list[str]:
         """A string or a list of strings."""

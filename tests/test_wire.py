@@ -208,3 +208,15 @@ def test_valid_telemetry_round_trips(
     ts = ts.replace(microsecond=ts.microsecond // 1000 * 1000)
     msg = wire.Telemetry("dev-1", "boot", seq, ts, metrics)
     assert wire.decode("fleet/v1/t/dev-1/telemetry", wire.encode(msg)) == msg
+
+
+def test_name_cache_is_bounded_and_never_admits_bad_names() -> None:
+    for i in range(wire._KNOWN_NAMES_MAX + 100):
+        assert not isinstance(
+            wire.decode(TOPIC, json.dumps(telemetry_body(metrics={f"m{i}": 1}))), DecodeError
+        )
+    assert len(wire._KNOWN_NAMES) <= wire._KNOWN_NAMES_MAX
+    assert (
+        reason(TOPIC, json.dumps(telemetry_body(metrics={"Bad-Name": 1}))) is RejectReason.BAD_NAME
+    )
+    assert "Bad-Name" not in wire._KNOWN_NAMES

@@ -59,6 +59,7 @@ class Service:
     poller: Poller | None = None
     traps: TrapReceiver | None = None
     stopping: bool = False
+    http_port: int | None = None  # once listening (the config may say 0: any free port)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         detail: dict[str, Any] = {
@@ -171,21 +172,32 @@ async def _every(stop: asyncio.Event, seconds: float, work: Any) -> None:
 
 
 async def flush_state(service: Service) -> None:
-    """Write dirty devices and new fault events to the store (off the event loop)."""
+    """Write dirty devices and new fault events to the store (off the event loop).
+
+    What could not be written (database down) is kept and written on the next flush.
+    """
     rows = service.registry.take_dirty()
     try:
         if rows:
             await asyncio.to_thread(service.store.upsert_devices, rows)
-        if service.faults is not None and service.faults.changed:
-            events, open_now = service.faults.take()
-            await asyncio.to_thread(service.store.record_faults, events, open_now)
     except Exception:
         service.metrics.store_errors.inc()
-        for row in rows:  # written next time
+        for row in rows:
             dev = service.registry.devices.get(row.id)
             if dev is not None:
                 service.registry.dirty.add(dev)
-        log.exception("state store write failed")
+        log.exception("state store: device registry write failed")
+    faults = service.faults
+    if faults is None or not faults.changed:
+        return
+    events, open_now = faults.take()
+    try:
+        await asyncio.to_thread(service.store.record_faults, events, open_now)
+    except Exception:
+        service.metrics.store_errors.inc()
+        faults.pending[:0] = events
+        faults.changed = True
+        log.exception("state store: fault write failed")
 
 
 async def save_engine_state(service: Service, engine: Engine | None) -> None:
@@ -220,6 +232,10 @@ async def run(
         routes.append(desk_route(service.tickets.inbound))
     app = http.build_app(service.metrics, service.health, routes)
 
+    def listening(port: int) -> None:
+        service.http_port = port
+        log.info("http on %s:%d (/healthz, /metrics)", cfg.http.host, port)
+
     async def clock() -> None:
         if service.rules is not None:
             service.rules.tick(time.time())
@@ -233,7 +249,10 @@ async def run(
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(service.intake.run(stop), name="mqtt-intake")
-            tg.create_task(http.serve(app, cfg.http.host, cfg.http.port, stop), name="http")
+            tg.create_task(
+                http.serve(app, cfg.http.host, cfg.http.port, stop, on_listening=listening),
+                name="http",
+            )
             tg.create_task(_every(stop, cfg.store.flush_interval_s, state), name="state-writer")
             if service.poller is not None:
                 tg.create_task(service.poller.run(stop), name="snmp-poller")

@@ -273,7 +273,7 @@ def _host_port(sec: _Section, key: str, default: tuple[str, int]) -> tuple[str, 
     if value is None:
         return default
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536 or not host:
         raise sec.error(key, f"must be HOST:PORT, not {value!r}")
     return host.strip("[]"), int(port)
 

@@ -46,7 +46,14 @@ class _Server(uvicorn.Server):
         yield  # the service handles signals
 
 
-async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event) -> None:
+async def serve(
+    app: Starlette,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    on_listening: Callable[[int], None] | None = None,
+) -> None:
+    """Serve until ``stop``; ``on_listening(port)`` gets the bound port (``port`` may be 0)."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     server = _Server(config)
 
@@ -58,6 +65,10 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event) -> No
 
     task = asyncio.create_task(serve_once(), name="http-server")
     stopped = asyncio.create_task(stop.wait(), name="http-stop")
+    while not server.started and not task.done() and not stop.is_set():
+        await asyncio.wait({task, stopped}, timeout=0.01)
+    if server.started and on_listening is not None:
+        on_listening(server.servers[0].sockets[0].getsockname()[1])
     await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
     server.should_exit = True

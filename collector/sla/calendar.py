@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from collector.paths import find_preset, preset_names
 from collector.rulesfile import Node, RulesFileError, read_yaml
 from collector.sla.durations import parse_duration
 from collector.sla.holidaysource import DayKind, HolidaySource, holiday_source
@@ -525,36 +526,15 @@ def _load_file(path: str, mtime_ns: int) -> Calendar:
 
 
 def calendar_names(rules_dir: Path | None = None) -> list[str]:
-    """Calendar names available in ``rules_dir`` (default: the shipped rules) ."""
-    from collector.paths import default_rules_dir
-
-    folder = (rules_dir or default_rules_dir()) / "calendars"
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
-
-
-def is_file_reference(name_or_path: str | Path) -> bool:
-    text = str(name_or_path)
-    return isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml"))
+    """Calendar names available in ``rules_dir`` (default: the shipped rules)."""
+    return preset_names("calendars", rules_dir)
 
 
 def load_calendar(name_or_path: str | Path, rules_dir: Path | None = None) -> Calendar:
     """A preset by name (``rules_dir/calendars/<name>.yaml``, falling back to the shipped
     presets) or a calendar file by path. Unknown names and bad files raise ValueError
     (``RulesFileError`` for file problems) with a one-line message."""
-    from collector.paths import default_rules_dir
-
-    if is_file_reference(name_or_path):
-        path = Path(name_or_path)
-    else:
-        name = str(name_or_path)
-        folders = [d for d in (rules_dir, default_rules_dir()) if d is not None]
-        for folder in folders:
-            path = folder / "calendars" / f"{name}.yaml"
-            if path.is_file():
-                break
-        else:
-            known = sorted({n for d in folders for n in calendar_names(d)})
-            raise ValueError(f"unknown calendar {name!r} (known: {', '.join(known) or 'none'})")
+    path = find_preset("calendars", name_or_path, rules_dir)
     try:
         stat = path.stat()
     except OSError as exc:

@@ -15,8 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
+from collector.paths import find_preset, preset_names
 from collector.rulesfile import Node, RulesFileError, read_yaml
-from collector.sla.calendar import Calendar, Pauses, is_file_reference, load_calendar
+from collector.sla.calendar import Calendar, Pauses, load_calendar
 from collector.sla.durations import Duration, parse_duration
 from collector.sla.vocabulary import CRITICALITIES, FAULT_KINDS, IMPACTS, SCOPES
 
@@ -322,17 +323,8 @@ def _rule(node: Node, levels: Mapping[str, Level]) -> ClassRule:
 
 def _step(node: Node, levels: Mapping[str, Level]) -> EscalationStep:
     keys = node.mapping(_STEP_KEYS)
-    for required in ("action", "at"):
-        if required not in keys:
-            raise node.error(f"missing key {required!r}")
-    action_text = keys["action"].text()
-    try:
-        action = EscalationAction(action_text)
-    except ValueError:
-        known = ", ".join(a.value for a in EscalationAction)
-        raise keys["action"].error(
-            f"unknown action {action_text!r} (expected one of: {known})"
-        ) from None
+    node.require(keys, "action", "at")
+    action = keys["action"].choice(EscalationAction, "action")
     at = keys["at"].number()
     if at < 0:
         raise keys["at"].error(f"must be a fraction >= 0 of the target, got {at}")
@@ -353,17 +345,8 @@ def _step(node: Node, levels: Mapping[str, Level]) -> EscalationStep:
 
 def _warranty(node: Node) -> Warranty:
     keys = node.mapping(_WARRANTY_KEYS)
-    for required in ("basis", "months"):
-        if required not in keys:
-            raise node.error(f"missing key {required!r}")
-    basis_text = keys["basis"].text()
-    try:
-        basis = WarrantyBasis(basis_text)
-    except ValueError:
-        known = ", ".join(b.value for b in WarrantyBasis)
-        raise keys["basis"].error(
-            f"unknown basis {basis_text!r} (expected one of: {known})"
-        ) from None
+    node.require(keys, "basis", "months")
+    basis = keys["basis"].choice(WarrantyBasis, "basis")
     months = keys["months"].integer()
     if months <= 0:
         raise keys["months"].error(f"must be a positive number of months, got {months}")
@@ -406,9 +389,7 @@ def policy_from_node(root: Node, default_name: str, rules_dir: Path | None) -> P
     followup = None
     if "followup" in keys:
         fkeys = keys["followup"].mapping(_FOLLOWUP_KEYS)
-        for required in ("after", "delay", "calendar"):
-            if required not in fkeys:
-                raise keys["followup"].error(f"missing key {required!r}")
+        keys["followup"].require(fkeys, "after", "delay", "calendar")
         after = fkeys["after"].text()
         if after not in TARGET_NAMES:
             raise fkeys["after"].error(f"unknown target {after!r}")
@@ -426,10 +407,7 @@ def policy_from_node(root: Node, default_name: str, rules_dir: Path | None) -> P
 
 
 def policy_names(rules_dir: Path | None = None) -> list[str]:
-    from collector.paths import default_rules_dir
-
-    folder = (rules_dir or default_rules_dir()) / "policies"
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    return preset_names("policies", rules_dir)
 
 
 @lru_cache(maxsize=64)
@@ -443,22 +421,9 @@ def load_policy(name_or_path: str | Path, rules_dir: Path | None = None) -> Poli
     presets) or a policy file by path. Calendars named in the file are looked up in
     ``rules_dir`` (for a file under ``X/policies/``: in ``X``), then among the shipped presets.
     Unknown names and bad files raise ValueError with a one-line message."""
-    from collector.paths import default_rules_dir
-
-    if is_file_reference(name_or_path):
-        path = Path(name_or_path)
-        if rules_dir is None and path.resolve().parent.name == "policies":
-            rules_dir = path.resolve().parent.parent
-    else:
-        name = str(name_or_path)
-        folders = [d for d in (rules_dir, default_rules_dir()) if d is not None]
-        for folder in folders:
-            path = folder / "policies" / f"{name}.yaml"
-            if path.is_file():
-                break
-        else:
-            known = sorted({n for d in folders for n in policy_names(d)})
-            raise ValueError(f"unknown policy {name!r} (known: {', '.join(known) or 'none'})")
+    path = find_preset("policies", name_or_path, rules_dir)
+    if rules_dir is None and path.resolve().parent.name == "policies":
+        rules_dir = path.resolve().parent.parent
     try:
         stat = path.stat()
     except OSError as exc:

@@ -20,7 +20,6 @@ from agent import wire
 from collector.service import app
 from collector.service.config import CollectorConfig, parse_config
 from tests.support.mosquitto import Broker
-from tests.support.services import free_port
 from tests.support.victoria import Victoria
 
 PG_ADMIN = os.environ.get("FLEETDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -68,7 +67,7 @@ def collector_yaml(
         f"  url: {store}",
         "  flush_interval_s: 0.2",
         "http:",
-        f"  listen: 127.0.0.1:{http_port or free_port()}",
+        f"  listen: 127.0.0.1:{http_port or 0}",  # 0: any free port (Service.http_port)
         "intake:",
         f"  dead_letter_file: {tmp_path / 'dead-letters.jsonl'}",
     ]
@@ -93,7 +92,7 @@ async def running(cfg: CollectorConfig, **kwargs: Any) -> AsyncIterator[app.Serv
     if task.done():
         task.result()
     service = ready.result()
-    await eventually(lambda: service.intake.connected)
+    await eventually(lambda: service.intake.connected and service.http_port is not None)
     await asyncio.sleep(0.1)  # SUBACK
     try:
         yield service
@@ -148,8 +147,9 @@ def dead_letters(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
-async def eventually(predicate: Callable[[], object], seconds: float = 10.0) -> None:
-    """Waits until ``predicate()`` is true (polling); fails after ``seconds``."""
+async def eventually(predicate: Callable[[], object], seconds: float = 20.0) -> None:
+    """Waits until ``predicate()`` is true (polling); fails after ``seconds`` (generous: the
+    machine is shared, tests wait for behaviour, never on timing)."""
     deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:

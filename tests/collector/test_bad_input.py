@@ -83,7 +83,7 @@ async def test_each_reject_reason_is_counted_and_the_service_keeps_running(
             await asyncio.to_thread(pub.publish, topic, payload)
         await asyncio.to_thread(pub.publish, "vendor/dtu-9/status", b'{"sensors": {"temp": 41.5}}')
         await asyncio.to_thread(pub.publish, T, telemetry("dev-1", 2))
-        url = f"http://127.0.0.1:{cfg.http.port}"
+        url = f"http://127.0.0.1:{service.http_port}"
         async with httpx.AsyncClient() as http:
             for _ in range(100):
                 text = (await http.get(f"{url}/metrics")).text

@@ -10,7 +10,7 @@ from collector.service import app
 from collector.service.config import parse_config
 from tests.collector.conftest import Publisher, collector_yaml, eventually, running, telemetry
 from tests.support.mosquitto import Broker, TlsFiles
-from tests.support.services import free_port, require_program
+from tests.support.services import require_program
 
 
 def _certificates(folder: Path) -> TlsFiles:
@@ -141,7 +141,7 @@ async def test_shared_subscription_splits_messages_between_collectors(
     tmp_path: Path, broker: Broker
 ) -> None:
     def config(name: str) -> str:
-        text = collector_yaml(tmp_path / name, broker, client_id=name, http_port=free_port())
+        text = collector_yaml(tmp_path / name, broker, client_id=name)
         return text.replace("mqtt:\n", "mqtt:\n  shared_group: pool\n")
 
     (tmp_path / "a").mkdir()
