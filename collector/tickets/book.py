@@ -126,9 +126,42 @@ class TicketBook:
         elif signal.event == "exempted" and ticket is not None:
             # e.g. maintenance announced after the fact: no SLA was owed, the ticket is void
             events.append(self._cancel(ticket, signal.at, f"exempt_{signal.exempt}"))
-        # "escalated" fault events change nothing on the ticket: its level was fixed at opening.
+        elif (
+            signal.event == "escalated"
+            and ticket is not None
+            and ticket.state in WORKING_STATES
+            and ticket.exempt is None
+            and signal.level is not None
+            and signal.level != ticket.level
+        ):
+            events.append(self._relevel(ticket, signal.at, signal.level, signal.impact))
         events.extend(self.tick(signal.at))
         return events
+
+    def _relevel(self, ticket: Ticket, at: datetime, level: str, impact: str) -> TicketEvent:
+        """The fault's impact rose and the policy gives it another level: its targets apply.
+
+        A target both levels have keeps its clock (start, pauses) with the new duration; a new
+        target starts at the fault's onset; one the new level lacks ends ``not_needed``.
+        """
+        specs = self._policy(ticket.policy).levels.get(level)
+        if specs is None:
+            raise ValueError(f"policy {ticket.policy!r} has no level {level!r}")
+        kept = {t.name: t for t in ticket.targets}
+        clocks: list[TargetClock] = []
+        for name, spec in specs.items():
+            if name in tg.NOT_AT_OPENING:
+                continue
+            old = kept.pop(name, None)
+            if old is not None:
+                clocks.append(replace(old, duration=spec.duration, calendar=spec.calendar))
+            else:
+                new = TargetClock(name, spec.duration, spec.calendar, ticket.onset)
+                clocks.append(tg.pause(new, at) if ticket.paused else new)
+        clocks += [tg.stop(t, at, self._sla, Outcome.NOT_NEEDED) for t in kept.values()]
+        changed = replace(ticket, level=level, impact=impact, targets=tuple(clocks))
+        detail = {"reason": "fault_escalated", "previous_level": ticket.level}
+        return self._emit(changed, EventKind.LEVEL_CHANGED, at, detail)
 
     def on_desk(self, command: DeskCommand) -> DeskOutcome:
         events = self.tick(command.at)

@@ -48,6 +48,7 @@ class EventKind(enum.StrEnum):
     ACKNOWLEDGED = "acknowledged"
     ONSITE = "onsite"
     ESCALATED = "escalated"
+    LEVEL_CHANGED = "level_changed"  # the fault's impact rose: the policy's other level applies
     BREACHED = "breached"
     PAUSED = "paused"
     RESUMED = "resumed"

@@ -265,3 +265,54 @@ def test_coverage_of_repaired_parts(numbers: MemoryNumbers) -> None:
     )
     assert third.kind is EventKind.OPENED
     assert third.ticket.coverage_reason is CoverageReason.WARRANTY_EXPIRED
+
+
+def test_fault_escalated_to_another_level_applies_its_targets(
+    book: TicketBook, numbers: MemoryNumbers
+) -> None:
+    # xian-integrator: level 1 (response 12 h) becomes 3 (response 4 h) when the impact rises;
+    # the response clock keeps its start (the onset) and takes the new duration.
+    [opened] = book.on_fault(fault("opened", "2025-10-09T08:00:00", level="1"), numbers)
+    assert opened.ticket.target("response") is not None
+    [changed] = book.on_fault(fault("escalated", "2025-10-09T09:00:00", level="3",
+                                    onset="2025-10-09T08:00:00"), numbers)  # fmt: skip
+    assert changed.kind is EventKind.LEVEL_CHANGED
+    assert changed.detail == {"reason": "fault_escalated", "previous_level": "1"}
+    assert changed.ticket.level == "3"
+    events = book.tick(utc("2025-10-09T12:00:00"))
+    assert [(e.kind.value, e.at) for e in events] == [
+        ("escalated", utc("2025-10-09T11:00:00")),
+        ("breached", utc("2025-10-09T12:00:00")),
+    ]
+    # Level "emergency" has no response target: it ends not_needed; onsite and plan start.
+    again, *overdue = book.on_fault(fault("escalated", "2025-10-09T12:30:00",
+                                          level="emergency", onset="2025-10-09T08:00:00"),
+                                    numbers)  # fmt: skip
+    assert again.kind is EventKind.LEVEL_CHANGED
+    # the on-site target counts from the onset: 4 h were up at 12:00, reported at once
+    assert [(e.kind.value, e.detail["target"], e.detail["due"]) for e in overdue] == [
+        ("escalated", "onsite", utc("2025-10-09T11:00:00")),
+        ("breached", "onsite", utc("2025-10-09T12:00:00")),
+    ]
+    names = {t.name: t for t in again.ticket.targets}
+    assert set(names) == {"onsite", "plan", "response"}
+    assert names["response"].outcome is Outcome.NOT_NEEDED
+    assert names["onsite"].start == utc("2025-10-09T08:00:00")
+
+
+def test_level_changed_event_matches_the_webhook_schema(
+    book: TicketBook, numbers: MemoryNumbers
+) -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from collector.tickets.service import render
+    from tests.tickets.conftest import ENGINE
+
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "webhook.schema.json").read_text())
+    book.on_fault(fault("opened", "2025-10-09T08:00:00", level="1"), numbers)
+    [changed] = book.on_fault(fault("escalated", "2025-10-09T09:00:00", level="3",
+                                    onset="2025-10-09T08:00:00"), numbers)  # fmt: skip
+    jsonschema.validate(json.loads(render(changed, ENGINE)), schema)
