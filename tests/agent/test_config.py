@@ -38,9 +38,9 @@ def test_a_full_file_becomes_typed_frozen_objects() -> None:
     assert probes.interfaces is not None and probes.interfaces.include == ("wwan*", "br-lan")
     assert probes.reachability is not None
     assert probes.reachability.targets == (
-        ReachTarget("10_0_0_1", "10.0.0.1", None, "auto"),
+        ReachTarget("127_0_0_2", "127.0.0.2", None, "auto"),
         ReachTarget("broker_a_example_8883", "broker-a.example", 8883, "auto"),
-        ReachTarget("dns", "8.8.8.8", 53, "tcp"),
+        ReachTarget("dns", "127.0.0.53", 53, "tcp"),
     )
     assert probes.cellular is not None and probes.cellular.at_port == "/dev/ttyUSB2"
     assert probes.serial is not None and probes.serial.port == "/dev/ttyS1"

@@ -262,8 +262,8 @@ def test_tcp_reachability_on_loopback() -> None:
 
 def test_reachability_probe_icmp_through_ping_and_fallbacks(bin_dir: Path) -> None:
     targets = (
-        ReachTarget("gw", "10.0.0.1"),
-        ReachTarget("far", "10.0.0.9"),
+        ReachTarget("gw", "127.0.0.21"),
+        ReachTarget("far", "127.0.0.29"),
     )
     # Without ping, a target with no port cannot be measured: a named reason, no crash.
     none = ReachabilityProbe(targets).collect(0)
@@ -273,7 +273,7 @@ def test_reachability_probe_icmp_through_ping_and_fallbacks(bin_dir: Path) -> No
         "ping",
         f"""for last; do :; done
 case "$last" in
-  10.0.0.1) cat {PING}/iputils-ok.txt ;;
+  127.0.0.21) cat {PING}/iputils-ok.txt ;;
   *) cat {PING}/iputils-down.txt; exit 1 ;;
 esac""",
     )

@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.services import free_port, require_program, wait_for_port
+from tests.support.services import free_port, require_program, stop_process, wait_for_port
 
 
 @dataclass
@@ -82,14 +82,7 @@ class Broker:
         return self
 
     def stop(self) -> None:
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        stop_process(self._proc)
         self._proc = None
 
     @property

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.services import free_port, require_program
+from tests.support.services import free_port, require_program, stop_process
 
 V3_USER = "fduser"
 V3_AUTH = "authpass-123"
@@ -81,14 +81,7 @@ class Snmpd:
         raise RuntimeError(f"snmpd did not start: {(self.workdir / 'snmpd.log').read_text()}")
 
     def stop(self) -> None:
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        stop_process(self._proc)
         self._proc = None
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.services import free_port, require_program, wait_for_port
+from tests.support.services import free_port, require_program, stop_process, wait_for_port
 
 
 @dataclass
@@ -45,14 +45,7 @@ class Victoria:
         return self
 
     def stop(self) -> None:
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        stop_process(self._proc)
         self._proc = None
 
     def export(self, match: str) -> list[dict[str, Any]]:
