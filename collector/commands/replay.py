@@ -1,4 +1,5 @@
-"""``fleetdesk replay``: run a recording through the rules engine, print the fault events."""
+"""``fleetdesk replay``: run a recording through the rules engine and the ticket book, print
+the fault and ticket events."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-HELP = "replay a recording (JSON lines) through the rules and print one JSON line per fault event"
+HELP = "replay a recording (JSON lines) through rules and tickets; one JSON line per event"
 DEFAULT_POLICY = "shanghai-energy"
 
 
@@ -32,8 +33,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--tickets",
-        action="store_true",
-        help='also run the ticket stage: ticket events and {"desk": ...} lines (docs/tickets.md)',
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help='run the ticket stage: ticket events and {"desk": ...} lines (docs/tickets.md); '
+        "--no-tickets prints the fault events alone",
     )
     parser.add_argument(
         "recording",

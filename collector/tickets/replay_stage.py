@@ -1,4 +1,4 @@
-"""The ticket stage of ``fleetdesk replay --tickets``: ticket events and desk lines.
+"""The ticket stage of ``fleetdesk replay``: ticket events and desk lines.
 
 Fault events from the rules engine drive a ticket book (fault numbers from an in-memory
 counter: a replay touches no database); ``{"at": ..., "desk": {...}}`` recording lines drive

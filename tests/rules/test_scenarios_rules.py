@@ -364,6 +364,6 @@ def test_a_recording_on_standard_input_with_raw_string_payloads(
     line = Recording().telemetry(0, "d1", disk_used_pct=99).lines[0]
     line["payload"] = json.dumps(line["payload"])  # the MQTT payload as received, a string
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(line) + "\n"))
-    assert cli.main(["replay", "--inventory", str(_one(tmp_path)), "-"]) == 0
+    assert cli.main(["replay", "--no-tickets", "--inventory", str(_one(tmp_path)), "-"]) == 0
     (event,) = [json.loads(out) for out in capsys.readouterr().out.splitlines()]
     assert (event["event"], event["fault"], event["at"]) == ("opened", "disk_full", at(0))

@@ -1,4 +1,4 @@
-"""Every ticket lifecycle path through ``fleetdesk replay --tickets``, with expected lines.
+"""Every ticket lifecycle path through ``fleetdesk replay``, with expected lines.
 
 Recordings are built here from retained device states (offline/online), events and desk lines;
 the shipped rules, policies and calendars decide faults, levels and instants.
@@ -80,7 +80,7 @@ def replay(tmp_path: Path, rec: Rec, inventory: str = INVENTORY) -> Out:
     path.write_text("".join(json.dumps(line) + "\n" for line in rec.lines))
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(["replay", "--tickets", "--inventory", str(inv), str(path)])
+        code = cli.main(["replay", "--inventory", str(inv), str(path)])
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     return Out(
         code,
@@ -290,14 +290,14 @@ def test_bad_desk_lines_are_skipped_with_a_reason(tmp_path: Path) -> None:
     assert [x["event"] for x in out.tickets] == ["ticket_opened", "acknowledged"]
 
 
-def test_without_tickets_flag_output_is_fault_lines_only(tmp_path: Path) -> None:
+def test_no_tickets_flag_prints_fault_lines_only(tmp_path: Path) -> None:
     inv = tmp_path / "inventory.csv"
     inv.write_text(INVENTORY)
     path = tmp_path / "rec.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in Rec().state(0, "gw1", "offline").lines))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert cli.main(["replay", "--inventory", str(inv), str(path)]) == 0
+        assert cli.main(["replay", "--no-tickets", "--inventory", str(inv), str(path)]) == 0
     assert [json.loads(x)["event"] for x in out.getvalue().splitlines()] == ["opened"]
 
 
