@@ -8,6 +8,9 @@ Prints one JSON object:
   the same broker. The path is the real service: ``fleetdesk collector`` (intake, rules engine,
   ticket transaction with outbox, delivery worker) in its own process, as are the publisher
   and the receiver. ``background_msgs_per_s_achieved`` is what the publisher really sent.
+- ``paho_baseline_latency_p50_ms`` / ``_p99_ms``: the same publisher and load into a bare paho
+  callback loop instead of the collector, in the same run: publish to arrival of the fault
+  samples, the floor any Python consumer of this broker has on this machine.
 - ``tickets_per_s_sqlite`` / ``tickets_per_s_postgres``: faults opened through the ticket
   service, one transaction each (fault number, ticket row, outbox row), beside
   ``bare_insert_per_s_*``: a bare one-row INSERT per transaction into the same database.
@@ -181,6 +184,91 @@ def publish_main(port: int, seconds: float) -> None:
     client.disconnect()
 
 
+def subscribe_main(port: int) -> None:
+    """Baseline subscriber process: a bare paho callback loop on the collector's topics.
+
+    Prints ``ready`` once subscribed, then ``<device> <arrival time>`` per fault sample.
+    """
+    import paho.mqtt.client as mqtt
+
+    def on_connect(client: mqtt.Client, *_: object) -> None:
+        client.subscribe("fleet/v1/+/+/telemetry", qos=1)
+
+    def on_subscribe(*_: object) -> None:
+        print("ready", flush=True)
+
+    def on_message(_client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        device = msg.topic.split("/")[3]
+        if device.startswith("f"):
+            print(device, repr(time.time()), flush=True)
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-baseline")
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_forever()
+
+
+def run_publisher(port: int) -> tuple[dict[str, float], str]:
+    """Runs the publisher process to its end: fault publish times by device, and its summary."""
+    publisher = subprocess.Popen(
+        [sys.executable, THIS, "publish", str(port), str(SECONDS)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert publisher.stdout is not None
+    published: dict[str, float] = {}
+    sent_line = ""
+    for raw in publisher.stdout:
+        line = raw.split()
+        if line[0] == "sent":
+            sent_line = raw
+        elif line[0] != "ready":
+            published[line[0]] = float(line[1])
+    publisher.wait()
+    return published, sent_line
+
+
+def baseline_latency(workdir: Path) -> dict[str, object]:
+    """The same load into a bare paho subscriber: how fast any Python consumer sees a sample
+    here, the floor under the collector's fault-to-webhook latency."""
+    from tests.support.mosquitto import Broker
+
+    broker = Broker(workdir / "baseline-broker", persistence=False).start()
+    subscriber = subprocess.Popen(
+        [sys.executable, THIS, "subscribe", str(broker.port)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    arrivals: dict[str, float] = {}
+    try:
+        assert subscriber.stdout is not None
+        assert subscriber.stdout.readline().strip() == "ready"
+        stream = subscriber.stdout
+
+        def read() -> None:
+            for raw in stream:
+                device, at = raw.split()
+                arrivals[device] = float(at)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        published, sent_line = run_publisher(broker.port)
+        deadline = time.monotonic() + 120
+        while len(arrivals) < len(published) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        subscriber.terminate()
+        subscriber.wait(timeout=10)
+        broker.stop()
+    lat = [(arrivals[d] - at) * 1000 for d, at in published.items() if d in arrivals]
+    _, n, secs = sent_line.split()
+    return {
+        "paho_baseline_latency_p50_ms": round(percentile(lat, 50), 2),
+        "paho_baseline_latency_p99_ms": round(percentile(lat, 99), 2),
+        "paho_baseline_background_msgs_per_s_achieved": round(int(n) / float(secs), 1),
+    }
+
+
 def write_inventory(path: Path) -> None:
     header = "device,tenant,model,class,site,parent,criticality,customer,policy,"
     header += "warranty_start,warranty_months,interval_s\n"
@@ -257,19 +345,7 @@ def latency(receiver: ReceiverProcess, workdir: Path) -> dict[str, object]:
         )  # fmt: skip
     published: dict[str, float] = {}
     try:
-        publisher = subprocess.Popen(
-            [sys.executable, THIS, "publish", str(broker.port), str(SECONDS)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert publisher.stdout is not None
-        sent_line = ""
-        for raw in publisher.stdout:
-            line = raw.split()
-            if line[0] == "sent":
-                sent_line = raw
-            elif line[0] != "ready":
-                published[line[0]] = float(line[1])
-        publisher.wait()
+        published, sent_line = run_publisher(broker.port)
         deadline = time.monotonic() + 120
         while len(receiver.arrivals) < FAULTS and time.monotonic() < deadline:
             time.sleep(0.05)  # the receiver is another process: poll what it reported
@@ -350,6 +426,7 @@ def main() -> None:
         result["latency_p99_ms"] = round(percentile(lat, 99), 2)
         result["latency_delivered"] = len(lat)
         result.update(run)
+        result.update(baseline_latency(Path(tmp)))
         tickets, bare = tickets_per_s(f"sqlite:///{Path(tmp) / 'rate.db'}")
         result["tickets_per_s_sqlite"] = round(tickets, 1)
         result["bare_insert_per_s_sqlite"] = round(bare, 1)
@@ -376,5 +453,7 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["publish"]:
         publish_main(int(sys.argv[2]), float(sys.argv[3]))
+    elif sys.argv[1:2] == ["subscribe"]:
+        subscribe_main(int(sys.argv[2]))
     else:
         main()
