@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from agent import wire
@@ -43,18 +42,16 @@ class ConfigError(Exception):
 # --------------------------------------------------------------------------- the typed config
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceConfig:
+class DeviceConfig(NamedTuple):
     id: str
     tenant: str
     model: str | None = None  # None: detect (OpenWrt release, device tree, DMI)
     serial: str | None = None
     firmware: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}  # noqa: RUF012 (shared default: never mutated, only copied)
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerUrl:
+class BrokerUrl(NamedTuple):
     host: str
     port: int
     tls: bool
@@ -63,18 +60,16 @@ class BrokerUrl:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
-@dataclass(frozen=True, slots=True)
-class TlsConfig:
+class TlsConfig(NamedTuple):
     ca_file: Path | None = None  # None: the system's trust store
     cert_file: Path | None = None
     key_file: Path | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerConfig:
+class BrokerConfig(NamedTuple):
     urls: tuple[BrokerUrl, ...]
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = None  # kept out of repr (below)
     tls: TlsConfig = TlsConfig()
     client_id: str = ""  # empty: "fleetdesk-<tenant>-<device>"
     protocol: Literal["3.1.1", "5"] = "3.1.1"
@@ -83,43 +78,42 @@ class BrokerConfig:
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0
 
+    def __repr__(self) -> str:
+        # Every field but the password, so a logged config never shows it.
+        shown = (f"{n}={getattr(self, n)!r}" for n in self._fields if n != "password")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
-@dataclass(frozen=True, slots=True)
-class SpoolConfig:
+
+class SpoolConfig(NamedTuple):
     path: Path
     max_bytes: int = DEFAULT_SPOOL_BYTES
     inflight: int = 200  # publishes awaiting PUBACK at once
     drain_rate: float = 50.0  # backlog reports per second once the link is back
 
 
-@dataclass(frozen=True, slots=True)
-class SystemOptions:
+class SystemOptions(NamedTuple):
     disk_path: str = "/"
 
 
-@dataclass(frozen=True, slots=True)
-class InterfacesOptions:
+class InterfacesOptions(NamedTuple):
     include: tuple[str, ...] = ()  # empty: every interface but the excluded ones
     exclude: tuple[str, ...] = ("lo",)
 
 
-@dataclass(frozen=True, slots=True)
-class ReachTarget:
+class ReachTarget(NamedTuple):
     name: str  # metric name part: ping_<name>_loss_pct
     host: str
     port: int | None = None
     method: Literal["auto", "icmp", "tcp"] = "auto"
 
 
-@dataclass(frozen=True, slots=True)
-class ReachabilityOptions:
+class ReachabilityOptions(NamedTuple):
     targets: tuple[ReachTarget, ...]
-    count: int = 3
+    count: int = 3  # type: ignore[assignment]  # shadows tuple.count (never called)
     timeout_s: float = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class CellularOptions:
+class CellularOptions(NamedTuple):
     source: Literal["mmcli", "at"] = "mmcli"
     modem: str = "any"  # mmcli -m <modem>
     mmcli: str = "mmcli"
@@ -128,20 +122,17 @@ class CellularOptions:
     timeout_s: float = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class SerialOptions:
+class SerialOptions(NamedTuple):
     port: str  # e.g. /dev/ttyS1
 
 
-@dataclass(frozen=True, slots=True)
-class ExecCheck:
+class ExecCheck(NamedTuple):
     name: str
     command: tuple[str, ...]
     timeout_s: float = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class ProbesConfig:
+class ProbesConfig(NamedTuple):
     system: SystemOptions | None = None
     interfaces: InterfacesOptions | None = None
     reachability: ReachabilityOptions | None = None
@@ -150,8 +141,7 @@ class ProbesConfig:
     exec: tuple[ExecCheck, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class AgentConfig:
+class AgentConfig(NamedTuple):
     source: str
     device: DeviceConfig
     broker: BrokerConfig
@@ -265,8 +255,7 @@ class _Table:
                 raise self.fail(name, "unknown key")
 
 
-@dataclass(frozen=True, slots=True)
-class _Context:
+class _Context(NamedTuple):
     source: str
     text: str
 

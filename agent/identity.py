@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from agent.config import DeviceConfig
 from agent.probes.base import host_path, read_text
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
+class Identity(NamedTuple):
     model: str
     serial: str
     firmware: str

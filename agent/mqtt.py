@@ -13,8 +13,7 @@ import select
 import socket
 import ssl
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -44,8 +43,7 @@ def backoff_delay(failures: int, low: float, high: float, jitter: float) -> floa
     return max(low, base * (0.5 + 0.5 * jitter))
 
 
-@dataclass(frozen=True, slots=True)
-class Will:
+class Will(NamedTuple):
     topic: str
     payload: bytes
 

@@ -21,9 +21,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from agent import __version__, wire
 from agent.config import MAX_INTERVAL_S, MIN_INTERVAL_S, AgentConfig, ReachTarget
@@ -55,17 +54,15 @@ def _now() -> datetime:
 # --------------------------------------------------------------------------- probe worker
 
 
-@dataclass(frozen=True, slots=True)
-class _Job:
+class _Job(NamedTuple):
     kind: str  # "report" | "probe" | "ping"
     ts: datetime
     command: wire.Command | None = None
     target: ReachTarget | None = None
-    count: int = 3
+    count: int = 3  # type: ignore[assignment]  # shadows tuple.count (never called)
 
 
-@dataclass(frozen=True, slots=True)
-class _Done:
+class _Done(NamedTuple):
     job: _Job
     results: list[tuple[str, ProbeResult]]
 

@@ -20,9 +20,8 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +39,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     id: int
     seq: int
     topic: str

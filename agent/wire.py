@@ -12,9 +12,10 @@ import enum
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
+
+# NamedTuple, not dataclasses: importing dataclasses pulls in inspect/ast (0.9 MB on a gateway).
 
 PROTOCOL_VERSION: Final = 1
 TOPIC_PREFIX: Final = "fleet/v1"
@@ -66,8 +67,7 @@ class RejectReason(enum.StrEnum):
     BAD_NAME = "bad_name"
 
 
-@dataclass(frozen=True, slots=True)
-class DecodeError:
+class DecodeError(NamedTuple):
     reason: RejectReason
     detail: str
 
@@ -75,8 +75,7 @@ class DecodeError:
         return f"{self.reason.value}: {self.detail}"
 
 
-@dataclass(frozen=True, slots=True)
-class Topic:
+class Topic(NamedTuple):
     tenant: str
     device: str
     kind: Kind
@@ -85,35 +84,31 @@ class Topic:
 MetricValue = float | int | bool | str
 
 
-@dataclass(frozen=True, slots=True)
-class Telemetry:
+class Telemetry(NamedTuple):
     device: str
     boot: str
     seq: int
     ts: datetime
     metrics: dict[str, MetricValue]
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}  # noqa: RUF012 (shared default: never mutated)
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(NamedTuple):
     device: str
     state: DeviceState
     ts: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     device: str
     boot: str
     seq: int
     ts: datetime
     event: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = {}  # noqa: RUF012 (shared default: never mutated)
 
 
-@dataclass(frozen=True, slots=True)
-class Birth:
+class Birth(NamedTuple):
     device: str
     boot: str
     ts: datetime
@@ -123,11 +118,10 @@ class Birth:
     agent: str
     interval_s: int
     probes: tuple[str, ...] = ()
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}  # noqa: RUF012 (shared default: never mutated)
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+class Command(NamedTuple):
     """A downlink command. ``device`` comes from the topic (commands do not repeat it)."""
 
     device: str
@@ -137,8 +131,7 @@ class Command:
     ts: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     device: str
     id: str
     ok: bool

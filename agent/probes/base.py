@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import enum
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from agent.wire import MetricValue
 
@@ -29,20 +28,38 @@ class Reason(enum.StrEnum):
     ERROR = "error"  # the probe itself failed unexpectedly (a bug: see the log)
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeEvent:
+class SlotRecord:
+    """Field-wise ``==`` and a ``repr`` over ``__slots__`` for the mutable probe classes (what
+    ``@dataclass`` gave them, without importing ``dataclasses``). ``_hidden`` leaves fields out
+    of the ``repr``. Defining ``__eq__`` makes instances unhashable, as before."""
+
+    __slots__ = ()
+    _hidden: ClassVar[tuple[str, ...]] = ()
+    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, as with @dataclass
+
+    def __repr__(self) -> str:
+        names: tuple[str, ...] = self.__slots__
+        shown = (f"{n}={getattr(self, n)!r}" for n in names if n not in self._hidden)
+        return f"{type(self).__qualname__}({', '.join(shown)})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        names: tuple[str, ...] = self.__slots__
+        return all(getattr(self, n) == getattr(other, n) for n in names)
+
+
+class ProbeEvent(NamedTuple):
     name: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = {}  # noqa: RUF012 (shared default: never mutated)
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     metrics: dict[str, MetricValue]
     events: tuple[ProbeEvent, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Unavailable:
+class Unavailable(NamedTuple):
     reason: Reason
     detail: str = ""
 
@@ -59,8 +76,7 @@ class Probe(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Completed:
+class Completed(NamedTuple):
     returncode: int
     stdout: str
     stderr: str

@@ -14,7 +14,6 @@ import re
 import select
 import termios
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from agent.probes.base import (
     ProbeResult,
     Reading,
     Reason,
+    SlotRecord,
     Unavailable,
     run_program,
 )
@@ -294,16 +294,38 @@ def _mmcli_failure(done: Completed) -> Unavailable:
     return Unavailable(Reason.FAILED, detail)
 
 
-@dataclass
-class CellularProbe:
-    source: str = "mmcli"
-    modem: str = "any"
-    mmcli: str = "mmcli"
-    at_port: str | None = None
-    at_baud: int = 115200
-    timeout_s: float = 5.0
-    name: str = "cellular"
-    _signal_setup: bool = field(default=False, repr=False)
+class CellularProbe(SlotRecord):
+    __slots__ = (  # noqa: RUF023 (in field order, for the repr)
+        "source",
+        "modem",
+        "mmcli",
+        "at_port",
+        "at_baud",
+        "timeout_s",
+        "name",
+        "_signal_setup",
+    )
+    _hidden = ("_signal_setup",)
+
+    def __init__(  # noqa: PLR0917 (the dataclass's positional signature, used by build)
+        self,
+        source: str = "mmcli",
+        modem: str = "any",
+        mmcli: str = "mmcli",
+        at_port: str | None = None,
+        at_baud: int = 115200,
+        timeout_s: float = 5.0,
+        name: str = "cellular",
+        _signal_setup: bool = False,
+    ) -> None:
+        self.source = source
+        self.modem = modem
+        self.mmcli = mmcli
+        self.at_port = at_port
+        self.at_baud = at_baud
+        self.timeout_s = timeout_s
+        self.name = name
+        self._signal_setup = _signal_setup
 
     def collect(self, now: float) -> ProbeResult:
         if self.source == "at":

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from agent.probes.base import Probe, ProbeResult, Reading, Unavailable, run_program
+from agent.probes.base import Probe, ProbeResult, Reading, SlotRecord, Unavailable, run_program
 from agent.wire import MetricValue
 
 _NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -27,11 +26,13 @@ def first_number(text: str) -> int | float | None:
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
-@dataclass
-class ExecProbe:
-    check: str
-    command: tuple[str, ...]
-    timeout_s: float = 5.0
+class ExecProbe(SlotRecord):
+    __slots__ = ("check", "command", "timeout_s")
+
+    def __init__(self, check: str, command: tuple[str, ...], timeout_s: float = 5.0) -> None:
+        self.check = check
+        self.command = command
+        self.timeout_s = timeout_s
 
     @property
     def name(self) -> str:

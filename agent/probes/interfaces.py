@@ -7,7 +7,6 @@ between two collections.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.probes.base import (
@@ -16,6 +15,7 @@ from agent.probes.base import (
     ProbeResult,
     Reading,
     Reason,
+    SlotRecord,
     Unavailable,
     host_path,
     read_text,
@@ -48,13 +48,23 @@ def selected(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> b
     return not include or any(fnmatch.fnmatchcase(name, pattern) for pattern in include)
 
 
-@dataclass
-class InterfacesProbe:
-    root: Path = Path("/")
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ("lo",)
-    name: str = "interfaces"
-    _last_up: dict[str, bool] = field(default_factory=dict, repr=False)
+class InterfacesProbe(SlotRecord):
+    __slots__ = ("root", "include", "exclude", "name", "_last_up")  # noqa: RUF023 (field order)
+    _hidden = ("_last_up",)
+
+    def __init__(
+        self,
+        root: Path = Path("/"),
+        include: tuple[str, ...] = (),
+        exclude: tuple[str, ...] = ("lo",),
+        name: str = "interfaces",
+        _last_up: dict[str, bool] | None = None,
+    ) -> None:
+        self.root = root
+        self.include = include
+        self.exclude = exclude
+        self.name = name
+        self._last_up: dict[str, bool] = {} if _last_up is None else _last_up
 
     def collect(self, now: float) -> ProbeResult:
         base = host_path(self.root, "/sys/class/net")

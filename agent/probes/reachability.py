@@ -13,19 +13,18 @@ import re
 import shutil
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from agent.config import ReachTarget
-from agent.probes.base import Probe, ProbeResult, Reading, Reason, Unavailable
+from agent.probes.base import Probe, ProbeResult, Reading, Reason, SlotRecord, Unavailable
 from agent.wire import MetricValue
 
 _SENT_RE = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
 _RTT_RE = re.compile(r"(?:rtt|round-trip) min/avg/max(?:/mdev)? = [\d.]+/([\d.]+)/")
 
 
-@dataclass(frozen=True, slots=True)
-class TargetResult:
+class TargetResult(NamedTuple):
     loss_pct: float
     rtt_ms: float | None  # None when nothing came back
     method: str
@@ -100,12 +99,20 @@ def measure(
     return results
 
 
-@dataclass
-class ReachabilityProbe:
-    targets: tuple[ReachTarget, ...]
-    count: int = 3
-    timeout_s: float = 1.0
-    name: str = "reachability"
+class ReachabilityProbe(SlotRecord):
+    __slots__ = ("targets", "count", "timeout_s", "name")  # noqa: RUF023 (field order)
+
+    def __init__(
+        self,
+        targets: tuple[ReachTarget, ...],
+        count: int = 3,
+        timeout_s: float = 1.0,
+        name: str = "reachability",
+    ) -> None:
+        self.targets = targets
+        self.count = count
+        self.timeout_s = timeout_s
+        self.name = name
 
     def collect(self, now: float) -> ProbeResult:
         results = measure(self.targets, self.count, self.timeout_s)

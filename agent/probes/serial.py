@@ -16,10 +16,9 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.probes.base import Probe, ProbeResult, Reading, host_path, read_text
+from agent.probes.base import Probe, ProbeResult, Reading, SlotRecord, host_path, read_text
 from agent.wire import MetricValue
 
 _UART_RE = re.compile(r"^\s*(\d+):.*?\btx:(\d+)\s+rx:(\d+)", re.MULTILINE)
@@ -59,14 +58,25 @@ def held_open(proc: Path, targets: set[str]) -> bool:
     return False
 
 
-@dataclass
-class SerialProbe:
-    port: str
-    root: Path = Path("/")
-    clock: Callable[[], float] = time.time
-    name: str = "serial"
-    _counters: tuple[int, int] | None = field(default=None, repr=False)
-    _moved_at: float | None = field(default=None, repr=False)
+class SerialProbe(SlotRecord):
+    __slots__ = ("port", "root", "clock", "name", "_counters", "_moved_at")  # noqa: RUF023
+    _hidden = ("_counters", "_moved_at")
+
+    def __init__(
+        self,
+        port: str,
+        root: Path = Path("/"),
+        clock: Callable[[], float] = time.time,
+        name: str = "serial",
+        _counters: tuple[int, int] | None = None,
+        _moved_at: float | None = None,
+    ) -> None:
+        self.port = port
+        self.root = root
+        self.clock = clock
+        self.name = name
+        self._counters = _counters
+        self._moved_at = _moved_at
 
     def collect(self, now: float) -> ProbeResult:
         node = host_path(self.root, self.port)

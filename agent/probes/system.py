@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.probes.base import Probe, ProbeResult, Reading, Reason, Unavailable, host_path, read_text
+from agent.probes.base import (
+    Probe,
+    ProbeResult,
+    Reading,
+    Reason,
+    SlotRecord,
+    Unavailable,
+    host_path,
+    read_text,
+)
 from agent.wire import MetricValue
 
 
@@ -59,12 +67,21 @@ def thermal_max(root: Path) -> float | None:
     return None if hottest is None else round(hottest, 1)
 
 
-@dataclass
-class SystemProbe:
-    root: Path = Path("/")
-    disk_path: str = "/"
-    name: str = "system"
-    _cpu: tuple[int, int] | None = field(default=None, repr=False)
+class SystemProbe(SlotRecord):
+    __slots__ = ("root", "disk_path", "name", "_cpu")  # noqa: RUF023 (field order, for repr)
+    _hidden = ("_cpu",)
+
+    def __init__(
+        self,
+        root: Path = Path("/"),
+        disk_path: str = "/",
+        name: str = "system",
+        _cpu: tuple[int, int] | None = None,
+    ) -> None:
+        self.root = root
+        self.disk_path = disk_path
+        self.name = name
+        self._cpu = _cpu
 
     def collect(self, now: float) -> ProbeResult:
         metrics: dict[str, MetricValue] = {}
