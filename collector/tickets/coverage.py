@@ -5,8 +5,9 @@ from __future__ import annotations
 import calendar
 from datetime import date, timedelta
 
+from collector.sla.policy import Warranty
 from collector.tickets.model import Coverage, CoverageReason, RepairRecord
-from collector.tickets.terms import DeviceWarranty, WarrantyTerms
+from collector.tickets.terms import DeviceWarranty
 
 _EXEMPT_REASONS = {
     "power_outage": CoverageReason.EXEMPT_POWER_OUTAGE,
@@ -26,7 +27,7 @@ def decide_coverage(
     *,
     on: date,
     exempt: str | None,
-    terms: WarrantyTerms | None,
+    terms: Warranty | None,
     device: DeviceWarranty,
     repairs: RepairRecord | None,
 ) -> tuple[Coverage, CoverageReason]:

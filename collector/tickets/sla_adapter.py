@@ -20,8 +20,6 @@ from collector.tickets.terms import (
     EscalationStep,
     TargetSpec,
     TicketPolicy,
-    WarrantyBasis,
-    WarrantyTerms,
 )
 
 
@@ -45,13 +43,7 @@ def ticket_policy(policy: Policy, name: str) -> TicketPolicy:
     )
     if not any(step.action == "breach" for step in steps):
         steps = (*steps, BREACH)  # a breach is always reported, even if the file names none
-    warranty = None
-    if policy.warranty is not None:
-        w = policy.warranty
-        warranty = WarrantyTerms(
-            WarrantyBasis(w.basis.value), w.months, w.repaired_parts_months, w.extend_after_repair
-        )
-    return TicketPolicy(name, levels, steps, policy.followup, warranty)
+    return TicketPolicy(name, levels, steps, policy.followup, policy.warranty)
 
 
 class SlaEngine:

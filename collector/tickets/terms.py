@@ -6,31 +6,13 @@ turns its ``Policy`` and clocks into these, so the lifecycle can be tested on it
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from collector.sla.policy import Warranty
 from collector.tickets.model import TargetClock
-
-
-class WarrantyBasis(enum.StrEnum):
-    ACTIVATION = "activation"
-    RECEIPT = "receipt"
-    ACCEPTANCE = "acceptance"
-
-
-@dataclass(frozen=True, slots=True)
-class WarrantyTerms:
-    """The contract's warranty: length, what the start date means, extension after repair."""
-
-    basis: WarrantyBasis
-    months: int
-    #: Repaired or replaced parts are covered this many months from the repair (seed 002).
-    repaired_parts_months: int | None = None
-    #: The unit's warranty is extended by the time it spent in repair (seed 003, 順延).
-    extend_after_repair: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +64,7 @@ class TicketPolicy:
     levels: Mapping[str, Mapping[str, TargetSpec]]
     steps: tuple[EscalationStep, ...] = (EscalationStep(0.75, "warning"), BREACH)
     followup: FollowupRule | None = None
-    warranty: WarrantyTerms | None = None
+    warranty: Warranty | None = None
 
 
 @dataclass(frozen=True, slots=True)
