@@ -43,14 +43,14 @@ from paho.mqtt.properties import Properties
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent import wire
+from collector.config.collector import parse_config
+from collector.metrics import Metrics
+from collector.pipeline.dedup import DedupStage, Registry, RegistryStage
+from collector.pipeline.stage import Envelope
 from collector.rules.engine import Engine
 from collector.rules.inventory import parse_csv_inventory
 from collector.rules.ruleset import load_rules
 from collector.service import app
-from collector.service.config import parse_config
-from collector.service.metrics import Metrics
-from collector.service.pipeline import Envelope
-from collector.service.registry import DedupStage, Registry, RegistryStage
 from tests.support.mosquitto import Broker
 from tests.support.services import free_port
 from tests.support.victoria import Victoria

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector.paths import default_rules_dir
-from collector.service.config import SnmpConfig, SnmpTarget
-from collector.service.metrics import Metrics
-from collector.service.snmp_poll import Poller
-from collector.service.snmp_profiles import load_profiles
+from collector.config.collector import SnmpConfig, SnmpTarget
+from collector.intake.snmp_poll import Poller
+from collector.intake.snmp_profiles import load_profiles
+from collector.metrics import Metrics
+from collector.presets import default_rules_dir
 from tests.support.snmpd import Snmpd
 
 

@@ -40,11 +40,11 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from collector.pipeline.ticket_service import TicketService
+from collector.store.tickets import TicketStore
 from collector.tickets.book import TicketBook
 from collector.tickets.inputs import FaultSignal
-from collector.tickets.service import TicketService
 from collector.tickets.sla_adapter import SlaEngine
-from collector.tickets.store import TicketStore
 from tests.support.services import free_port
 from tests.tickets.conftest import Devices
 

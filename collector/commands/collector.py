@@ -37,11 +37,11 @@ class _JsonFormatter(logging.Formatter):
 
 
 def run(args: argparse.Namespace) -> int:
+    from collector.config.collector import ConfigError, load_config
+    from collector.intake.snmp_profiles import ProfileError
+    from collector.pipeline.rules_stage import EngineError, load_setup
+    from collector.pipeline.tickets_setup import TicketsError, load_tickets
     from collector.service import app
-    from collector.service.config import ConfigError, load_config
-    from collector.service.rules_stage import EngineError, load_setup
-    from collector.service.snmp_profiles import ProfileError
-    from collector.service.tickets_stage import TicketsError, load_tickets
     from collector.store import StoreError
 
     try:

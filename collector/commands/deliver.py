@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     from collector.delivery.sinks import SinkConfigError, load_sinks
     from collector.delivery.worker import DeliveryWorker
-    from collector.tickets.store import TicketStore, TicketStoreError
+    from collector.store.tickets import TicketStore, TicketStoreError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:

@@ -46,11 +46,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from collector.paths import default_rules_dir
+    from collector.pipeline.replay import Replay
+    from collector.presets import default_rules_dir
     from collector.rules.classify import PolicyError
     from collector.rules.engine import Engine
     from collector.rules.inventory import InventoryError, load_inventory
-    from collector.rules.replay import Replay
     from collector.rules.ruleset import RuleError, load_rules
 
     def fail(message: str) -> int:
@@ -84,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
 
     stages = []
     if args.tickets:
+        from collector.pipeline.replay_tickets import TicketStage
         from collector.tickets.book import TicketBook
         from collector.tickets.from_rules import InventoryWarranty
-        from collector.tickets.replay_stage import TicketStage
         from collector.tickets.sla_adapter import SlaEngine
 
         sla = SlaEngine(policies_dir)

@@ -2,7 +2,7 @@
 
     fleetdesk rules check DIR
 
-``check`` validates every file the validators in ``collector.rulescheck`` know (calendars,
+``check`` validates every file the validators in ``collector.commands.rules_check`` know (calendars,
 policies, ...) and prints one line per problem: file, line, key and what is wrong. Exit status
 0 when all is well, 2 when anything is wrong.
 """
@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from collector.rulescheck import VALIDATORS, check_rules_dir
+    from collector.commands.rules_check import VALIDATORS, check_rules_dir
 
     rules_dir: Path = args.dir
     if not rules_dir.is_dir():

@@ -37,9 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
+    from collector.store.tickets import TicketStore, TicketStoreError
     from collector.tickets import codec
     from collector.tickets.numbers import is_fault_number
-    from collector.tickets.store import TicketStore, TicketStoreError
 
     def fail(message: str) -> int:
         print(f"fleetdesk tickets: {message}", file=sys.stderr)

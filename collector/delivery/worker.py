@@ -27,7 +27,7 @@ from collector.delivery.metrics import DeliveryMetrics, default_metrics
 from collector.delivery.request import MissingRemoteRef
 from collector.delivery.signing import sign_headers
 from collector.delivery.sinks import Sink
-from collector.tickets.store import OutboxRow, TicketStore
+from collector.store.tickets import OutboxRow, TicketStore
 
 log = logging.getLogger(__name__)
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})

@@ -18,22 +18,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from collector.paths import default_rules_dir
+from collector.config.collector import CollectorConfig
+from collector.intake.deadletter import Rejects
+from collector.intake.decode import DecodeStage
+from collector.intake.mqtt import MqttIntake
+from collector.intake.snmp_poll import Poller
+from collector.intake.snmp_profiles import Profile, ProfileError, load_profiles
+from collector.intake.snmp_traps import TrapReceiver
+from collector.metrics import Metrics
+from collector.pipeline.dedup import DedupStage, Registry, RegistryStage
+from collector.pipeline.rules_stage import FaultLog, RulesSetup, RulesStage, load_setup, new_engine
+from collector.pipeline.stage import Pipeline
+from collector.pipeline.tickets_setup import Tickets, TicketsSetup, build_tickets, load_tickets
+from collector.presets import default_rules_dir
 from collector.rules.engine import Engine
-from collector.service.config import CollectorConfig
-from collector.service.deadletter import Rejects
-from collector.service.decode import DecodeStage
-from collector.service.intake_mqtt import MqttIntake
-from collector.service.metrics import Metrics
-from collector.service.pipeline import Pipeline
-from collector.service.registry import DedupStage, Registry, RegistryStage
-from collector.service.rules_stage import FaultLog, RulesSetup, RulesStage, load_setup, new_engine
-from collector.service.snmp_poll import Poller
-from collector.service.snmp_profiles import Profile, ProfileError, load_profiles
-from collector.service.snmp_traps import TrapReceiver
-from collector.service.tickets_stage import Tickets, TicketsSetup, build_tickets, load_tickets
-from collector.service.tsdb import InfluxWriter, RecentSamples, Sink, TsdbStage
 from collector.store import Store
+from collector.store.tsdb import InfluxWriter, RecentSamples, Sink, TsdbStage
 
 log = logging.getLogger("fleetdesk.collector")
 
@@ -216,8 +216,8 @@ async def run(
     on_ready: Callable[[Service], None] | None = None,
 ) -> Service:
     """Run until ``stop`` is set, then drain. Returns the service (for tests to inspect)."""
-    from collector.delivery.inbound_asgi import desk_route
-    from collector.service import http
+    from collector.http import app as http
+    from collector.http.desk_route import desk_route
 
     store = await asyncio.to_thread(Store.open, cfg.store.url)
     if setup is None:

@@ -13,7 +13,7 @@ from typing import Final
 
 import sqlalchemy as sa
 
-from collector.tickets import schema as ticket_tables
+from collector.store import ticket_tables
 
 metadata: Final = sa.MetaData()
 
@@ -90,7 +90,7 @@ def _v2_faults(conn: sa.Connection) -> None:
 Migration = Callable[[sa.Connection], None]
 
 # Index + 1 is the schema version the step leads to. Tickets and the delivery outbox
-# (collector/tickets/schema.py) are steps 3 and 4.
+# (collector/store/ticket_tables.py) are steps 3 and 4.
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     _v1_registry,
     _v2_faults,

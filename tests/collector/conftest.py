@@ -17,8 +17,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import wire
+from collector.config.collector import CollectorConfig, parse_config
 from collector.service import app
-from collector.service.config import CollectorConfig, parse_config
 from tests.support.mosquitto import Broker
 from tests.support.victoria import Victoria
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.paths import default_rules_dir
-from collector.service.config import ConfigError, load_config, parse_config
-from collector.service.snmp_profiles import ProfileError, load_profiles, parse_profile
+from collector.config.collector import ConfigError, load_config, parse_config
+from collector.intake.snmp_profiles import ProfileError, load_profiles, parse_profile
+from collector.presets import default_rules_dir
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.service.deadletter import RateLimit
-from collector.service.registry import DUPLICATE, LATE, NEW, Device
+from collector.intake.deadletter import RateLimit
+from collector.pipeline.dedup import DUPLICATE, LATE, NEW, Device
 
 
 def _run(arrivals: list[tuple[str, int]], window: int = 8) -> tuple[list[int], Device]:

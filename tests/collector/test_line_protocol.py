@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from agent import wire
-from collector.service.tsdb import line
+from collector.store.tsdb import line
 
 TS = datetime(2026, 1, 1, 0, 0, 0, 123_000, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from collector.service.config import parse_config
+from collector.config.collector import parse_config
 from tests.collector.conftest import Publisher, collector_yaml, eventually, running, telemetry
 from tests.support.mosquitto import Broker
 

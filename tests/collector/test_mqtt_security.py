@@ -6,8 +6,8 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+from collector.config.collector import parse_config
 from collector.service import app
-from collector.service.config import parse_config
 from tests.collector.conftest import Publisher, collector_yaml, eventually, running, telemetry
 from tests.support.mosquitto import Broker, TlsFiles
 from tests.support.services import require_program

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from collector.service.config import parse_config
+from collector.config.collector import parse_config
 from collector.store import Store
 from tests.collector.conftest import (
     Publisher,

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from agent import wire
-from collector.paths import default_rules_dir
-from collector.service.config import SnmpConfig, SnmpTarget, SnmpV3User, TrapConfig
-from collector.service.metrics import Metrics
-from collector.service.pipeline import Envelope
-from collector.service.snmp_poll import Poller
-from collector.service.snmp_profiles import load_profiles
-from collector.service.snmp_traps import TrapNotice, TrapReceiver
+from collector.config.collector import SnmpConfig, SnmpTarget, SnmpV3User, TrapConfig
+from collector.intake.snmp_poll import Poller
+from collector.intake.snmp_profiles import load_profiles
+from collector.intake.snmp_traps import TrapNotice, TrapReceiver
+from collector.metrics import Metrics
+from collector.pipeline.stage import Envelope
+from collector.presets import default_rules_dir
 from tests.collector.conftest import eventually
 from tests.support.services import free_port
 from tests.support.snmpd import TRAP_ENGINE_ID, V3_AUTH, V3_PRIV, V3_USER, Snmpd, snmptrap

@@ -31,7 +31,7 @@ from agent import wire
 from collector.rules.engine import Engine
 from collector.rules.inventory import parse_csv_inventory
 from collector.rules.ruleset import load_rules
-from collector.rules import replay
+from collector.pipeline import replay
 inv = parse_csv_inventory({INVENTORY_TEXT!r})
 e = Engine(inv, load_rules(), default_policy="wthink")
 t = datetime(2030, 1, 1, tzinfo=timezone.utc)

@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from collector.pipeline.replay import Replay
 from collector.rules.engine import Engine
 from collector.rules.inventory import Inventory, parse_csv_inventory
-from collector.rules.replay import Replay
 from collector.rules.ruleset import load_rules
 from tests.rules.conftest import HEADER, Recording, row
 

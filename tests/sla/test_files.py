@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from collector.cli import main
-from collector.rulesfile import RulesFileError
+from collector.config.yamlfile import RulesFileError
 from collector.sla.calendar import load_calendar
 from collector.sla.policy import load_policy
 from tests.sla.conftest import write_rules
@@ -229,7 +229,7 @@ def test_rules_check_names_every_bad_file(
 
 
 def test_rules_check_passes_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
-    from collector.paths import default_rules_dir
+    from collector.presets import default_rules_dir
 
     assert main(["rules", "check", str(default_rules_dir())]) == 0
     assert capsys.readouterr().out.endswith(

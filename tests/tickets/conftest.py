@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from collector.store.tickets import TicketStore
 from collector.tickets.book import TicketBook
 from collector.tickets.inputs import FaultSignal
 from collector.tickets.numbers import MemoryNumbers
 from collector.tickets.sla_adapter import SlaEngine
-from collector.tickets.store import TicketStore
 from collector.tickets.terms import DeviceWarranty
 
 

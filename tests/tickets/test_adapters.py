@@ -20,10 +20,10 @@ from collector.delivery.adapters.servicenow import ServiceNowAdapter
 from collector.delivery.adapters.webhook import WebhookAdapter
 from collector.delivery.adapters.zammad import ZammadAdapter
 from collector.delivery.request import Adapter, MissingRemoteRef
+from collector.pipeline.ticket_service import deadlines
 from collector.tickets import codec
 from collector.tickets.inputs import DeskAction, DeskCommand
 from collector.tickets.numbers import MemoryNumbers
-from collector.tickets.service import deadlines
 from tests.tickets.conftest import ENGINE, fault, make_book, utc
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from collector.cli import main
-from collector.tickets import schema
-from collector.tickets.store import TicketStore
+from collector.store import ticket_tables as schema
+from collector.store.tickets import TicketStore
 from tests.tickets.test_delivery import make_events
 
 

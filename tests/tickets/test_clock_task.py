@@ -6,10 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from collector.tickets.clock_task import run_ticket_clock
+from collector.pipeline.ticket_clock import run_ticket_clock
+from collector.pipeline.ticket_service import TicketService
+from collector.store.tickets import TicketStore
 from collector.tickets.model import TicketEvent
-from collector.tickets.service import TicketService
-from collector.tickets.store import TicketStore
 from tests.tickets.conftest import ENGINE, Devices, fault, make_book
 
 

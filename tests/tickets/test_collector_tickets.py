@@ -21,7 +21,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from collector.service.tickets_stage import load_tickets
+from collector.pipeline.tickets_setup import load_tickets
 from collector.tickets.model import Outcome
 from tests.collector.conftest import (
     Publisher,
@@ -228,8 +228,8 @@ def test_worker_false_only_queues_for_an_external_deliverer(tmp_path: Path, brok
     import sqlalchemy as sa
     from prometheus_client import CollectorRegistry
 
-    from collector.service.rules_stage import load_setup
-    from collector.service.tickets_stage import build_tickets
+    from collector.pipeline.rules_stage import load_setup
+    from collector.pipeline.tickets_setup import build_tickets
     from collector.store import Store
 
     receiver = Receiver(free_port())

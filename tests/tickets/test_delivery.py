@@ -23,10 +23,10 @@ from collector.delivery.adapters.webhook import WebhookAdapter
 from collector.delivery.backoff import Backoff
 from collector.delivery.sinks import Sink
 from collector.delivery.worker import DeliveryWorker
-from collector.tickets import schema
+from collector.pipeline.ticket_service import TicketService
+from collector.store import ticket_tables as schema
+from collector.store.tickets import TicketStore
 from collector.tickets.inputs import DeskAction, DeskCommand
-from collector.tickets.service import TicketService
-from collector.tickets.store import TicketStore
 from tests.support.services import free_port, require_program, wait_for_port
 from tests.tickets.conftest import ENGINE, Devices, fault, make_book, utc
 from tests.tickets.receiver import Answer, Receiver

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from collector.delivery.inbound import PATH, InboundDesk
-from collector.delivery.inbound_http import InboundServer
+from collector.http.desk_inbound import PATH, InboundDesk
+from collector.http.desk_server import InboundServer
+from collector.pipeline.ticket_service import TicketService
+from collector.store.tickets import TicketStore
 from collector.tickets.model import EventKind, Outcome
-from collector.tickets.service import TicketService
-from collector.tickets.store import TicketStore
 from tests.tickets.conftest import ENGINE, Devices, fault, make_book
 from tests.tickets.test_delivery import new_secret
 

@@ -308,7 +308,7 @@ def test_level_changed_event_matches_the_webhook_schema(
 
     import jsonschema
 
-    from collector.tickets.service import render
+    from collector.pipeline.ticket_service import render
     from tests.tickets.conftest import ENGINE
 
     schema = json.loads((Path(__file__).parents[2] / "docs" / "webhook.schema.json").read_text())

@@ -12,10 +12,10 @@ from collector.delivery.adapters.webhook import WebhookAdapter
 from collector.delivery.backoff import Backoff
 from collector.delivery.sinks import Sink
 from collector.delivery.worker import DeliveryWorker
+from collector.pipeline.ticket_runtime import TicketRuntime
+from collector.pipeline.ticket_service import TicketService
 from collector.rules.faults import EventType, Fault, FaultEvent, Impact, Scope
-from collector.tickets.runtime import TicketRuntime
-from collector.tickets.service import TicketService
-from collector.tickets.store import TicketStore
+from collector.store.tickets import TicketStore
 from tests.support.services import free_port
 from tests.tickets.conftest import ENGINE, Devices, make_book
 from tests.tickets.receiver import Receiver

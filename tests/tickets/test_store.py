@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from collector.pipeline.ticket_service import TicketService
+from collector.store.tickets import TicketStore
 from collector.tickets.inputs import DeskAction, DeskCommand
-from collector.tickets.service import TicketService
-from collector.tickets.store import TicketStore
 from tests.tickets.conftest import ENGINE, Devices, fault, make_book, utc
 
 

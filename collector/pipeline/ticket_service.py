@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
+from collector.store.tickets import TicketStore, TicketTx
 from collector.tickets import codec
 from collector.tickets.book import TicketBook
 from collector.tickets.inputs import DeskCommand, DeskOutcome, FaultSignal
 from collector.tickets.model import TicketEvent
-from collector.tickets.store import TicketStore, TicketTx
 from collector.tickets.terms import SlaMaths
 
 

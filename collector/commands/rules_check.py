@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.rulesfile import RulesFileError, read_yaml
+from collector.config.yamlfile import RulesFileError, read_yaml
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent import wire
-from collector.service.config import IntakeConfig, MetricMapping
-from collector.service.deadletter import Rejects
-from collector.service.metrics import Metrics
-from collector.service.pipeline import Envelope
+from collector.config.collector import IntakeConfig, MetricMapping
+from collector.intake.deadletter import Rejects
+from collector.metrics import Metrics
+from collector.pipeline.stage import Envelope
 
 TS_OUT_OF_RANGE = "ts_out_of_range"
 UNMAPPED_TOPIC = "unmapped_topic"

@@ -9,8 +9,8 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from collector.pipeline.ticket_service import TicketService
 from collector.tickets.model import TicketEvent
-from collector.tickets.service import TicketService
 
 
 def utc_now() -> datetime:

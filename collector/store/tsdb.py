@@ -20,9 +20,9 @@ from collections import deque
 from typing import Any, Protocol
 
 from agent import wire
-from collector.service.config import TsdbConfig
-from collector.service.metrics import Metrics
-from collector.service.pipeline import Envelope
+from collector.config.collector import TsdbConfig
+from collector.metrics import Metrics
+from collector.pipeline.stage import Envelope
 
 log = logging.getLogger("fleetdesk.collector.tsdb")
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from collector.service.metrics import Metrics
+from collector.metrics import Metrics
 
 log = logging.getLogger("fleetdesk.collector.http")
 

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from collector.delivery.worker import DeliveryWorker
+from collector.pipeline.ticket_clock import run_ticket_clock
+from collector.pipeline.ticket_service import TicketService
 from collector.rules.faults import FaultEvent
-from collector.tickets.clock_task import run_ticket_clock
 from collector.tickets.from_rules import signal_of
 from collector.tickets.model import TicketEvent
-from collector.tickets.service import TicketService
 
 log = logging.getLogger("fleetdesk.tickets")
 MAX_BATCH = 256

@@ -15,17 +15,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collector.paths import default_rules_dir
+from collector.config.collector import CollectorConfig
+from collector.intake.snmp_traps import TrapNotice
+from collector.metrics import Metrics
+from collector.pipeline.stage import Envelope
+from collector.presets import default_rules_dir
 from collector.rules.engine import Engine
 from collector.rules.faults import FaultEvent
 from collector.rules.inputs import Input, Trap
 from collector.rules.inventory import Inventory
 from collector.rules.ruleset import RuleSet
 from collector.rules.snapshot import fault_to_dict
-from collector.service.config import CollectorConfig
-from collector.service.metrics import Metrics
-from collector.service.pipeline import Envelope
-from collector.service.snmp_traps import TrapNotice
 from collector.store import OpenFault
 
 log = logging.getLogger("fleetdesk.collector.rules")

@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from collector.config.collector import SnmpTarget, TrapConfig
+from collector.metrics import Metrics
+from collector.pipeline.stage import Envelope
 from collector.rules.inputs import STANDARD_TRAPS
-from collector.service.config import SnmpTarget, TrapConfig
-from collector.service.metrics import Metrics
-from collector.service.pipeline import Envelope
 
 log = logging.getLogger("fleetdesk.collector.traps")
 
@@ -107,7 +107,7 @@ class TrapReceiver:
         from pysnmp.entity.rfc3413 import ntfrcv
         from pysnmp.proto.api import v2c
 
-        from collector.service.snmp_poll import auth_protocols
+        from collector.intake.snmp_poll import auth_protocols
 
         snmp = engine.SnmpEngine()
         config.add_transport(

@@ -10,7 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from collector.delivery.inbound import MAX_BODY, PATH, InboundDesk, Reply
+from collector.http.desk_inbound import MAX_BODY, PATH, InboundDesk, Reply
 
 
 class InboundServer:

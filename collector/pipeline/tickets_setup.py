@@ -16,19 +16,19 @@ from datetime import timedelta
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
-from collector.delivery.inbound import InboundDesk
+from collector.config.collector import CollectorConfig
 from collector.delivery.metrics import DeliveryMetrics
 from collector.delivery.signing import SigningError, secret_key
 from collector.delivery.sinks import Sink, SinkConfigError, load_sinks
 from collector.delivery.worker import DeliveryWorker
-from collector.service.config import CollectorConfig
-from collector.service.rules_stage import RulesSetup
+from collector.http.desk_inbound import InboundDesk
+from collector.pipeline.rules_stage import RulesSetup
+from collector.pipeline.ticket_runtime import TicketRuntime
+from collector.pipeline.ticket_service import TicketService
+from collector.store.tickets import TicketStore
 from collector.tickets.book import TicketBook
 from collector.tickets.from_rules import InventoryWarranty
-from collector.tickets.runtime import TicketRuntime
-from collector.tickets.service import TicketService
 from collector.tickets.sla_adapter import SlaEngine
-from collector.tickets.store import TicketStore
 
 
 class TicketsError(ValueError):

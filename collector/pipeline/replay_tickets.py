@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from agent.wire import format_ts
+from collector.pipeline.replay import BadLine
 from collector.rules.faults import FaultEvent
-from collector.rules.replay import BadLine
 from collector.tickets.book import TicketBook
 from collector.tickets.from_rules import signal_of
 from collector.tickets.inputs import DeskAction, DeskCommand, ticket_key

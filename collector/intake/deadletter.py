@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from collector.service.metrics import Metrics
+from collector.metrics import Metrics
 
 log = logging.getLogger("fleetdesk.collector.rejects")
 

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collector.delivery.signing import DEFAULT_TOLERANCE_S, Refusal, verify
+from collector.pipeline.ticket_service import TicketService
+from collector.store.tickets import TicketTx
 from collector.tickets.inputs import DeskAction, DeskCommand, Verdict
 from collector.tickets.model import LIVE_STATES, TicketEvent
-from collector.tickets.service import TicketService
-from collector.tickets.store import TicketTx
 
 PATH = "/desk/v1/actions"
 ACTIONS = frozenset(a.value for a in DeskAction)

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent import wire
-from collector.service.config import SnmpConfig, SnmpTarget, SnmpV3User
-from collector.service.metrics import Metrics
-from collector.service.pipeline import Envelope
-from collector.service.snmp_profiles import Profile, ProfileError
+from collector.config.collector import SnmpConfig, SnmpTarget, SnmpV3User
+from collector.intake.snmp_profiles import Profile, ProfileError
+from collector.metrics import Metrics
+from collector.pipeline.stage import Envelope
 
 log = logging.getLogger("fleetdesk.collector.snmp")
 

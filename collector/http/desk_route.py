@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collector.delivery.inbound import MAX_BODY, PATH, InboundDesk, Reply
+from collector.http.desk_inbound import MAX_BODY, PATH, InboundDesk, Reply
 
 
 def desk_route(desk: InboundDesk) -> Route:

@@ -20,7 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.tickets import codec, schema
+from collector.store import ticket_tables as schema
+from collector.tickets import codec
 from collector.tickets.model import LIVE_STATES, EventKind, RepairRecord, Ticket, TicketEvent
 
 

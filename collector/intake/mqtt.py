@@ -30,8 +30,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent import wire
-from collector.service.config import MetricMapping, MqttConfig
-from collector.service.metrics import Metrics
+from collector.config.collector import MetricMapping, MqttConfig
+from collector.metrics import Metrics
 
 log = logging.getLogger("fleetdesk.collector.mqtt")
 
