@@ -91,8 +91,8 @@ def parse_pauses(texts: list[str]) -> list[tuple[datetime, datetime]]:
 
 
 def _run_due(args: argparse.Namespace) -> None:
+    from collector.config.durations import parse_duration
     from collector.sla.calendar import load_calendar
-    from collector.sla.durations import parse_duration
 
     start = parse_instant(args.start, "--start")
     pauses = parse_pauses(args.pause)

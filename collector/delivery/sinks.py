@@ -7,7 +7,6 @@ variables. Errors name the file, the key and the value, in one line.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from collector.config.durations import parse_seconds as parse_duration
 from collector.delivery.adapters.jira import JiraAdapter
 from collector.delivery.adapters.pagerduty import EVENTS_URL, PagerDutyAdapter
 from collector.delivery.adapters.servicenow import ServiceNowAdapter
@@ -25,7 +25,6 @@ from collector.delivery.request import Adapter
 from collector.delivery.signing import SigningError, secret_key
 
 KINDS = ("webhook", "jira", "zammad", "servicenow", "pagerduty")
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
 class SinkConfigError(ValueError):
@@ -42,14 +41,6 @@ class Sink:
     backoff: Backoff = field(default_factory=Backoff)
     timeout_s: float = 10.0
     ca_file: str | None = None  # extra CA bundle; TLS verification is never turned off
-
-
-def parse_duration(text: str) -> float:
-    match = _DURATION.match(text.strip()) if text.strip() else None
-    if match is None:
-        raise ValueError(f"not a duration like 30s, 5m, 24h or 1d2h: {text!r}")
-    d, h, m, s = (float(g) if g else 0.0 for g in match.groups())
-    return d * 86400 + h * 3600 + m * 60 + s
 
 
 def load_sinks(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Sink]:

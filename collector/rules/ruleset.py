@@ -16,8 +16,8 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from agent import wire
+from collector.config.durations import parse_seconds as parse_duration
 from collector.presets import default_rules_dir
-from collector.rules.durations import parse_duration
 from collector.rules.faults import Impact
 from collector.rules.inputs import STANDARD_TRAPS
 from collector.rules.inventory import Device

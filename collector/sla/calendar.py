@@ -25,9 +25,9 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from collector.config.durations import parse_duration
 from collector.config.yamlfile import Node, RulesFileError, read_yaml
 from collector.presets import find_preset, preset_names
-from collector.sla.durations import parse_duration
 from collector.sla.holidaysource import DayKind, HolidaySource, holiday_source
 
 Span = tuple[int, int]  # seconds since local midnight, start < end <= 86400

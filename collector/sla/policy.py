@@ -15,10 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
+from collector.config.durations import Duration, parse_duration
 from collector.config.yamlfile import Node, RulesFileError, read_yaml
 from collector.presets import find_preset, preset_names
 from collector.sla.calendar import Calendar, Pauses, load_calendar
-from collector.sla.durations import Duration, parse_duration
 from collector.sla.vocabulary import CRITICALITIES, FAULT_KINDS, IMPACTS, SCOPES
 
 TARGET_NAMES = ("response", "onsite", "diagnosis", "resolution", "plan", "repair", "followup")

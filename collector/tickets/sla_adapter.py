@@ -10,9 +10,9 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+from collector.config.durations import Duration, parse_duration
 from collector.sla.calendar import Calendar, load_calendar
 from collector.sla.clock import SlaClock
-from collector.sla.durations import Duration, parse_duration
 from collector.sla.policy import Policy, Target, load_policy
 from collector.tickets.model import TargetClock
 from collector.tickets.terms import (

@@ -68,7 +68,7 @@ BAD_RULES = [
         A + "  when: {threshold: {metric: x, above: 5, for: 5 minutes}}",
         2,
         "a",
-        "when.threshold.for: duration must be",
+        "when.threshold.for: bad duration",
     ),
     (
         "rules:\n- name: a\n  impact: info\n  colour: red\n  when: {offline: {}}",

@@ -6,7 +6,7 @@ import pytest
 
 from collector.sla.calendar import load_calendar
 from collector.sla.clock import ClockState, SlaClock
-from collector.sla.durations import parse_duration
+from collector.config.durations import parse_duration
 from collector.sla.policy import EscalationAction, Target, load_policy
 from tests.sla.conftest import sh
 

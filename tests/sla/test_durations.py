@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.sla.durations import Duration, parse_duration
+from collector.config.durations import Duration, parse_duration
 
 
 @pytest.mark.parametrize(
