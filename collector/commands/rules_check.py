@@ -1,7 +1,7 @@
 """Validation of a rules folder, one validator per file type.
 
 ``VALIDATORS`` lists, for each kind of file, the folder and pattern it lives under and the
-function that loads it strictly (raising ``RulesFileError``). ``check_rules_dir`` runs them all
+function that loads it strictly (raising ``ConfigError``). ``check_rules_dir`` runs them all
 and returns every problem, one per file, each naming file, line, key and what is wrong.
 New file types (rules, inventories, ...) are added by appending a validator.
 """
@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.config.yamlfile import RulesFileError, read_yaml
+from collector.config.errors import ConfigError
+from collector.config.yamlfile import read_yaml
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class FileValidator:
     kind: str  # what the files are, for messages
     folder: str  # relative to the rules folder
     patterns: tuple[str, ...]
-    check: Callable[[Path, Path], None]  # (file, rules folder) -> None or RulesFileError
+    check: Callable[[Path, Path], None]  # (file, rules folder) -> None or ConfigError
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def _check_rules(path: Path, rules_dir: Path) -> None:
         check_rule_file(path, rules_dir)
     except RuleError as exc:
         key = f"rule {exc.rule!r}: {exc.key}" if exc.rule else exc.key
-        raise RulesFileError(exc.file, key, exc.reason, exc.line) from None
+        raise ConfigError(exc.file, key, exc.reason, exc.line) from None
 
 
 def _check_inventory(path: Path, rules_dir: Path) -> None:
@@ -58,7 +59,7 @@ def _check_inventory(path: Path, rules_dir: Path) -> None:
     try:
         inventory = load_inventory(path)
     except InventoryError as exc:
-        raise RulesFileError(exc.file, exc.key, exc.reason, exc.line) from None
+        raise ConfigError(exc.file, exc.key, exc.reason, exc.line) from None
     for device in inventory:  # every policy it names must load
         ref = device.policy
         if ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute():
@@ -66,7 +67,7 @@ def _check_inventory(path: Path, rules_dir: Path) -> None:
         try:
             load_policy(ref, rules_dir)
         except ValueError as exc:
-            raise RulesFileError(str(path), f"{device.device}.policy", str(exc)) from None
+            raise ConfigError(str(path), f"{device.device}.policy", str(exc)) from None
 
 
 VALIDATORS: tuple[FileValidator, ...] = (
@@ -90,7 +91,7 @@ def check_rules_dir(
         for path in files:
             try:
                 validator.check(path, rules_dir)
-            except RulesFileError as exc:
+            except ConfigError as exc:
                 problems.append(str(exc))
             except ValueError as exc:  # a loader's own one-line message
                 problems.append(f"{path}: {exc}")

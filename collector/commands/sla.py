@@ -156,7 +156,7 @@ def _run_classify(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         args._sla_run(args)
-    except ValueError as exc:  # InputError, RulesFileError, CalendarError, unknown names
+    except ValueError as exc:  # InputError, ConfigError, CalendarError, unknown names
         print(f"fleetdesk sla {args.sla_command}: {exc}", file=sys.stderr)
         return 2
     return 0

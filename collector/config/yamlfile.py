@@ -3,7 +3,7 @@
 ``parse_yaml(text, source)`` composes the YAML into ``Node`` views that remember where each
 value starts, so that a loader can say ``policies/x.yaml:12: levels.A.targets: unknown key``.
 Loaders walk the tree with ``Node.mapping`` / ``Node.items`` / ``Node.text`` and raise
-``RulesFileError`` (one line: file, line, key, problem) for anything unexpected.
+``ConfigError`` (one line: file, line, key, problem) for anything unexpected.
 """
 
 from __future__ import annotations
@@ -16,19 +16,9 @@ from typing import TypeVar
 
 import yaml
 
+from collector.config.errors import ConfigError
+
 E = TypeVar("E", bound=enum.Enum)
-
-
-class RulesFileError(ValueError):
-    """An invalid rule, policy or calendar file; ``str()`` is one line naming file, line, key."""
-
-    def __init__(self, source: str, key: str, problem: str, line: int | None = None) -> None:
-        self.source = source
-        self.key = key
-        self.problem = problem
-        self.line = line
-        where = f"{source}:{line}" if line is not None else source
-        super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -43,8 +33,8 @@ class Node:
     def line(self) -> int:
         return int(self.raw.start_mark.line) + 1
 
-    def error(self, problem: str) -> RulesFileError:
-        return RulesFileError(self.source, self.key, problem, self.line)
+    def error(self, problem: str) -> ConfigError:
+        return ConfigError(self.source, self.key, problem, self.line)
 
     def _child_key(self, name: str | int) -> str:
         if isinstance(name, int):
@@ -152,26 +142,26 @@ class Node:
 
 
 def parse_yaml(text: str, source: str) -> Node:
-    """The document's root node; a YAML syntax error becomes a one-line RulesFileError."""
+    """The document's root node; a YAML syntax error becomes a one-line ConfigError."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = int(mark.line) + 1 if mark is not None else None
-        raise RulesFileError(source, "", f"not valid YAML: {exc.problem}", line) from None
+        raise ConfigError(source, "", f"not valid YAML: {exc.problem}", line) from None
     except yaml.YAMLError as exc:
-        raise RulesFileError(source, "", f"not valid YAML: {exc}") from None
+        raise ConfigError(source, "", f"not valid YAML: {exc}") from None
     if root is None:
-        raise RulesFileError(source, "", "file is empty", 1)
+        raise ConfigError(source, "", "file is empty", 1)
     return Node(source, "", root)
 
 
 def read_yaml(path: Path) -> Node:
-    """Read and compose a YAML file; unreadable files become RulesFileError."""
+    """Read and compose a YAML file; unreadable files become ConfigError."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RulesFileError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
+        raise ConfigError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise RulesFileError(str(path), "", "not UTF-8 text") from None
+        raise ConfigError(str(path), "", "not UTF-8 text") from None
     return parse_yaml(text, str(path))

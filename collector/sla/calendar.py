@@ -26,7 +26,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.config.durations import parse_duration
-from collector.config.yamlfile import Node, RulesFileError, read_yaml
+from collector.config.errors import ConfigError
+from collector.config.yamlfile import Node, read_yaml
 from collector.presets import find_preset, preset_names
 from collector.sla.holidaysource import DayKind, HolidaySource, holiday_source
 
@@ -437,7 +438,7 @@ def _spans_of(node: Node) -> Spans:
 
 
 def calendar_from_node(root: Node, default_name: str) -> Calendar:
-    """Build a Calendar from a parsed file; RulesFileError names the key and line."""
+    """Build a Calendar from a parsed file; ConfigError names the key and line."""
     keys = root.mapping(_CALENDAR_KEYS)
     name = keys["name"].text() if "name" in keys else default_name
     if name != default_name:
@@ -533,10 +534,10 @@ def calendar_names(rules_dir: Path | None = None) -> list[str]:
 def load_calendar(name_or_path: str | Path, rules_dir: Path | None = None) -> Calendar:
     """A preset by name (``rules_dir/calendars/<name>.yaml``, falling back to the shipped
     presets) or a calendar file by path. Unknown names and bad files raise ValueError
-    (``RulesFileError`` for file problems) with a one-line message."""
+    (``ConfigError`` for file problems) with a one-line message."""
     path = find_preset("calendars", name_or_path, rules_dir)
     try:
         stat = path.stat()
     except OSError as exc:
-        raise RulesFileError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
+        raise ConfigError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
     return _load_file(str(path.resolve()), stat.st_mtime_ns)

@@ -16,7 +16,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from collector.config.durations import Duration, parse_duration
-from collector.config.yamlfile import Node, RulesFileError, read_yaml
+from collector.config.errors import ConfigError
+from collector.config.yamlfile import Node, read_yaml
 from collector.presets import find_preset, preset_names
 from collector.sla.calendar import Calendar, Pauses, load_calendar
 from collector.sla.vocabulary import CRITICALITIES, FAULT_KINDS, IMPACTS, SCOPES
@@ -234,7 +235,7 @@ class _Calendars:
         if name not in self.loaded:
             try:
                 self.loaded[name] = load_calendar(name, self.rules_dir)
-            except RulesFileError as exc:
+            except ConfigError as exc:
                 raise node.error(f"calendar {name!r} is invalid: {exc}") from None
             except ValueError as exc:
                 raise node.error(str(exc)) from None
@@ -365,7 +366,7 @@ def _warranty(node: Node) -> Warranty:
 
 
 def policy_from_node(root: Node, default_name: str, rules_dir: Path | None) -> Policy:
-    """Build a Policy from a parsed file; RulesFileError names the key and line."""
+    """Build a Policy from a parsed file; ConfigError names the key and line."""
     keys = root.mapping(_POLICY_KEYS)
     if "name" in keys and keys["name"].text() != default_name:
         raise keys["name"].error(f"name {keys['name'].text()!r} differs from the file name")
@@ -427,7 +428,7 @@ def load_policy(name_or_path: str | Path, rules_dir: Path | None = None) -> Poli
     try:
         stat = path.stat()
     except OSError as exc:
-        raise RulesFileError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
+        raise ConfigError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
     return _load_file(
         str(path.resolve()), stat.st_mtime_ns, str(rules_dir.resolve()) if rules_dir else None
     )

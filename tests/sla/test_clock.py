@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from collector.config.durations import parse_duration
 from collector.sla.calendar import load_calendar
 from collector.sla.clock import ClockState, SlaClock
-from collector.config.durations import parse_duration
 from collector.sla.policy import EscalationAction, Target, load_policy
 from tests.sla.conftest import sh
 

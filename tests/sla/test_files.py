@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from collector.cli import main
-from collector.config.yamlfile import RulesFileError
+from collector.config.errors import ConfigError
 from collector.sla.calendar import load_calendar
 from collector.sla.policy import load_policy
 from tests.sla.conftest import write_rules
@@ -72,7 +72,7 @@ BAD_CALENDARS = [
 @pytest.mark.parametrize(("text", "line", "key", "problem"), BAD_CALENDARS)
 def test_bad_calendar_files(tmp_path: Path, text: str, line: int, key: str, problem: str) -> None:
     write_rules(tmp_path, {"calendars/bad.yaml": text})
-    with pytest.raises(RulesFileError) as info:
+    with pytest.raises(ConfigError) as info:
         load_calendar("bad", tmp_path)
     err = info.value
     assert (err.line, err.key) == (line, key)
@@ -173,7 +173,7 @@ BAD_POLICIES = [
 @pytest.mark.parametrize(("text", "line", "key", "problem"), BAD_POLICIES)
 def test_bad_policy_files(tmp_path: Path, text: str, line: int, key: str, problem: str) -> None:
     write_rules(tmp_path, {"policies/bad.yaml": text})
-    with pytest.raises(RulesFileError) as info:
+    with pytest.raises(ConfigError) as info:
         load_policy("bad", tmp_path)
     err = info.value
     assert problem in err.problem, str(err)
