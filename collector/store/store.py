@@ -17,11 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from collector.store import schema
-
-
-class StoreError(RuntimeError):
-    """The database could not be opened or migrated; the message names the URL's database."""
+from collector.store import database, schema
+from collector.store.database import StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +47,6 @@ class OpenFault:
     body: dict[str, Any]
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
-def _safe_url(url: str) -> str:
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
-
-
 class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -70,43 +55,21 @@ class Store:
     def open(cls, url: str) -> Store:
         """Connect and bring the schema up to date (creates an SQLite file if needed)."""
         try:
-            engine = sa.create_engine(url, pool_pre_ping=True)
-            if engine.dialect.name == "sqlite":
-                sa.event.listen(engine, "connect", _sqlite_pragmas)
-            store = cls(engine)
-            store.migrate()
+            engine = database.create_engine(url)
         except sa.exc.SQLAlchemyError as exc:
-            reason = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
-            raise StoreError(f"store {_safe_url(url)}: {reason}") from None
+            raise StoreError(f"store {database.safe_url(url)}: {exc}") from None
+        store = cls(engine)
+        store.migrate()
         return store
 
     def close(self) -> None:
         self.engine.dispose()
 
-    # ----------------------------------------------------------------- migrations
-
     def version(self) -> int:
-        with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table(schema.schema_version.name):
-                return 0
-            found = conn.execute(sa.select(sa.func.max(schema.schema_version.c.version)))
-            return int(found.scalar() or 0)
+        return database.version(self.engine)
 
     def migrate(self) -> int:
-        """Run the migrations not yet applied, each in its own transaction; returns the version."""
-        with self.engine.begin() as conn:
-            schema.schema_version.create(conn, checkfirst=True)
-        current = self.version()
-        for number, step in enumerate(schema.MIGRATIONS, start=1):
-            if number <= current:
-                continue
-            with self.engine.begin() as conn:
-                step(conn)
-                conn.execute(
-                    schema.schema_version.insert().values(version=number, applied_at=time.time())
-                )
-            current = number
-        return current
+        return database.migrate(self.engine)
 
     # ----------------------------------------------------------------- devices
 

@@ -20,13 +20,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from collector.store import database
 from collector.store import ticket_tables as schema
+from collector.store.database import StoreError
 from collector.tickets import codec
 from collector.tickets.model import LIVE_STATES, EventKind, RepairRecord, Ticket, TicketEvent
 
-
-class TicketStoreError(RuntimeError):
-    """The database could not be opened or migrated."""
+# The one database error type (kept under its old name for callers).
+TicketStoreError = StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,21 +41,6 @@ class OutboxRow:
     created_at: float
     attempts: int
     next_attempt_at: float
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
-def create_engine(url: str) -> sa.Engine:
-    engine = sa.create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
 
 
 # Statements built once: building SQLAlchemy constructs per call costs more than running them.
@@ -191,21 +177,14 @@ class TicketStore:
 
     def __init__(self, url: str, *, engine: sa.Engine | None = None) -> None:
         self.url = url
-        self.engine = engine if engine is not None else create_engine(url)
+        self.engine = engine if engine is not None else database.create_engine(url)
 
     def close(self) -> None:
         self.engine.dispose()
 
     def migrate(self) -> int:
         """Bring the whole collector schema (tickets included) up to date; returns its version."""
-        from collector.store import Store, StoreError
-
-        try:
-            return Store(self.engine).migrate()
-        except (sa.exc.SQLAlchemyError, StoreError) as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            db = self.engine.url.database
-            raise TicketStoreError(f"cannot migrate store {db!r}: {reason}") from exc
+        return database.migrate(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[TicketTx]:

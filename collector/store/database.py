@@ -1,0 +1,69 @@
+"""The one database connection and migration path for everything the collector persists.
+
+Device registry, faults, rules state, tickets and the delivery outbox live in one schema
+(``schema.MIGRATIONS``), opened and migrated here, whichever of ``Store`` or ``TicketStore``
+asks first. SQLite runs in WAL mode so readers (the board, the CLI) do not block the writer.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from collector.store import schema
+
+
+class StoreError(RuntimeError):
+    """The database could not be reached, opened or migrated (one line, no password)."""
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def safe_url(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def create_engine(url: str) -> sa.Engine:
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def version(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(schema.schema_version.name):
+            return 0
+        found = conn.execute(sa.select(sa.func.max(schema.schema_version.c.version)))
+        return int(found.scalar() or 0)
+
+
+def migrate(engine: sa.Engine) -> int:
+    """Run the migrations not yet applied, each in its own transaction; returns the version.
+
+    Errors become one-line ``StoreError``s naming the database (never its password)."""
+    try:
+        with engine.begin() as conn:
+            schema.schema_version.create(conn, checkfirst=True)
+        current = version(engine)
+        for number, step in enumerate(schema.MIGRATIONS, start=1):
+            if number <= current:
+                continue
+            with engine.begin() as conn:
+                step(conn)
+                conn.execute(
+                    schema.schema_version.insert().values(version=number, applied_at=time.time())
+                )
+            current = number
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StoreError(f"store {safe_url(str(engine.url))}: {reason}") from None
+    return current
