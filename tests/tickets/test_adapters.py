@@ -114,3 +114,24 @@ def test_update_without_remote_ref_is_refused(desk: str) -> None:
     adapter, _ = ADAPTERS[desk]
     with pytest.raises(MissingRemoteRef):
         adapter.request(sample_events()[1], None)
+
+
+def test_each_desk_builds_the_same_adapter_from_its_sink_keys(tmp_path: Path) -> None:
+    from collector.delivery.sinks import load_sinks
+
+    path = tmp_path / "sinks.yaml"
+    path.write_text(
+        "sinks:\n"
+        "  - {name: webhook, type: webhook, url: https://desk.example.com/hooks/fleetdesk}\n"
+        "  - name: jira\n    type: jira\n    url: https://example.atlassian.net\n"
+        "    project: OPS\n    transitions: {resolved: 31, closed: 41, reopened: 11}\n"
+        "  - {name: zammad, type: zammad, url: https://zammad.example.com,\n"
+        "     group: Field service, customer: noc@example.com}\n"
+        "  - {name: servicenow, type: servicenow, url: https://example.service-now.com,\n"
+        "     assignment_group: Field Service}\n"
+        "  - {name: pagerduty, type: pagerduty, routing_key_env: PD_KEY}\n"
+    )
+    sinks = load_sinks(path, {"PD_KEY": "R0UT1NGKEY0123456789012345678901"})
+    assert {name: sink.adapter for name, sink in sinks.items()} == {
+        desk: adapter for desk, (adapter, _) in ADAPTERS.items()
+    }

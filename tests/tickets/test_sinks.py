@@ -7,10 +7,15 @@ from pathlib import Path
 import pytest
 
 from collector.cli import main
+from collector.config.durations import parse_seconds as parse_duration
+from collector.config.errors import ConfigError
+from collector.delivery.adapters import registry
 from collector.delivery.adapters.jira import JiraAdapter
 from collector.delivery.adapters.pagerduty import PagerDutyAdapter
+from collector.delivery.adapters.servicenow import ServiceNowAdapter
 from collector.delivery.adapters.webhook import WebhookAdapter
-from collector.delivery.sinks import SinkConfigError, load_sinks, parse_duration
+from collector.delivery.adapters.zammad import ZammadAdapter
+from collector.delivery.sinks import SinkConfigError, load_sinks
 
 GOOD = """
 sinks:
@@ -51,41 +56,99 @@ def test_good_file_loads(tmp_path: Path) -> None:
     )
 
 
+FLOW = "sinks:\n  - {name: a, type: webhook, url: https://x"
+
+
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "line", "message"),
     [
-        ("sinks: 3", "key 'sinks': expected a list of sinks"),
-        ("sinks:\n  - {name: a, type: fax, url: https://x}", "sinks[0].type: 'fax' is not one of"),
-        ("sinks:\n  - {name: a, type: webhook, url: ftp://x}", "sinks[0].url: not an http(s) URL"),
-        ("sinks:\n  - {type: webhook, url: https://x}", "sinks[0].name: required text, got None"),
+        ("sinks: 3", 1, "sinks: expected a list of sinks"),
+        ("colour: red", 1, "colour: unknown key (expected one of: sinks)"),
+        ("sinks:\n  - 3", 2, "sinks[0]: expected a mapping"),
         (
-            "sinks:\n  - {name: a, type: webhook, url: https://x, secret_env: NOPE}",
+            "sinks:\n  - {name: a, type: fax, url: https://x}",
+            2,
+            "sinks[0].type: 'fax' is not one of the registered desk types: webhook, jira, "
+            "zammad, servicenow, pagerduty",
+        ),
+        ("sinks:\n  - {name: a, type: webhook, url: ftp://x}", 2, "sinks[0].url: not an http(s)"),
+        ("sinks:\n  - {type: webhook, url: https://x}", 2, "sinks[0].name: required text, missing"),
+        (
+            FLOW + ", secret_env: NOPE}",
+            2,
             "sinks[0].secret_env: environment variable 'NOPE' is not set",
         ),
         (
-            "sinks:\n  - {name: a, type: webhook, url: https://x, secret_env: BAD}",
+            FLOW + ", secret_env: BAD}",
+            2,
             "sinks[0].secret_env: webhook secret must be 'whsec_' followed by base64",
         ),
-        (
-            "sinks:\n  - {name: a, type: webhook, url: https://x, dead_after: soon}",
-            "sinks[0].dead_after: bad duration 'soon'",
-        ),
+        (FLOW + ", dead_after: soon}", 2, "sinks[0].dead_after: bad duration 'soon'"),
         (
             "sinks:\n  - {name: a, type: webhook, url: https://x}\n"
             "  - {name: a, type: webhook, url: https://y}",
+            3,
             "sinks[1].name: duplicate sink name 'a'",
         ),
-        ("sinks:\n  - {name: a, type: jira, url: https://x}", "sinks[0].project: required text"),
+        ("sinks:\n  - {name: a, type: jira, url: https://x}", 2, "sinks[0].project: required"),
+        (
+            "sinks:\n  - name: a\n    type: webhook\n    url: https://x\n    project: OPS",
+            5,
+            "sinks[0].project: unknown key (expected one of: authorization_env, backoff_base,",
+        ),
+        (
+            "sinks:\n  - name: a\n    type: jira\n    url: https://x\n    project: OPS\n"
+            "    transitions: {resolve: 31}",
+            6,
+            "sinks[0].transitions.resolve: unknown key (expected one of: acknowledged,",
+        ),
+        ("sinks:\n  - {name: a, type: pagerduty}", 2, "sinks[0].routing_key_env: required for"),
+        ("sinks:\n  - {name: a, type: zammad, url: https://x, group: g}", 2, "sinks[0].customer"),
+        (
+            "sinks:\n  - name: a\n    type: webhook\n    url: https://x\n    name: b",
+            5,
+            "sinks[0].name: key given twice",
+        ),
     ],
 )
-def test_bad_file_names_file_key_and_value(tmp_path: Path, text: str, message: str) -> None:
+def test_bad_file_names_file_line_key_and_value(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
     path = tmp_path / "sinks.yaml"
     path.write_text(text)
     with pytest.raises(SinkConfigError) as err:
         load_sinks(path, {"BAD": "not-a-secret!"})
-    assert str(err.value).startswith(f"{path}: ")
+    assert isinstance(err.value, ConfigError) and err.value.line == line
+    assert str(err.value).startswith(f"{path}:{line}: ")
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_secrets_never_appear_in_messages(tmp_path: Path) -> None:
+    path = tmp_path / "sinks.yaml"
+    path.write_text(FLOW + ", secret_env: BAD}")
+    with pytest.raises(ConfigError) as err:
+        load_sinks(path, {"BAD": "whsec_!!leaked!!"})
+    assert "leaked" not in str(err.value)
+    path.write_text("sinks:\n  - {name: a, type: webhook, url: 'ftp://ops:hunter2@desk'}")
+    with pytest.raises(ConfigError) as err:
+        load_sinks(path, {})
+    assert "hunter2" not in str(err.value) and "ftp://ops:***@desk" in str(err.value)
+
+
+def test_every_desk_is_registered_and_builds_from_its_keys(tmp_path: Path) -> None:
+    assert registry.names() == ("webhook", "jira", "zammad", "servicenow", "pagerduty")
+    path = tmp_path / "sinks.yaml"
+    path.write_text(
+        "sinks:\n"
+        "  - {name: z, type: zammad, url: https://z, group: Field, customer: noc@example.com}\n"
+        "  - {name: s, type: servicenow, url: https://s}\n"
+        "  - {name: j, type: jira, url: https://j, project: OPS, issue_type: Task}\n"
+    )
+    sinks = load_sinks(path, {})
+    assert sinks["z"].adapter == ZammadAdapter("https://z", "Field", "noc@example.com")
+    assert sinks["s"].adapter == ServiceNowAdapter("https://s", None)
+    assert sinks["j"].adapter == JiraAdapter("https://j", "OPS", "Task", {})
 
 
 def test_durations() -> None:
@@ -103,7 +166,7 @@ def test_deliver_command_reports_bad_config_in_one_line(
     status = main(["deliver", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--sinks", str(path)])
     err = capsys.readouterr().err
     assert status == 2
-    assert err == f"fleetdesk deliver: {path}: key 'sinks': expected a list of sinks\n"
+    assert err == f"fleetdesk deliver: {path}:1: sinks: expected a list of sinks\n"
 
 
 def test_shipped_example_loads() -> None:

@@ -1,1 +1,1 @@
-"""One module per service desk; each maps ticket events to that desk's API requests."""
+"""One package per service desk (its payload mapping and sink keys), listed in ``registry``."""

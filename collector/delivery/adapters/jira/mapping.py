@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 from collector.delivery.request import MissingRemoteRef, Request, describe, summary
 
+DEFAULT_ISSUE_TYPE = "[System] Incident"
+
 
 def _adf(text: str) -> dict[str, Any]:
     paragraph = {"type": "paragraph", "content": [{"type": "text", "text": text}]}
@@ -24,7 +26,7 @@ class JiraAdapter:
     uses_refs: ClassVar[bool] = True
     base_url: str
     project: str
-    issue_type: str = "[System] Incident"
+    issue_type: str = DEFAULT_ISSUE_TYPE
     transitions: Mapping[str, str] = field(default_factory=dict)  # event type -> transition id
 
     def request(self, event: Mapping[str, Any], ref: str | None) -> Request:
