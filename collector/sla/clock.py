@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from collector.sla.calendar import Calendar
+from collector.sla.businesstime import Calendar
 from collector.sla.policy import EscalationStep, Target
 
 
