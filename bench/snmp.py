@@ -27,7 +27,7 @@ from collector.config.collector import SnmpConfig, SnmpTarget
 from collector.intake.snmp_poll import Poller
 from collector.intake.snmp_profiles import load_profiles
 from collector.metrics import Metrics
-from collector.presets import default_rules_dir
+from collector.preset_paths import default_rules_dir
 from tests.support.snmpd import Snmpd
 
 

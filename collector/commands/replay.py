@@ -47,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from collector.pipeline.replay import Replay
-    from collector.presets import default_rules_dir
+    from collector.preset_paths import default_rules_dir
     from collector.rules.classify import PolicyError
     from collector.rules.engine import Engine
     from collector.rules.inventory import InventoryError, load_inventory

@@ -19,7 +19,7 @@ from collector.config.collector import CollectorConfig
 from collector.intake.snmp_traps import TrapNotice
 from collector.metrics import Metrics
 from collector.pipeline.stage import Envelope
-from collector.presets import default_rules_dir
+from collector.preset_paths import default_rules_dir
 from collector.rules.engine import Engine
 from collector.rules.faults import FaultEvent
 from collector.rules.inputs import Input, Trap

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 
 from agent import wire
 from collector.config.durations import parse_seconds as parse_duration
-from collector.presets import default_rules_dir
+from collector.preset_paths import default_rules_dir
 from collector.rules.faults import Impact
 from collector.rules.inputs import STANDARD_TRAPS
 from collector.rules.inventory import Device
@@ -199,7 +199,7 @@ class RuleSet:
 def load_rules(dir_or_file: str | Path | None = None) -> RuleSet:
     """Rules from a file, or from ``DIR/rules.d/*.yaml`` (else ``DIR/*.yaml``), sorted by name.
 
-    Without an argument: the shipped rules folder (``collector.presets.default_rules_dir``).
+    Without an argument: the shipped rules folder (``collector.preset_paths.default_rules_dir``).
     """
     path = Path(dir_or_file) if dir_or_file is not None else default_rules_dir()
     return parse_rule_files(rule_files(path))

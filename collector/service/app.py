@@ -30,7 +30,7 @@ from collector.pipeline.dedup import DedupStage, Registry, RegistryStage
 from collector.pipeline.rules_stage import FaultLog, RulesSetup, RulesStage, load_setup, new_engine
 from collector.pipeline.stage import Pipeline
 from collector.pipeline.tickets_setup import Tickets, TicketsSetup, build_tickets, load_tickets
-from collector.presets import default_rules_dir
+from collector.preset_paths import default_rules_dir
 from collector.rules.engine import Engine
 from collector.store import Store
 from collector.store.tsdb import InfluxWriter, RecentSamples, Sink, TsdbStage

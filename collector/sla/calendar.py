@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from collector.config.durations import parse_duration
 from collector.config.errors import ConfigError
 from collector.config.yamlfile import Node, read_yaml
-from collector.presets import find_preset, preset_names
+from collector.preset_paths import find_preset, preset_names
 from collector.sla.businesstime import Calendar, CalendarError, Pauses, Span, Spans
 from collector.sla.holidaysource import HolidaySource, holiday_source
 

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from collector.config.durations import Duration, parse_duration
 from collector.config.errors import ConfigError
 from collector.config.yamlfile import Node, read_yaml
-from collector.presets import find_preset, preset_names
+from collector.preset_paths import find_preset, preset_names
 from collector.sla.calendar import Calendar, Pauses, load_calendar
 from collector.sla.vocabulary import CRITICALITIES, FAULT_KINDS, IMPACTS, SCOPES
 

@@ -11,7 +11,7 @@ import pytest
 
 from collector.config.collector import ConfigError, load_config, parse_config
 from collector.intake.snmp_profiles import ProfileError, load_profiles, parse_profile
-from collector.presets import default_rules_dir
+from collector.preset_paths import default_rules_dir
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from collector.intake.snmp_profiles import load_profiles
 from collector.intake.snmp_traps import TrapNotice, TrapReceiver
 from collector.metrics import Metrics
 from collector.pipeline.stage import Envelope
-from collector.presets import default_rules_dir
+from collector.preset_paths import default_rules_dir
 from tests.collector.conftest import eventually
 from tests.support.services import free_port
 from tests.support.snmpd import TRAP_ENGINE_ID, V3_AUTH, V3_PRIV, V3_USER, Snmpd, snmptrap

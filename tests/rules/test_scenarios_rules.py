@@ -333,7 +333,7 @@ def test_samples_older_than_the_last_evaluated_are_signs_of_life_only(tmp_path: 
 
 
 def test_a_policy_file_named_by_the_inventory_is_used(tmp_path: Path) -> None:
-    from collector.presets import default_rules_dir
+    from collector.preset_paths import default_rules_dir
 
     policy = (default_rules_dir() / "policies" / "wthink.yaml").read_text(encoding="utf-8")
     (tmp_path / "our-contract.yaml").write_text(policy, encoding="utf-8")

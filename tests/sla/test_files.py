@@ -229,7 +229,7 @@ def test_rules_check_names_every_bad_file(
 
 
 def test_rules_check_passes_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
-    from collector.presets import default_rules_dir
+    from collector.preset_paths import default_rules_dir
 
     assert main(["rules", "check", str(default_rules_dir())]) == 0
     assert capsys.readouterr().out.endswith(

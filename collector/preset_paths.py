@@ -1,4 +1,12 @@
-"""Where the shipped rule, policy, calendar and SNMP profile files live."""
+"""Where the preset rule, policy, calendar and SNMP profile files live.
+
+One copy of them is kept: the checkout's top-level ``rules/`` folder. The wheel ships that
+folder as ``collector/presets/`` (a package-dir mapping in ``pyproject.toml``), so an installed
+collector finds them beside this module and a checkout finds them in ``rules/``. An operator's
+own folder wins over both: ``$FLEETDESK_RULES``, ``rules.dir`` in the collector's config, or
+``--rules`` on replay. (This module is not ``collector/presets.py``: that name would shadow the
+``collector.presets`` data package in the wheel.)
+"""
 
 from __future__ import annotations
 
@@ -7,14 +15,22 @@ from pathlib import Path
 
 RULES_ENV = "FLEETDESK_RULES"
 _SINGULAR = {"calendars": "calendar", "policies": "policy"}
+_INSTALLED = Path(__file__).resolve().parent / "presets"  # in the wheel
+_CHECKOUT = Path(__file__).resolve().parent.parent / "rules"  # editable install, tests
+
+
+def shipped_rules_dir() -> Path:
+    """The presets that came with fleetdesk: the installed ``collector/presets/`` folder when
+    this is a wheel install, else the checkout's ``rules/`` folder."""
+    return _INSTALLED if _INSTALLED.is_dir() else _CHECKOUT
 
 
 def default_rules_dir() -> Path:
-    """``$FLEETDESK_RULES`` if set, else the ``rules/`` folder beside the installed packages."""
+    """``$FLEETDESK_RULES`` if set, else the shipped presets (:func:`shipped_rules_dir`)."""
     override = os.environ.get(RULES_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "rules"
+    return shipped_rules_dir()
 
 
 def is_file_reference(name_or_path: str | Path) -> bool:
@@ -31,7 +47,7 @@ def preset_names(kind: str, rules_dir: Path | None = None) -> list[str]:
 
 def find_preset(kind: str, name_or_path: str | Path, rules_dir: Path | None = None) -> Path:
     """The file of a preset by name (``rules_dir/<kind>/<name>.yaml``, falling back to the
-    shipped presets) or the given path. Unknown names raise ValueError listing the known ones."""
+    default folder) or the given path. Unknown names raise ValueError listing the known ones."""
     if is_file_reference(name_or_path):
         return Path(name_or_path)
     name = str(name_or_path)
