@@ -8,17 +8,17 @@ below; every calendar it names is resolved at load, so a policy that loads can a
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
 from collector.config.durations import Duration, parse_duration
 from collector.config.errors import ConfigError
 from collector.config.yamlfile import Node, read_yaml
-from collector.preset_paths import find_preset, preset_names
+from collector.preset_paths import RULES_ENV, find_preset, is_file_reference, preset_names
 from collector.sla.calendar import Calendar, Pauses, load_calendar
 from collector.sla.vocabulary import CRITICALITIES, FAULT_KINDS, IMPACTS, SCOPES
 
@@ -411,24 +411,39 @@ def policy_names(rules_dir: Path | None = None) -> list[str]:
     return preset_names("policies", rules_dir)
 
 
-@lru_cache(maxsize=64)
-def _load_file(path: str, mtime_ns: int, rules_dir: str | None) -> Policy:
-    file = Path(path)
-    return policy_from_node(read_yaml(file), file.stem, Path(rules_dir) if rules_dir else None)
+def _read_policy(name_or_path: str | Path, rules_dir: Path | None) -> Policy:
+    """Find and parse one policy file (``read_yaml`` raises ConfigError if it cannot read)."""
+    path = find_preset("policies", name_or_path, rules_dir)
+    if rules_dir is None and path.resolve().parent.name == "policies":
+        rules_dir = path.resolve().parent.parent
+    return policy_from_node(read_yaml(path), path.stem, rules_dir)
+
+
+# The one policy cache: (reference, rules_dir, $FLEETDESK_RULES) -> Policy. The override is in
+# the key because a preset name resolves through it. Failed loads are not kept.
+_POLICIES: dict[tuple[str, Path | None, str | None], Policy] = {}
 
 
 def load_policy(name_or_path: str | Path, rules_dir: Path | None = None) -> Policy:
     """A preset by name (``rules_dir/policies/<name>.yaml``, falling back to the shipped
     presets) or a policy file by path. Calendars named in the file are looked up in
     ``rules_dir`` (for a file under ``X/policies/``: in ``X``), then among the shipped presets.
-    Unknown names and bad files raise ValueError with a one-line message."""
-    path = find_preset("policies", name_or_path, rules_dir)
-    if rules_dir is None and path.resolve().parent.name == "policies":
-        rules_dir = path.resolve().parent.parent
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise ConfigError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
-    return _load_file(
-        str(path.resolve()), stat.st_mtime_ns, str(rules_dir.resolve()) if rules_dir else None
+    Unknown names raise ValueError, bad files ``ConfigError``, each with a one-line message.
+
+    This is the one policy cache: each reference is read once per process (the rules engine,
+    the ticket book and the CLI all come here), so callers keep no copies of their own and the
+    hot paths do no file I/O. ``clear_policy_cache`` forgets every policy read.
+    """
+    reference = (
+        os.path.abspath(name_or_path) if is_file_reference(name_or_path) else str(name_or_path)
     )
+    key = (reference, rules_dir, os.environ.get(RULES_ENV))
+    policy = _POLICIES.get(key)
+    if policy is None:  # two threads may both read a new file: the same answer, kept once
+        policy = _POLICIES[key] = _read_policy(name_or_path, rules_dir)
+    return policy
+
+
+def clear_policy_cache() -> None:
+    """Forget every policy read, so the next ``load_policy`` reads the files again."""
+    _POLICIES.clear()

@@ -55,7 +55,7 @@ class _Timer:
     at: datetime
     order: float  # escalation fraction; the follow-up end sorts after steps of the same instant
     target: str
-    action: str
+    action: str  # an EscalationAction's value (printed in events), or "followup_end"
 
 
 class TicketBook:
@@ -382,11 +382,11 @@ class TicketBook:
             if not target.running or target.paused:
                 continue
             for step in (s for s in steps if s.applies(ticket.level, target.name)):
-                if tg.step_id(target.name, step.fraction) in ticket.fired:
+                if tg.step_id(target.name, step.at) in ticket.fired:
                     continue
-                instant = self._sla.instant_at(target, step.fraction)
+                instant = self._sla.instant_at(target, step.at)
                 if instant is not None:
-                    yield _Timer(instant, step.fraction, target.name, step.action)
+                    yield _Timer(instant, step.at, target.name, step.action.value)
 
     def _record_repair(self, device: str, at: datetime, took: timedelta) -> None:
         before = self._repairs.get(device)

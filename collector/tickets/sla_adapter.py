@@ -1,7 +1,8 @@
 """The SLA engine (``collector.sla``) seen through the ticket book's small protocols.
 
-Policies come from the policy files; every instant (escalation, breach, deadline) is the SLA
-engine's ``SlaClock`` answer for the ticket's stored target. Nothing here does calendar maths.
+Policies come from the SLA engine's ``load_policy`` (the one policy cache); every instant
+(escalation, breach, deadline) is the SLA engine's ``SlaClock`` answer for the ticket's stored
+target. Nothing here does calendar maths.
 """
 
 from __future__ import annotations
@@ -13,14 +14,9 @@ from pathlib import Path
 from collector.config.durations import Duration, parse_duration
 from collector.sla.calendar import Calendar, load_calendar
 from collector.sla.clock import SlaClock
-from collector.sla.policy import Policy, Target, load_policy
+from collector.sla.policy import EscalationAction, Policy, Target, load_policy
 from collector.tickets.model import TargetClock
-from collector.tickets.terms import (
-    BREACH,
-    EscalationStep,
-    TargetSpec,
-    TicketPolicy,
-)
+from collector.tickets.terms import BREACH, TargetSpec, TicketPolicy
 
 
 @lru_cache(maxsize=256)
@@ -29,7 +25,7 @@ def _duration(text: str) -> Duration:
 
 
 def ticket_policy(policy: Policy, name: str) -> TicketPolicy:
-    """The parts of a policy the ticket book needs."""
+    """The parts of a policy the ticket book needs; the escalation steps as they are."""
     levels = {
         level.name: {
             target.name: TargetSpec(str(target.duration), target.calendar.name)
@@ -37,11 +33,8 @@ def ticket_policy(policy: Policy, name: str) -> TicketPolicy:
         }
         for level in policy.levels.values()
     }
-    steps = tuple(
-        EscalationStep(step.at, step.action.value, step.target, step.levels)
-        for step in policy.escalations
-    )
-    if not any(step.action == "breach" for step in steps):
+    steps = policy.escalations
+    if not any(step.action is EscalationAction.BREACH for step in steps):
         steps = (*steps, BREACH)  # a breach is always reported, even if the file names none
     return TicketPolicy(name, levels, steps, policy.followup, policy.warranty)
 
@@ -51,18 +44,24 @@ class SlaEngine:
 
     def __init__(self, rules_dir: Path | None = None) -> None:
         self._rules_dir = rules_dir
-        self._policies: dict[str, TicketPolicy] = {}
+        # The ticket view of each policy ``load_policy`` handed out, rebuilt when it hands out
+        # another object (after ``clear_policy_cache``): a translation, not a second cache.
+        self._views: dict[str, tuple[Policy, TicketPolicy]] = {}
+        # Calendars by name, as the policies served resolved them (a policy read by path
+        # names calendars of its own folder, which ``rules_dir`` may not hold).
         self._calendars: dict[str, Calendar] = {}
 
     def ticket_policy(self, name: str) -> TicketPolicy:
-        cached = self._policies.get(name)
-        if cached is None:
-            policy = load_policy(name, self._rules_dir)
-            for level in policy.levels.values():
-                for target in level.targets.values():
-                    self._calendars.setdefault(target.calendar.name, target.calendar)
-            cached = self._policies[name] = ticket_policy(policy, name)
-        return cached
+        policy = load_policy(name, self._rules_dir)
+        seen = self._views.get(name)
+        if seen is not None and seen[0] is policy:
+            return seen[1]
+        for level in policy.levels.values():
+            for target in level.targets.values():
+                self._calendars.setdefault(target.calendar.name, target.calendar)
+        view = ticket_policy(policy, name)
+        self._views[name] = (policy, view)
+        return view
 
     def instant_at(self, target: TargetClock, fraction: float) -> datetime | None:
         return self.clock(target).instant_at(fraction)

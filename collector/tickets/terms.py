@@ -1,7 +1,9 @@
 """What the ticket book needs from a customer's policy, as small frozen types and protocols.
 
 The SLA engine owns the policy files and the calendar maths; ``collector.tickets.sla_adapter``
-turns its ``Policy`` and clocks into these, so the lifecycle can be tested on its own.
+turns its ``Policy`` and clocks into these, so the lifecycle can be tested on its own. Escalation
+steps are the SLA engine's ``EscalationStep`` itself (``at`` a fraction of the target, ``action``
+an ``EscalationAction``), not a copy.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from collector.sla.policy import Warranty
+from collector.sla.policy import EscalationAction, EscalationStep, Warranty
 from collector.tickets.model import TargetClock
 
 
@@ -21,25 +23,10 @@ class TargetSpec:
     calendar: str
 
 
-@dataclass(frozen=True, slots=True)
-class EscalationStep:
-    """At ``fraction`` of ``target`` (None: every target) emit ``action``; 1.0 is the breach.
-
-    ``levels`` None: every level.
-    """
-
-    fraction: float
-    action: str
-    target: str | None = None
-    levels: frozenset[str] | None = None
-
-    def applies(self, level: str, target: str) -> bool:
-        return (self.target is None or self.target == target) and (
-            self.levels is None or level in self.levels
-        )
-
-
-BREACH = EscalationStep(1.0, "breach")
+#: A breach is always reported, even when the policy's file names no breach step.
+BREACH = EscalationStep(EscalationAction.BREACH, 1.0)
+#: The steps of a policy that names none: a warning at three quarters, then the breach.
+DEFAULT_STEPS = (EscalationStep(EscalationAction.WARNING, 0.75), BREACH)
 
 
 class FollowupRule(Protocol):
@@ -62,7 +49,7 @@ class FixedFollowup:
 class TicketPolicy:
     name: str
     levels: Mapping[str, Mapping[str, TargetSpec]]
-    steps: tuple[EscalationStep, ...] = (EscalationStep(0.75, "warning"), BREACH)
+    steps: tuple[EscalationStep, ...] = DEFAULT_STEPS  # the SLA engine's steps, as they are
     followup: FollowupRule | None = None
     warranty: Warranty | None = None
 
