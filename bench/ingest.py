@@ -44,9 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent import wire
 from collector.config.collector import parse_config
+from collector.intake.envelope import Envelope
 from collector.metrics import Metrics
 from collector.pipeline.dedup import DedupStage, Registry, RegistryStage
-from collector.pipeline.stage import Envelope
 from collector.rules.engine import Engine
 from collector.rules.inventory import parse_csv_inventory
 from collector.rules.ruleset import load_rules

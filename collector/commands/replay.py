@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
         sla = SlaEngine(policies_dir)
         book = TicketBook(policies=sla, devices=InventoryWarranty(inventory), sla=sla)
-        stages.append(TicketStage(book))
+        stages.append(TicketStage(book, emit))
     try:
         result = Replay(engine, stages, emit=emit).run(stream, warn)
     except UnicodeDecodeError as exc:

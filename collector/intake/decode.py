@@ -15,8 +15,8 @@ from typing import Any
 from agent import wire
 from collector.config.collector import IntakeConfig, MetricMapping
 from collector.intake.deadletter import Rejects
+from collector.intake.envelope import Envelope
 from collector.metrics import Metrics
-from collector.pipeline.stage import Envelope
 
 TS_OUT_OF_RANGE = "ts_out_of_range"
 UNMAPPED_TOPIC = "unmapped_topic"

@@ -20,9 +20,9 @@ from typing import Any
 
 from agent import wire
 from collector.config.collector import SnmpConfig, SnmpTarget, SnmpV3User
+from collector.intake.envelope import Envelope
 from collector.intake.snmp_profiles import Profile, ProfileError
 from collector.metrics import Metrics
-from collector.pipeline.stage import Envelope
 
 log = logging.getLogger("fleetdesk.collector.snmp")
 
@@ -96,8 +96,9 @@ class Poller:
             if target.profile not in profiles:
                 known = ", ".join(sorted(profiles)) or "none"
                 raise ProfileError(
-                    f"snmp.devices: {target.device}: unknown profile {target.profile!r} "
-                    f"(known: {known})"
+                    "snmp.devices",
+                    target.device,
+                    f"unknown profile {target.profile!r} (known: {known})",
                 )
 
     async def poll(self, target: SnmpTarget) -> PollResult:

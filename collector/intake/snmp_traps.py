@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from collector.config.collector import SnmpTarget, TrapConfig
+from collector.intake.envelope import Envelope
 from collector.metrics import Metrics
-from collector.pipeline.stage import Envelope
 from collector.rules.inputs import STANDARD_TRAPS
 
 log = logging.getLogger("fleetdesk.collector.traps")

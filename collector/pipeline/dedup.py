@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from agent import wire
+from collector.intake.envelope import Envelope
 from collector.metrics import Metrics
-from collector.pipeline.stage import Envelope
 from collector.store import DeviceRow
 
 NEW, DUPLICATE, LATE = 0, -1, -2

@@ -1,9 +1,12 @@
-"""Replay a recording through the engine: one JSON line in, zero or more JSON lines out.
+"""Replay a recording through the collector's own pipeline: one JSON line in, zero or more out.
 
-The driver is a small pipeline: each recording line lets time pass, is parsed into an input
-and fed to the engine; every fault event, and every line the engine does not know, goes
-through the stages in order (the fault printer first; later stages such as tickets add their
-own lines). Bad lines are reported with their number and skipped, never fatal.
+Replay is the live assembly (``collector.pipeline.assembly.assemble``: decode, dedup, registry,
+telemetry, rules, fault stages) run on a virtual clock: each recording line lets time pass to its
+``at``, becomes an envelope exactly as an MQTT message, an SNMP trap or a maintenance notice would,
+and goes down the pipeline. The fault stages print: the fault printer first, then any given
+(the ticket stage adds ticket events and handles ``desk`` lines). Nothing is stored: the registry
+and the recent samples stay in memory. Bad lines are reported with their number and skipped,
+never fatal; a message the live collector would reject is a bad line with the same reason.
 """
 
 from __future__ import annotations
@@ -15,9 +18,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from agent import wire
+from collector.config.collector import IntakeConfig
+from collector.intake.deadletter import Rejects
+from collector.intake.envelope import Envelope
+from collector.metrics import Metrics
+from collector.pipeline.assembly import Pipeline, assemble
+from collector.pipeline.dedup import Registry
 from collector.rules.engine import Engine
 from collector.rules.faults import FaultEvent
-from collector.rules.inputs import Input, Maintenance, Trap
+from collector.rules.inputs import Maintenance, Trap
 
 Emit = Callable[[Mapping[str, Any]], None]
 
@@ -26,19 +35,19 @@ class BadLine(ValueError):
     """A recording line that cannot be used; the message says why."""
 
 
-class Stage(Protocol):
-    """One step after the engine. Every method may emit output lines.
+class ReplayStage(Protocol):
+    """A fault stage of the replay that may also own recording lines of its own kinds.
 
     ``line_kinds``: the recording line keys (besides ``at``) this stage handles, e.g. ``desk``.
     """
 
     line_kinds: tuple[str, ...]
 
-    def fault_event(self, event: FaultEvent, emit: Emit) -> None: ...
+    def on_fault(self, event: FaultEvent) -> None: ...
 
-    def advance(self, at: datetime, emit: Emit) -> None: ...
+    def advance(self, now: datetime) -> None: ...
 
-    def line(self, body: Mapping[str, Any], at: datetime, emit: Emit) -> None:
+    def line(self, body: Mapping[str, Any], at: datetime) -> None:
         """Handle a recording line of one of ``line_kinds`` (after time advanced to ``at``).
 
         Raises BadLine if the line is malformed.
@@ -47,17 +56,20 @@ class Stage(Protocol):
 
 
 class FaultPrinter:
-    """The first stage: one output line per fault event."""
+    """The first fault stage: one output line per fault event."""
 
     line_kinds: tuple[str, ...] = ()
 
-    def fault_event(self, event: FaultEvent, emit: Emit) -> None:
-        emit(event.to_json())
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
 
-    def advance(self, at: datetime, emit: Emit) -> None:
+    def on_fault(self, event: FaultEvent) -> None:
+        self.emit(event.to_json())
+
+    def advance(self, now: datetime) -> None:
         pass
 
-    def line(self, body: Mapping[str, Any], at: datetime, emit: Emit) -> None:
+    def line(self, body: Mapping[str, Any], at: datetime) -> None:
         pass
 
 
@@ -68,30 +80,42 @@ class ReplayResult:
     events: int
 
 
-_ENGINE_KEYS = ("topic", "trap", "maintenance")
+class _Refusals(Rejects):
+    """Rejects that remember why, so the replay can name the line (nothing is written)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(metrics, logs_per_minute=0)
+        self.last: str | None = None
+
+    def reject(self, topic: str, payload: bytes, at: float, reason: str, detail: str) -> None:
+        self.last = f"{reason}: {detail}"
+
+    def take(self) -> str | None:
+        last, self.last = self.last, None
+        return last
 
 
-def parse_line(body: object, traps: Mapping[str, str]) -> tuple[datetime, Input | None, bool]:
-    """``(at, input or None, is_engine_line)``; raises BadLine naming the problem."""
+def parse_line(body: object, traps: Mapping[str, str]) -> tuple[datetime, Envelope | None, bool]:
+    """``(at, envelope or None, is_pipeline_line)``; raises BadLine naming the problem."""
     if not isinstance(body, dict):
         raise BadLine("not a JSON object")
     at = _ts(body.get("at"), "at")
+    arrival = at.timestamp()
     if "topic" in body:
         payload = body.get("payload")
         if isinstance(payload, dict):
-            raw: bytes | str = json.dumps(payload)
+            raw = json.dumps(payload).encode()
         elif isinstance(payload, str):
-            raw = payload
+            raw = payload.encode()
         else:
             raise BadLine("'payload' must be an object or a string")
-        msg = wire.decode(str(body["topic"]), raw)
-        if isinstance(msg, wire.DecodeError):
-            raise BadLine(f"message refused: {msg}")
-        return at, msg, True
+        return at, Envelope(str(body["topic"]), raw, arrival), True
     if "trap" in body:
-        return at, _trap(body["trap"], traps), True
+        trap = _trap(body["trap"], traps)
+        return at, Envelope("", b"", arrival, msg=trap, source="trap"), True
     if "maintenance" in body:
-        return at, _maintenance(body["maintenance"]), True
+        notice = _maintenance(body["maintenance"])
+        return at, Envelope("", b"", arrival, msg=notice, source="maintenance"), True
     if set(body) == {"at"}:
         return at, None, True
     return at, None, False
@@ -145,10 +169,24 @@ def _maintenance(raw: object) -> Maintenance:
 
 
 class Replay:
-    def __init__(self, engine: Engine, stages: Sequence[Stage] = (), *, emit: Emit) -> None:
+    def __init__(self, engine: Engine, stages: Sequence[ReplayStage] = (), *, emit: Emit) -> None:
         self.engine = engine
-        self.stages: list[Stage] = [FaultPrinter(), *stages]
-        self._emit = emit
+        self.stages: list[ReplayStage] = [FaultPrinter(emit), *stages]
+        self._counted = _Counted()
+        metrics = Metrics()
+        self._refusals = _Refusals(metrics)
+        self.pipeline: Pipeline = assemble(
+            intake=IntakeConfig(),
+            mappings=(),
+            metrics=metrics,
+            registry=Registry(metrics),
+            rejects=self._refusals,
+            measurement="fleet",
+            telemetry=None,
+            recent=None,
+            engine=engine,
+            fault_stages=(self._counted, *self.stages),
+        )
         self._last: datetime | None = None
 
     def run(self, lines: Iterable[str], warn: Callable[[str], None]) -> ReplayResult:
@@ -170,21 +208,38 @@ class Replay:
             body = json.loads(text)
         except ValueError as exc:
             raise BadLine(f"not JSON: {exc}") from None
-        at, item, is_engine_line = parse_line(body, self.engine.rules.traps)
+        at, envelope, is_pipeline_line = parse_line(body, self.engine.rules.traps)
         if self._last is not None and at < self._last:
             raise BadLine(f"'at' goes back in time (previous line: {wire.format_ts(self._last)})")
         handler = None
-        if not is_engine_line:
+        if not is_pipeline_line:
             handler = next((s for s in self.stages if set(body) & set(s.line_kinds)), None)
             if handler is None:
                 raise BadLine(f"unknown line kind (keys: {', '.join(sorted(body))})")
-        self._last = at
-        events = self.engine.process(item, at) if item is not None else self.engine.tick(at)
-        for event in events:
-            for stage in self.stages:
-                stage.fault_event(event, self._emit)
-        for stage in self.stages:
-            stage.advance(at, self._emit)
+        previous, self._last = self._last, at
+        before = self._counted.events
+        if envelope is None:
+            self.pipeline.tick(at)
+        else:
+            self.pipeline([envelope])
+            refused = self._refusals.take()
+            if refused is not None:
+                self._last = previous  # a refused line lets no time pass
+                raise BadLine(f"message refused: {refused}")
+            self.pipeline.advance(at)
         if handler is not None:
-            handler.line(body, at, self._emit)
-        return len(events)
+            handler.line(body, at)
+        return self._counted.events - before
+
+
+class _Counted:
+    """A fault stage that counts the events (for the summary)."""
+
+    def __init__(self) -> None:
+        self.events = 0
+
+    def on_fault(self, event: FaultEvent) -> None:
+        self.events += 1
+
+    def advance(self, now: datetime) -> None:
+        pass

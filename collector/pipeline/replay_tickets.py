@@ -45,19 +45,23 @@ def event_line(event: TicketEvent) -> dict[str, Any]:
 class TicketStage:
     line_kinds: tuple[str, ...] = ("desk",)
 
-    def __init__(self, book: TicketBook) -> None:
+    def __init__(self, book: TicketBook, emit: Emit) -> None:
         self.book = book
+        self.emit = emit
         self._numbers = MemoryNumbers()
 
-    def fault_event(self, event: FaultEvent, emit: Emit) -> None:
+    def on_fault(self, event: FaultEvent) -> None:
+        emit = self.emit
         for ticket_event in self.book.on_fault(signal_of(event), self._numbers):
             emit(event_line(ticket_event))
 
-    def advance(self, at: datetime, emit: Emit) -> None:
+    def advance(self, at: datetime) -> None:
+        emit = self.emit
         for ticket_event in self.book.tick(at):
             emit(event_line(ticket_event))
 
-    def line(self, body: Mapping[str, Any], at: datetime, emit: Emit) -> None:
+    def line(self, body: Mapping[str, Any], at: datetime) -> None:
+        emit = self.emit
         desk = body.get("desk")
         if not isinstance(desk, dict):
             raise BadLine("'desk' must be an object")

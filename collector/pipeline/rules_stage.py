@@ -9,16 +9,17 @@ set in one transaction; the engine's exported state separately, for restarts).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from collector.config.collector import CollectorConfig
+from collector.intake.envelope import Envelope
 from collector.intake.snmp_traps import TrapNotice
 from collector.metrics import Metrics
-from collector.pipeline.stage import Envelope
+from collector.pipeline.stage import FaultStage
 from collector.preset_paths import default_rules_dir
 from collector.rules.engine import Engine
 from collector.rules.faults import FaultEvent
@@ -47,19 +48,28 @@ def load_setup(cfg: CollectorConfig) -> RulesSetup | None:
     """Inventory and rules for ``rules.inventory`` (none configured: no rules stage)."""
     if cfg.rules.inventory is None:
         return None
+    return setup_from(cfg.rules.inventory, cfg.rules.rules_dir, cfg.rules.default_policy)
+
+
+def setup_from(inventory: Path, rules_dir: Path | None, default_policy: str) -> RulesSetup:
+    """Inventory, rules and policies, checked now (fail at start, not at the first fault).
+
+    ``rules_dir``: a rules folder (``rules.d/``, ``policies/``, ``calendars/``) or one rule file;
+    None: the shipped presets. Raises EngineError (one line: file, line, key, reason)."""
     from collector.rules.classify import PolicyError
     from collector.rules.inventory import InventoryError, load_inventory
     from collector.rules.ruleset import RuleError, load_rules
 
-    rules_path = cfg.rules.rules_dir or default_rules_dir()
+    rules_path = rules_dir or default_rules_dir()
     try:
         setup = RulesSetup(
-            load_inventory(cfg.rules.inventory),
+            load_inventory(inventory),
             load_rules(rules_path),
-            cfg.rules.default_policy,
+            default_policy,
+            # policies and calendars: the rules folder's own first, then the shipped presets
             rules_path if rules_path.is_dir() else None,
         )
-        new_engine(setup, None)  # policies are checked here: fail at start, not at a fault
+        new_engine(setup, None)  # policies are checked here
     except (InventoryError, RuleError, PolicyError) as exc:
         raise EngineError(str(exc)) from None
     return setup
@@ -87,24 +97,25 @@ def to_input(env: Envelope) -> Input | None:
 
 
 class FaultLog:
-    """Fault events waiting to be written, and the open faults as last reported."""
+    """A fault stage: fault events waiting to be written, and the open faults as last reported.
+
+    The state writer takes them (``take``) and writes events and the open-fault set in one
+    transaction; what it could not write is put back for the next flush."""
 
     def __init__(self, engine: Engine, metrics: Metrics) -> None:
         self.engine = engine
         self.metrics = metrics
         self.pending: list[tuple[float, str, str, dict[str, Any]]] = []
         self.changed = False
-        # who else wants the events as they happen (the ticket service)
-        self.listeners: list[Callable[[list[FaultEvent]], None]] = []
 
-    def add(self, events: list[FaultEvent]) -> None:
-        for listener in self.listeners:
-            listener(events)
-        for event in events:
-            fault = event.fault
-            self.pending.append((event.at.timestamp(), fault.subject, fault.kind, event.to_json()))
-            self.metrics.fault_events.labels(fault.kind).inc()
+    def on_fault(self, event: FaultEvent) -> None:
+        fault = event.fault
+        self.pending.append((event.at.timestamp(), fault.subject, fault.kind, event.to_json()))
+        self.metrics.fault_events.labels(fault.kind).inc()
         self.changed = True
+
+    def advance(self, now: datetime) -> None:
+        pass
 
     def open_now(self) -> list[OpenFault]:
         faults = self.engine.open_faults()
@@ -121,9 +132,12 @@ class FaultLog:
 
 
 class RulesStage:
-    def __init__(self, engine: Engine, faults: FaultLog) -> None:
+    """The last intake stage: each input to the pure engine with its arrival time; the fault
+    events it returns go, one by one and in order, to every fault stage."""
+
+    def __init__(self, engine: Engine, fault_stages: Sequence[FaultStage]) -> None:
         self.engine = engine
-        self.faults = faults
+        self.fault_stages = tuple(fault_stages)
 
     def __call__(self, batch: list[Envelope]) -> list[Envelope]:
         process = self.engine.process
@@ -137,10 +151,16 @@ class RulesStage:
                 log.exception("rules engine failed on %s", type(item).__name__)
                 continue
             if events:
-                self.faults.add(events)
+                self._hand_on(events)
         return batch
 
-    def tick(self, now: float) -> None:
-        events = self.engine.tick(datetime.fromtimestamp(now, UTC))
+    def tick(self, now: datetime) -> None:
+        events = self.engine.tick(now)
         if events:
-            self.faults.add(events)
+            self._hand_on(events)
+
+    def _hand_on(self, events: Sequence[FaultEvent]) -> None:
+        stages = self.fault_stages
+        for event in events:
+            for stage in stages:
+                stage.on_fault(event)

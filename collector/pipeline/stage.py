@@ -1,57 +1,36 @@
-"""One stage shape for everything that arrives: a batch in, the survivors out.
+"""The two stage shapes of the pipeline, and the pipeline that runs them in order.
 
-A stage is any callable ``(list[Envelope]) -> list[Envelope]``; it may drop envelopes (rejects,
-duplicates), fill them in (decode) or hand them to a writer (storage, rules). Stages never block:
-anything slow (database, TSDB) is handed to a writer task. The service assembles its stages in
-one visible place (``collector.service.app.build_pipeline``) and runs them in order.
+An **intake stage** takes a batch of envelopes and returns the survivors: it may drop them
+(rejects, duplicates), fill them in (decode) or hand them to a writer (registry, telemetry
+store). Stages never block: anything slow is handed to a writer that runs elsewhere.
+
+The last intake stage is the rules stage; what it produces are fault events, and those go, one
+by one and in order, to the **fault stages** (persisting them, ticketing them, printing them in a
+replay). Time is always passed in: the live service passes the wall clock, replay a virtual one.
+
+``collector.pipeline.assembly.assemble`` is the one place the stages are put in order, for the
+live collector and for ``fleetdesk replay`` alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
 
-
-class Envelope:
-    """One arrival: raw MQTT bytes, or a decoded message from SNMP, with its arrival time."""
-
-    __slots__ = ("at", "msg", "payload", "source", "tenant", "topic")
-
-    def __init__(
-        self,
-        topic: str,
-        payload: bytes,
-        at: float,
-        *,
-        msg: Any = None,
-        source: str = "mqtt",
-        tenant: str = "",
-    ) -> None:
-        self.topic = topic
-        self.payload = payload
-        self.at = at  # epoch seconds when it reached the collector
-        self.msg = msg  # a wire.Message (or an SNMP trap notice) once decoded
-        self.source = source  # mqtt, mapping, snmp, trap
-        self.tenant = tenant
-
+from collector.intake.envelope import Envelope
+from collector.rules.faults import FaultEvent
 
 Stage = Callable[[list[Envelope]], list[Envelope]]
 
 
-class Pipeline:
-    def __init__(self, stages: Sequence[tuple[str, Stage]]) -> None:
-        self.stages = tuple(stages)
+class FaultStage(Protocol):
+    """What comes after the rules engine."""
 
-    def names(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.stages)
+    def on_fault(self, event: FaultEvent) -> None:
+        """One fault event (opened, escalated, cleared, ...), in the order the engine made them."""
+        ...
 
-    def __call__(self, batch: list[Envelope]) -> list[Envelope]:
-        for _name, stage in self.stages:
-            if not batch:
-                break
-            batch = stage(batch)
-        return batch
-
-    def feed(self, raw: list[tuple[str, bytes, float]]) -> None:
-        """Entry point for MQTT intake: (topic, payload, arrival) tuples."""
-        self([Envelope(t, p, a) for t, p, a in raw])
+    def advance(self, now: datetime) -> None:
+        """Time has passed to ``now`` (a stage with timers of its own fires what is due)."""
+        ...

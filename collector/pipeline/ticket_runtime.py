@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from collector.delivery.worker import DeliveryWorker
@@ -34,10 +35,16 @@ class TicketRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.opened = 0
 
+    def on_fault(self, event: FaultEvent) -> None:
+        """A fault stage: queue the event (from the event loop's thread) for the ticket book."""
+        self._queue.put_nowait(event)
+
     def submit(self, events: Iterable[FaultEvent]) -> None:
-        """Queue fault events (from the event loop's thread) for the ticket book."""
         for event in events:
             self._queue.put_nowait(event)
+
+    def advance(self, now: datetime) -> None:
+        """Nothing to do: the ticket clock task wakes itself at the next exact deadline."""
 
     def committed(self, events: Sequence[TicketEvent]) -> None:
         """Ticket changes were committed: wake the worker and the clock (from any thread)."""

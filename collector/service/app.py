@@ -13,27 +13,27 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from collector.config.collector import CollectorConfig
 from collector.intake.deadletter import Rejects
-from collector.intake.decode import DecodeStage
 from collector.intake.mqtt import MqttIntake
 from collector.intake.snmp_poll import Poller
 from collector.intake.snmp_profiles import Profile, ProfileError, load_profiles
 from collector.intake.snmp_traps import TrapReceiver
 from collector.metrics import Metrics
-from collector.pipeline.dedup import DedupStage, Registry, RegistryStage
+from collector.pipeline.assembly import Pipeline, assemble
+from collector.pipeline.dedup import Registry
 from collector.pipeline.rules_stage import FaultLog, RulesSetup, RulesStage, load_setup, new_engine
-from collector.pipeline.stage import Pipeline
+from collector.pipeline.stage import FaultStage
 from collector.pipeline.tickets_setup import Tickets, TicketsSetup, build_tickets, load_tickets
 from collector.preset_paths import default_rules_dir
 from collector.rules.engine import Engine
 from collector.store import Store
-from collector.store.tsdb import InfluxWriter, RecentSamples, Sink, TsdbStage
+from collector.store.tsdb import InfluxWriter, RecentSamples, TelemetryWriter
 
 log = logging.getLogger("fleetdesk.collector")
 
@@ -50,7 +50,7 @@ class Service:
     registry: Registry
     rejects: Rejects
     pipeline: Pipeline
-    sink: Sink | None
+    sink: TelemetryWriter | None
     recent: RecentSamples | None
     intake: MqttIntake
     rules: RulesStage | None = None
@@ -69,28 +69,6 @@ class Service:
             "draining": self.stopping,
         }
         return not self.stopping, detail
-
-
-def build_pipeline(
-    cfg: CollectorConfig,
-    *,
-    metrics: Metrics,
-    registry: Registry,
-    rejects: Rejects,
-    sink: Sink | None,
-    recent: RecentSamples | None,
-    rules: RulesStage | None,
-) -> Pipeline:
-    """The one place the stages are put in order."""
-    stages: list[tuple[str, Any]] = [
-        ("decode", DecodeStage(cfg.intake, cfg.mappings, rejects, metrics)),
-        ("dedup", DedupStage(registry, metrics)),
-        ("registry", RegistryStage(registry, metrics)),
-        ("tsdb", TsdbStage(cfg.tsdb.measurement, metrics, sink, recent)),
-    ]
-    if rules is not None:
-        stages.append(("rules", rules))
-    return Pipeline(stages)
 
 
 def build(
@@ -114,32 +92,46 @@ def build(
         topic=cfg.intake.dead_letter_topic,
         logs_per_minute=cfg.intake.reject_logs_per_minute,
     )
-    sink: Sink | None = InfluxWriter(cfg.tsdb, metrics) if cfg.tsdb.url else None
-    recent = None if sink is not None else RecentSamples(cfg.tsdb.recent_samples, metrics)
-    faults = rules = None
-    if engine is not None:
+    writer: TelemetryWriter | None = InfluxWriter(cfg.tsdb, metrics) if cfg.tsdb.url else None
+    recent = None if writer is not None else RecentSamples(cfg.tsdb.recent_samples, metrics)
+    faults = None
+    ticketing = None
+    fault_stages: list[FaultStage] = []
+    if engine is not None and setup is not None:
         faults = FaultLog(engine, metrics)
         faults.open_now()  # a restored engine's open faults show at once
-        rules = RulesStage(engine, faults)
-    pipeline = build_pipeline(
-        cfg,
+        # every fault becomes a ticket (kept in the store; delivered when sinks are configured)
+        ticket_setup = tickets if tickets is not None else load_tickets(cfg)
+        ticketing = build_tickets(cfg, ticket_setup, setup, store.engine, metrics.registry)
+        fault_stages = [faults, ticketing.runtime]
+    pipeline = assemble(
+        intake=cfg.intake,
+        mappings=cfg.mappings,
         metrics=metrics,
         registry=registry,
         rejects=rejects,
-        sink=sink,
+        measurement=cfg.tsdb.measurement,
+        telemetry=writer,
         recent=recent,
-        rules=rules,
+        engine=engine,
+        fault_stages=fault_stages,
     )
     intake = MqttIntake(cfg.mqtt, cfg.mappings, pipeline.feed, metrics)
     rejects.publish = intake.publish
     service = Service(
-        cfg, metrics, store, registry, rejects, pipeline, sink, recent, intake, rules, faults
+        cfg,
+        metrics,
+        store,
+        registry,
+        rejects,
+        pipeline,
+        writer,
+        recent,
+        intake,
+        pipeline.rules,
+        faults,
+        ticketing,
     )
-    if faults is not None and setup is not None:
-        # every fault becomes a ticket (kept in the store; delivered when sinks are configured)
-        ticket_setup = tickets if tickets is not None else load_tickets(cfg)
-        service.tickets = build_tickets(cfg, ticket_setup, setup, store.engine, metrics.registry)
-        faults.listeners.append(service.tickets.runtime.submit)
     if cfg.snmp.targets:
         service.poller = Poller(cfg.snmp, snmp_profiles(cfg), pipeline, metrics)
     if cfg.snmp.traps is not None:
@@ -157,8 +149,10 @@ def snmp_profiles(cfg: CollectorConfig) -> dict[str, Profile]:
     for target in cfg.snmp.targets:
         if target.profile not in profiles:
             raise ProfileError(
-                f"{cfg.source}: snmp.devices: {target.device}: unknown profile "
-                f"{target.profile!r} (in {folder}: {', '.join(sorted(profiles)) or 'none'})"
+                str(cfg.source),
+                f"snmp.devices: {target.device}",
+                f"unknown profile {target.profile!r} "
+                f"(in {folder}: {', '.join(sorted(profiles)) or 'none'})",
             )
     return profiles
 
@@ -237,8 +231,7 @@ async def run(
         log.info("http on %s:%d (/healthz, /metrics)", cfg.http.host, port)
 
     async def clock() -> None:
-        if service.rules is not None:
-            service.rules.tick(time.time())
+        service.pipeline.tick(datetime.now(UTC))
 
     async def engine_state() -> None:
         await save_engine_state(service, engine)

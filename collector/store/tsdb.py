@@ -22,7 +22,6 @@ from typing import Any, Protocol
 from agent import wire
 from collector.config.collector import TsdbConfig
 from collector.metrics import Metrics
-from collector.pipeline.stage import Envelope
 
 log = logging.getLogger("fleetdesk.collector.tsdb")
 
@@ -57,7 +56,9 @@ def line(measurement: str, tenant: str, msg: wire.Telemetry) -> str | None:
     return f"{tags} {','.join(fields)} {int(msg.ts.timestamp() * 1000)}"
 
 
-class Sink(Protocol):
+class TelemetryWriter(Protocol):
+    """Where telemetry lines go (the InfluxDB v2 write API client, or a test's stand-in)."""
+
     def submit(self, lines: list[str]) -> None: ...
 
     def close(self) -> None: ...
@@ -171,38 +172,3 @@ class RecentSamples:
 
     def latest(self, device: str) -> list[tuple[float, dict[str, wire.MetricValue]]]:
         return list(self.by_device.get(device, ()))
-
-
-class TsdbStage:
-    def __init__(
-        self,
-        measurement: str,
-        metrics: Metrics,
-        sink: Sink | None,
-        recent: RecentSamples | None,
-    ) -> None:
-        self.measurement = measurement
-        self.metrics = metrics
-        self.sink = sink
-        self.recent = recent
-
-    def __call__(self, batch: list[Envelope]) -> list[Envelope]:
-        if self.sink is not None:
-            lines = []
-            for env in batch:
-                msg = env.msg
-                if isinstance(msg, wire.Telemetry):
-                    text = line(self.measurement, env.tenant, msg)
-                    if text is not None:
-                        lines.append(text)
-            if lines:
-                self.sink.submit(lines)
-        elif self.recent is not None and self.recent.size:
-            kept = 0
-            for env in batch:
-                if isinstance(env.msg, wire.Telemetry):
-                    self.recent.add(env.msg)
-                    kept += 1
-            if kept:
-                self.metrics.tsdb_lines.labels("kept").inc(kept)
-        return batch

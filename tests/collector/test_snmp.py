@@ -11,11 +11,11 @@ import pytest
 
 from agent import wire
 from collector.config.collector import SnmpConfig, SnmpTarget, SnmpV3User, TrapConfig
+from collector.intake.envelope import Envelope
 from collector.intake.snmp_poll import Poller
 from collector.intake.snmp_profiles import load_profiles
 from collector.intake.snmp_traps import TrapNotice, TrapReceiver
 from collector.metrics import Metrics
-from collector.pipeline.stage import Envelope
 from collector.preset_paths import default_rules_dir
 from tests.collector.conftest import eventually
 from tests.support.services import free_port

@@ -14,10 +14,10 @@ import pytest
 from agent import wire
 from collector.rules.engine import Engine
 from collector.rules.faults import EventType, Exemption
+from collector.rules.holds import Hold
 from collector.rules.inputs import Maintenance, Trap
 from collector.rules.inventory import parse_csv_inventory
 from collector.rules.ruleset import load_rules
-from collector.rules.suppression import Hold
 from tests.rules.conftest import HEADER, T0, row
 
 PACKAGE = Path(__file__).resolve().parents[2] / "collector" / "rules"
@@ -31,7 +31,6 @@ from agent import wire
 from collector.rules.engine import Engine
 from collector.rules.inventory import parse_csv_inventory
 from collector.rules.ruleset import load_rules
-from collector.pipeline import replay
 inv = parse_csv_inventory({INVENTORY_TEXT!r})
 e = Engine(inv, load_rules(), default_policy="wthink")
 t = datetime(2030, 1, 1, tzinfo=timezone.utc)
