@@ -31,7 +31,9 @@ _MAX_YEARS_AHEAD = 50  # a calendar with no working time in 50 years is an error
 
 
 class CalendarError(ValueError):
-    """A query the calendar cannot answer (naive datetime, no working time ahead)."""
+    """A query the calendar cannot answer (naive datetime, no working time ahead).
+
+    Not a file error: a bad calendar file is a ``ConfigError`` from ``load_calendar``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,8 @@ from collector.sla.vocabulary import CRITICALITIES, FAULT_KINDS, IMPACTS, SCOPES
 TARGET_NAMES = ("response", "onsite", "diagnosis", "resolution", "plan", "repair", "followup")
 
 
-class UnknownLevelError(ValueError):
-    """A level name the policy does not define."""
+class UnknownLevelError(LookupError, ValueError):
+    """A level name the policy does not define: a lookup error (file problems are ConfigError)."""
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ import pytest
 
 from collector.cli import main
 from collector.config.errors import ConfigError
+from collector.preset_paths import RULES_ENV
 from collector.sla.calendar import load_calendar
-from collector.sla.policy import load_policy
+from collector.sla.policy import clear_policy_cache, load_policy
 from tests.sla.conftest import write_rules
 
 GOOD_CALENDAR = """\
@@ -192,6 +193,32 @@ def test_policy_uses_the_folders_own_calendars_first(tmp_path: Path) -> None:
     own = load_policy(tmp_path / "policies" / "own.yaml")  # finds ../calendars by itself
     assert own.levels["A"].targets["resolution"].calendar.workday_seconds == 12 * 3600
     assert own.classify("cpu_high", "info", "device", "common") == "A"
+
+
+def test_load_policy_is_the_one_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Read once per reference; a failed load is not kept, so a fixed file loads.
+    write_rules(tmp_path, {"policies/p.yaml": POLICY_HEAD + "clasification: []\n"})
+    with pytest.raises(ConfigError, match="clasification: unknown key"):
+        load_policy("p", tmp_path)
+    write_rules(tmp_path, {"policies/p.yaml": POLICY_HEAD + "classification: [{level: A}]\n"})
+    first = load_policy("p", tmp_path)
+    assert load_policy("p", tmp_path) is first
+    monkeypatch.chdir(tmp_path)  # a relative path and an absolute one are the same file
+    assert load_policy("policies/p.yaml") is load_policy(tmp_path / "policies" / "p.yaml")
+    clear_policy_cache()
+    again = load_policy("p", tmp_path)
+    assert again is not first and again == first
+    # A preset name resolves through $FLEETDESK_RULES, so it is part of the key.
+    assert "urgent" in load_policy("wthink").levels
+    own = write_rules(
+        tmp_path / "own",
+        {
+            "calendars/cn-workdays.yaml": GOOD_CALENDAR,
+            "policies/wthink.yaml": POLICY_HEAD + "classification: [{level: A}]\n",
+        },
+    )
+    monkeypatch.setenv(RULES_ENV, str(own))
+    assert list(load_policy("wthink").levels) == ["A"]
 
 
 def test_rules_check_names_every_bad_file(

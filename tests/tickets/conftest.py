@@ -22,7 +22,7 @@ def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-#: The shipped policies through the real SLA engine (policies are cached per name).
+#: The shipped policies through the real SLA engine (read once, by `load_policy`).
 ENGINE = SlaEngine()
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
+from collector.sla.policy import EscalationAction, load_policy
 from collector.tickets.book import TicketBook
 from collector.tickets.inputs import DeskAction, DeskCommand, Verdict
 from collector.tickets.model import Coverage, CoverageReason, EventKind, Outcome, State
 from collector.tickets.numbers import MemoryNumbers, is_fault_number
-from collector.tickets.terms import DeviceWarranty
-from tests.tickets.conftest import Devices, fault, make_book, utc
+from collector.tickets.sla_adapter import ticket_policy
+from collector.tickets.terms import BREACH, DeviceWarranty
+from tests.tickets.conftest import ENGINE, Devices, fault, make_book, utc
 
 
 def kinds(events: list) -> list[str]:  # type: ignore[type-arg]
@@ -316,3 +319,17 @@ def test_level_changed_event_matches_the_webhook_schema(
     [changed] = book.on_fault(fault("escalated", "2025-10-09T09:00:00", level="3",
                                     onset="2025-10-09T08:00:00"), numbers)  # fmt: skip
     jsonschema.validate(json.loads(render(changed, ENGINE)), schema)
+
+
+def test_ticket_policy_takes_the_sla_steps_as_they_are() -> None:
+    # One EscalationStep: the ticket book runs the SLA engine's steps, not a translated copy,
+    # and adds a breach at 1.0 only when the file names none.
+    policy = load_policy("wthink")
+    steps = ENGINE.ticket_policy("wthink").steps
+    assert len(steps) == len(policy.escalations)
+    assert all(a is b for a, b in zip(steps, policy.escalations, strict=True))
+    quiet = replace(
+        policy,
+        escalations=tuple(s for s in policy.escalations if s.action is not EscalationAction.BREACH),
+    )
+    assert ticket_policy(quiet, "quiet").steps == (*quiet.escalations, BREACH)
