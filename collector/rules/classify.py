@@ -46,18 +46,14 @@ def sla_loader(rules_dir: Path | None = None, base: Path | None = None) -> Polic
 
 
 class PolicyBook:
-    """Loads each policy once; ``get`` raises PolicyError naming the policy and the reason."""
+    """``get`` raises PolicyError naming the policy and the reason. It keeps no copies: the
+    SLA engine's ``load_policy`` is the one policy cache (a dict lookup once read)."""
 
     def __init__(self, loader: PolicyLoader) -> None:
         self._loader = loader
-        self._cache: dict[str, Policy] = {}
 
     def get(self, ref: str) -> Policy:
-        policy = self._cache.get(ref)
-        if policy is None:
-            try:
-                policy = self._loader(ref)
-            except (OSError, ValueError, KeyError, LookupError) as exc:
-                raise PolicyError(f"policy {ref!r}: {exc}") from None
-            self._cache[ref] = policy
-        return policy
+        try:
+            return self._loader(ref)
+        except (OSError, ValueError, KeyError, LookupError) as exc:
+            raise PolicyError(f"policy {ref!r}: {exc}") from None
