@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from collector.config.collector import ConfigError, load_config
     from collector.intake.snmp_profiles import ProfileError
     from collector.pipeline.rules_stage import EngineError, load_setup
-    from collector.pipeline.tickets_setup import TicketsError, load_tickets
+    from collector.service.tickets import TicketsError, load_tickets
     from collector.service import app
     from collector.store import StoreError
 
