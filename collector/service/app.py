@@ -29,9 +29,9 @@ from collector.pipeline.assembly import Pipeline, assemble
 from collector.pipeline.dedup import Registry
 from collector.pipeline.rules_stage import FaultLog, RulesSetup, RulesStage, load_setup, new_engine
 from collector.pipeline.stage import FaultStage
-from collector.pipeline.tickets_setup import Tickets, TicketsSetup, build_tickets, load_tickets
 from collector.preset_paths import default_rules_dir
 from collector.rules.engine import Engine
+from collector.service.tickets import Tickets, TicketsSetup, build_tickets, load_tickets
 from collector.store import Store
 from collector.store.tsdb import InfluxWriter, RecentSamples, TelemetryWriter
 

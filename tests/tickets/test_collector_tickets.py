@@ -21,7 +21,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from collector.pipeline.tickets_setup import load_tickets
+from collector.service.tickets import load_tickets
 from collector.tickets.model import Outcome
 from tests.collector.conftest import (
     Publisher,
@@ -229,7 +229,7 @@ def test_worker_false_only_queues_for_an_external_deliverer(tmp_path: Path, brok
     from prometheus_client import CollectorRegistry
 
     from collector.pipeline.rules_stage import load_setup
-    from collector.pipeline.tickets_setup import build_tickets
+    from collector.service.tickets import build_tickets
     from collector.store import Store
 
     receiver = Receiver(free_port())
