@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from collector.config.errors import ConfigError
+from collector.rules.faults import Criticality, Exemption, Fault, Scope, utc
+from collector.rules.inventory import Device
+from collector.rules.ruleset import Rule
 
 
 class Policy(Protocol):
@@ -27,8 +32,7 @@ class Policy(Protocol):
 PolicyLoader = Callable[[str], Policy]
 
 
-class PolicyError(ValueError):
-    """A policy named by the inventory or the config cannot be loaded."""
+PolicyError = ConfigError  # the old name: a policy that cannot be loaded
 
 
 def sla_loader(rules_dir: Path | None = None, base: Path | None = None) -> PolicyLoader:
@@ -46,14 +50,66 @@ def sla_loader(rules_dir: Path | None = None, base: Path | None = None) -> Polic
 
 
 class PolicyBook:
-    """``get`` raises PolicyError naming the policy and the reason. It keeps no copies: the
-    SLA engine's ``load_policy`` is the one policy cache (a dict lookup once read)."""
+    """``get`` raises ConfigError naming the policy and the reason: the policy file's own
+    error, or one against ``source`` (the file naming the policy). It keeps no copies: the SLA
+    engine's ``load_policy`` is the one policy cache (a dict lookup once read)."""
 
-    def __init__(self, loader: PolicyLoader) -> None:
+    def __init__(self, loader: PolicyLoader, source: str = "<policies>") -> None:
         self._loader = loader
+        self._source = source
 
     def get(self, ref: str) -> Policy:
         try:
             return self._loader(ref)
+        except ConfigError:
+            raise  # names the policy file, line and key already
         except (OSError, ValueError, KeyError, LookupError) as exc:
-            raise PolicyError(f"policy {ref!r}: {exc}") from None
+            raise ConfigError(self._source, "policy", f"{ref!r}: {exc}") from None
+
+
+class FaultMaker:
+    """Builds faults classified by their subject's policy, with the level's SLA deadlines from
+    the onset (none when exempt)."""
+
+    __slots__ = ("_book", "_default")
+
+    def __init__(self, book: PolicyBook, default_policy: str) -> None:
+        self._book, self._default = book, default_policy
+
+    def make(  # noqa: PLR0917  # called on every fault, positional like the engine
+        self,
+        kind: str,
+        rule: Rule,
+        scope: Scope,
+        subject: str,
+        onset: float,
+        dev: Device,
+        *,
+        exempt: Exemption | None = None,
+        detail: Mapping[str, Any] | None = None,
+        devices: tuple[str, ...] = (),
+        criticality: Criticality | None = None,
+        key: str = "",
+    ) -> Fault:
+        policy = self._book.get(dev.policy or self._default)
+        crit = criticality or dev.criticality
+        level = policy.classify(kind, rule.impact.value, scope.value, crit.value)
+        onset_dt = utc(onset)
+        deadlines = (
+            policy.deadlines(level, onset_dt) if level is not None and exempt is None else {}
+        )
+        return Fault(
+            kind=kind,
+            impact=rule.impact,
+            scope=scope,
+            subject=subject,
+            onset=onset_dt,
+            policy=policy.name,
+            level=level,
+            deadlines=dict(deadlines),
+            exempt=exempt,
+            devices=devices,
+            rule=rule.name,
+            key=key,
+            detail=dict(detail) if detail else {},
+        )

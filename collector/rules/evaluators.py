@@ -2,7 +2,7 @@
 """Rules compiled for evaluation, and each device's plan: metric name -> the rules reading it.
 
 A sample only touches the rules that read its metric (one dict look-up per metric). Each
-evaluator keeps its per-device state in ``DeviceState.conds`` under a string key (the rule
+evaluator keeps its per-device state in ``Conditions.conds`` under a string key (the rule
 name, plus ``|instance`` for glob metrics and keyed events), as a short list, and reports
 transitions to a :class:`Sink` (the engine's fault layer).
 """
@@ -11,49 +11,32 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from collector.rules.inventory import Device
 from collector.rules.ruleset import Change, Match, Rule, RuleSet, Threshold
 
 
-class DeviceState:
-    """Everything the engine remembers about one device; kept small (see bench/rules.py)."""
+class Conditions:
+    """What the evaluators keep per device; the engine's ``DeviceState`` extends it."""
 
-    __slots__ = (
-        "armed",
-        "conds",
-        "dev",
-        "expiry",
-        "flapping",
-        "flaps",
-        "gasp_at",
-        "interval",
-        "kinds",
-        "last_seen",
-        "last_ts",
-        "plan",
-    )
+    __slots__ = ("conds", "expiry")
 
-    def __init__(self, dev: Device, plan: Plan) -> None:
-        self.dev = dev
-        self.plan = plan
-        self.interval = float(dev.interval_s)
-        self.last_seen = 0.0  # arrival of the last report (engine time)
-        self.last_ts = float("-inf")  # the newest sample timestamp evaluated
-        self.armed = False  # an absence timer is pending
-        self.gasp_at: float | None = None  # power loss announced, not yet back
+    def __init__(self) -> None:
         self.conds: dict[str, list[Any]] = {}
-        self.kinds: dict[str, Any] = {}  # fault kind -> KindState (engine)
         self.expiry: dict[str, float] | None = None  # event-like instances timing out
-        self.flaps: dict[str, list[float]] | None = None  # kind -> recent opening instants
-        self.flapping: dict[str, Any] | None = None  # kind -> open flapping Fault
 
 
-class Sink(Protocol):
+S_contra = TypeVar("S_contra", bound=Conditions, contravariant=True)
+C = TypeVar("C", bound=Conditions)
+
+
+class Sink(Protocol[S_contra]):
+    """Where condition transitions go (the engine's fault layer)."""
+
     def cond_up(
         self,
-        st: DeviceState,
+        st: S_contra,
         rule: Rule,
         key: str,
         onset: float,
@@ -61,9 +44,9 @@ class Sink(Protocol):
         detail: Mapping[str, Any] | None = None,
     ) -> None: ...
 
-    def cond_down(self, st: DeviceState, kind: str, key: str, at: float) -> None: ...
+    def cond_down(self, st: S_contra, kind: str, key: str, at: float) -> None: ...
 
-    def expire_after(self, st: DeviceState, key: str, due: float) -> None: ...
+    def expire_after(self, st: S_contra, key: str, due: float) -> None: ...
 
 
 def _is_number(value: object) -> bool:
@@ -81,9 +64,7 @@ class ThresholdEval:
         self.for_s = cond.for_s
         self.breaches, self.clears = _predicates(cond)
 
-    def sample(
-        self, sink: Sink, st: DeviceState, metric: str, value: Any, ts: float, at: float
-    ) -> None:
+    def sample(self, sink: Sink[C], st: C, metric: str, value: Any, ts: float, at: float) -> None:
         key = f"{self.name}|{metric}" if self.glob else self.name
         state = st.conds.get(key)
         if state is None:
@@ -118,9 +99,7 @@ class RateEval:
         self.rule, self.name, self.for_s = rule, rule.name, cond.for_s
         self.breaches, self.clears = _predicates(cond)
 
-    def sample(
-        self, sink: Sink, st: DeviceState, metric: str, value: Any, ts: float, at: float
-    ) -> None:
+    def sample(self, sink: Sink[C], st: C, metric: str, value: Any, ts: float, at: float) -> None:
         if not _is_number(value):
             return
         state = st.conds.get(self.name)
@@ -157,9 +136,7 @@ class ChangeEval:
         self.rule, self.name = rule, rule.name
         self.direction, self.clear_after = cond.direction, cond.clear_after_s
 
-    def sample(
-        self, sink: Sink, st: DeviceState, metric: str, value: Any, ts: float, at: float
-    ) -> None:
+    def sample(self, sink: Sink[C], st: C, metric: str, value: Any, ts: float, at: float) -> None:
         state = st.conds.get(self.name)
         if state is None:
             st.conds[self.name] = [value]
@@ -191,9 +168,7 @@ class MatchEval:
         self.names, self.clear_on, self.key = cond.names, cond.clear_on, cond.key
         self.clear_after = cond.clear_after_s
 
-    def signal(
-        self, sink: Sink, st: DeviceState, name: str, fields: Mapping[str, Any], at: float
-    ) -> None:
+    def signal(self, sink: Sink[C], st: C, name: str, fields: Mapping[str, Any], at: float) -> None:
         instance = str(fields.get(self.key, "")) if self.key else ""
         key = f"{self.name}|{instance}" if self.key else self.name
         if name in self.clear_on:
@@ -274,3 +249,20 @@ class Plan:
             if len(self.metrics) < 4096:  # bounded: a device cannot grow it without limit
                 self.metrics[name] = found
         return found
+
+
+class Plans:
+    """One plan per kind of device (class, model and labels), compiled on first use."""
+
+    __slots__ = ("_plans", "_rules")
+
+    def __init__(self, rules: RuleSet) -> None:
+        self._rules = rules
+        self._plans: dict[tuple[Any, ...], Plan] = {}
+
+    def of(self, dev: Device) -> Plan:
+        key = (dev.cls, dev.model, tuple(sorted(dev.labels.items())))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = Plan(self._rules, dev)
+        return plan

@@ -5,11 +5,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from agent.wire import format_ts
+
+EPS: Final = 1e-6  # engine instants closer than this are the same instant
 
 
 class Impact(enum.StrEnum):
@@ -20,6 +22,14 @@ class Impact(enum.StrEnum):
     DEGRADED = "degraded"
     INTERMITTENT = "intermittent"
     INFO = "info"
+
+
+_SEVERITY: Final = {impact: rank for rank, impact in enumerate(Impact)}
+
+
+def worse(a: Impact, b: Impact) -> bool:
+    """Whether impact ``a`` is worse than ``b`` (the order of ``Impact``: outage first)."""
+    return _SEVERITY[a] < _SEVERITY[b]
 
 
 class Scope(enum.StrEnum):
@@ -39,6 +49,18 @@ class Exemption(enum.StrEnum):
 
     POWER_OUTAGE = "power_outage"
     MAINTENANCE = "maintenance"
+
+
+class Hold(enum.StrEnum):
+    """Why a fault is held back (not raised yet); ``Engine.holds()`` shows it, for the board.
+
+    A fault still active when its hold ends is raised then, its clock starting at that instant.
+    """
+
+    MAINTENANCE = "maintenance"  # inside an announced maintenance window
+    PARENT_OFFLINE = "parent_offline"  # the device it sits behind is offline (root cause only)
+    SITE_OUTAGE = "site_outage"  # part of its site's outage fault
+    FLAPPING = "flapping"  # part of a flapping fault for the same kind
 
 
 class EventType(enum.StrEnum):
@@ -124,3 +146,31 @@ class FaultEvent:
             body["into"] = self.into  # null when the absorbing fault is itself held back
         body |= self.extra
         return body
+
+
+def utc(t: float) -> datetime:
+    """An engine instant (seconds since the epoch) as an aware datetime."""
+    return datetime.fromtimestamp(t, UTC)
+
+
+class Outbox:
+    """The fault events decided while handling one input, handed out once by ``drain``."""
+
+    __slots__ = ("_out",)
+
+    def __init__(self) -> None:
+        self._out: list[FaultEvent] = []
+
+    def emit(
+        self,
+        event: EventType,
+        at: float,
+        fault: Fault,
+        into: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._out.append(FaultEvent(event, utc(at), fault, into=into, extra=extra or {}))
+
+    def drain(self) -> list[FaultEvent]:
+        out, self._out = self._out, []
+        return out

@@ -1,23 +1,16 @@
-"""Why a fault is held back, absorbed or exempt: each question answered once, with a reason.
+"""Announced maintenance windows: the maintenance hold and the after-the-fact exemption.
 
-A *hold* keeps a fault from being raised while it lasts; a fault still active when its hold
-ends is raised then, its clock starting at that instant. An *exemption* raises and records the
-fault with no SLA clock.
+While a window covers a device, its faults are held back (``Hold.MAINTENANCE``); one still
+active when the window ends is raised then. A window announced after it began makes open faults
+whose onset lies inside it exempt (``Exemption.MAINTENANCE``): they owe no SLA.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+from collector.rules.faults import Exemption, Fault, Hold
 from collector.rules.inputs import Maintenance
-
-
-class Hold(enum.StrEnum):
-    MAINTENANCE = "maintenance"  # inside an announced maintenance window
-    PARENT_OFFLINE = "parent_offline"  # the device it sits behind is offline (root cause only)
-    SITE_OUTAGE = "site_outage"  # part of its site's outage fault
-    FLAPPING = "flapping"  # part of a flapping fault for the same kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +29,18 @@ class Window:
         if not self.start <= t < self.end:
             return False
         return self.device == device if self.device is not None else self.site == site
+
+    def exempts(self, fault: Fault, site: str | None = None) -> Exemption | None:
+        """Whether this window, announced late, exempts an open fault (of a device on ``site``,
+        or of the window's site itself): its onset lies inside the window."""
+        if fault.exempt is not None:
+            return None
+        onset = fault.onset.timestamp()
+        if fault.device is not None:
+            inside = self.covers(fault.device, site, onset)
+        else:
+            inside = self.site is not None and self.start <= onset < self.end
+        return Exemption.MAINTENANCE if inside else None
 
 
 class MaintenanceBook:
@@ -60,13 +65,15 @@ class MaintenanceBook:
         for window_id in [w.id for w in self.windows.values() if w.end + keep_s < now]:
             del self.windows[window_id]
 
-    def mutes(self, device: str, site: str | None, t: float) -> Hold | None:
+    def holds(self, device: str, site: str | None, t: float) -> Hold | None:
         for window in self.windows.values():
             if window.covers(device, site, t):
                 return Hold.MAINTENANCE
         return None
 
-    def end_of(self, device: str, site: str | None, t: float) -> float | None:
-        """The latest end among the windows covering the device at ``t``."""
-        ends = [w.end for w in self.windows.values() if w.covers(device, site, t)]
-        return max(ends) if ends else None
+    def after_windows(self, device: str, site: str | None, onset: float, at: float) -> float:
+        """An onset inside a window that has ended by ``at`` moves to the window's end."""
+        for window in self.windows.values():
+            if window.end <= at and window.covers(device, site, onset):
+                onset = max(onset, window.end)
+        return onset

@@ -1,31 +1,28 @@
-"""JSON-able snapshots of the engine, so that a restarted collector keeps open faults and
-their clocks. Timers are not stored: they follow from the state and are re-armed on load.
-(Part of the engine, split out for size: it reads and writes the engine's private state.)"""
+"""JSON-able snapshots of the engine's state (``state.EngineState``), so that a restarted
+collector keeps open faults and their clocks. Timers are not stored: the engine re-arms them
+from the restored state (``Engine.restore``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from agent.wire import format_ts
-from collector.rules.evaluators import DeviceState
-from collector.rules.faults import Exemption, Fault, Impact, Scope
-from collector.rules.inventory import unassigned
-from collector.rules.ruleset import Flapping, Offline
-from collector.rules.suppression import Hold, MaintenanceBook, Window
+from collector.rules.faults import Exemption, Fault, Hold, Impact, Scope
+from collector.rules.inventory import Device, unassigned
+from collector.rules.maintenance import MaintenanceBook, Window
+from collector.rules.ruleset import Flapping, Offline, RuleSet
+from collector.rules.state import DeviceState, EngineState, KindState
 from collector.rules.timers import TimerKind, TimerQueue
-
-if TYPE_CHECKING:
-    from collector.rules.engine import Engine
 
 STATE_VERSION: Final = 1
 
 
-def export_state(engine: Engine) -> dict[str, Any]:
+def export_state(state: EngineState) -> dict[str, Any]:
     devices: dict[str, Any] = {}
-    for name, st in engine._devices.items():
+    for name, st in state.devices.items():
         entry: dict[str, Any] = {
             "interval": st.interval,
             "last_seen": st.last_seen,
@@ -56,48 +53,52 @@ def export_state(engine: Engine) -> dict[str, Any]:
         devices[name] = entry
     return {
         "version": STATE_VERSION,
-        "now": engine._now,
+        "now": state.now,
         "devices": devices,
-        "sites": {site: fault_to_dict(f) for site, f in engine._site_faults.items()},
-        "sites_cleared": dict(engine._site_cleared),
+        "sites": {site: fault_to_dict(f) for site, f in state.site_faults.items()},
+        "sites_cleared": dict(state.site_cleared),
         "maintenance": [
-            [w.id, w.start, w.end, w.device, w.site] for w in engine._maintenance.windows.values()
+            [w.id, w.start, w.end, w.device, w.site] for w in state.maintenance.windows.values()
         ],
     }
 
 
-def load_state(engine: Engine, state: Mapping[str, Any]) -> None:
-    if state.get("version") != STATE_VERSION:
-        raise ValueError(f"engine state version {state.get('version')!r} is not {STATE_VERSION}")
-    from collector.rules.engine import KindState
-
-    rules = engine._rules_by_name
-    engine._now = state["now"]
-    engine._timers = TimerQueue()  # re-armed below from the state alone
-    engine._maintenance = MaintenanceBook()  # the state holds the inventory's windows too
-    for w in state["maintenance"]:
-        window = Window(w[0], w[1], w[2], w[3], w[4])
-        engine._maintenance.restore(window)
-        if engine._now is None or window.end > engine._now:  # its end has not been handled
-            engine._timers.push(window.end, TimerKind.MAINTENANCE_END, window.id)
-    for name, entry in state["devices"].items():
+def load_state(
+    state: EngineState,
+    saved: Mapping[str, Any],
+    *,
+    rules: RuleSet,
+    new_device: Callable[[Device], DeviceState],
+) -> frozenset[str]:
+    """Restore ``saved`` into ``state`` (built from the current inventory): state of rules or
+    devices that no longer exist is dropped; unassigned devices are added with ``new_device``.
+    Returns the devices the snapshot knew (the others are new since)."""
+    if saved.get("version") != STATE_VERSION:
+        raise ValueError(f"engine state version {saved.get('version')!r} is not {STATE_VERSION}")
+    by_name = {rule.name: rule for rule in rules.rules}
+    watched = bool(rules.of_type(Offline))
+    flapping = bool(rules.of_type(Flapping))
+    state.now = saved["now"]
+    state.maintenance = MaintenanceBook()  # the state holds the inventory's windows too
+    for w in saved["maintenance"]:
+        state.maintenance.restore(Window(w[0], w[1], w[2], w[3], w[4]))
+    for name, entry in saved["devices"].items():
         extra = entry.get("unassigned")
-        if extra is not None and name not in engine._devices:
+        if extra is not None and name not in state.devices:
             dev = replace(
                 unassigned(name, extra["policy"], model=extra["model"]), labels=extra["labels"]
             )
-            engine._devices[name] = DeviceState(dev, engine._plan(dev))
-        found = engine._devices.get(name)
-        if found is None:
+            state.devices[name] = new_device(dev)
+        st = state.devices.get(name)
+        if st is None:
             continue  # no longer in the inventory
-        st = found
         st.interval = entry["interval"]
         st.last_seen = entry["last_seen"]
         st.last_ts = entry["last_ts"] if entry["last_ts"] is not None else float("-inf")
         st.gasp_at = entry["gasp_at"]
-        st.conds = {k: v for k, v in entry["conds"].items() if k.split("|")[0] in rules}
+        st.conds = {k: v for k, v in entry["conds"].items() if k.split("|")[0] in by_name}
         for kind, k in entry["kinds"].items():
-            rule = rules.get(k["rule"])
+            rule = by_name.get(k["rule"])
             if rule is None:
                 continue
             ks = st.kinds[kind] = KindState(rule)
@@ -105,30 +106,37 @@ def load_state(engine: Engine, state: Mapping[str, Any]) -> None:
             ks.fault = fault_from_dict(k["fault"]) if k["fault"] else None
             ks.held = Hold(k["held"]) if k["held"] else None
             ks.detail = k["detail"]
-        if entry["armed"] and engine._offline is not None:
-            assert isinstance(engine._offline.condition, Offline)
-            due = st.last_seen + engine._offline.condition.missed * st.interval
-            engine._timers.push(due, TimerKind.ABSENCE, name)
-            st.armed = True
+        st.armed = bool(entry["armed"]) and watched
         if entry["expiry"]:
             st.expiry = dict(entry["expiry"])
-            for key, due in st.expiry.items():
-                engine._timers.push(due, TimerKind.CLEAR_AFTER, name, key)
         if entry["flaps"]:
             st.flaps = {k: list(v) for k, v in entry["flaps"].items()}
-        if entry["flapping"] and engine._flap is not None:
-            assert isinstance(engine._flap.condition, Flapping)
+        if entry["flapping"] and flapping:
             st.flapping = {k: fault_from_dict(f) for k, f in entry["flapping"].items()}
-            for kind in st.flapping:
-                last = (st.flaps or {}).get(kind, [engine._now or 0.0])[-1]
-                due = last + engine._flap.condition.within_s
-                engine._timers.push(due, TimerKind.FLAP_END, name, kind)
-    engine._site_faults = {site: fault_from_dict(f) for site, f in state["sites"].items()}
-    engine._site_cleared = dict(state["sites_cleared"])
-    if engine._now is not None:  # devices added to the inventory since: watched from now on
-        for name, st in engine._devices.items():
-            if name not in state["devices"]:
-                engine._seen(st, engine._now, report=False)
+    state.site_faults = {site: fault_from_dict(f) for site, f in saved["sites"].items()}
+    state.site_cleared = dict(saved["sites_cleared"])
+    return frozenset(saved["devices"])
+
+
+def rearm(state: EngineState, rules: RuleSet, timers: TimerQueue) -> None:
+    """Push the timers that follow from a (restored) state: maintenance ends not yet handled,
+    pending absences, event-like instances timing out, flapping faults that may end."""
+    now = state.now
+    for window in state.maintenance.windows.values():
+        if now is None or window.end > now:
+            timers.push(window.end, TimerKind.MAINTENANCE_END, window.id)
+    offline = [r.condition for r in rules.of_type(Offline)]
+    missed = offline[0].missed if offline and isinstance(offline[0], Offline) else 0
+    flap = [r.condition for r in rules.of_type(Flapping)]
+    within = flap[0].within_s if flap and isinstance(flap[0], Flapping) else 0.0
+    for name, st in state.devices.items():
+        if st.armed:
+            timers.push(st.last_seen + missed * st.interval, TimerKind.ABSENCE, name)
+        for key, due in (st.expiry or {}).items():
+            timers.push(due, TimerKind.CLEAR_AFTER, name, key)
+        for kind in st.flapping or {}:
+            last = (st.flaps or {}).get(kind, [now or 0.0])[-1]
+            timers.push(last + within, TimerKind.FLAP_END, name, kind)
 
 
 def fault_to_dict(f: Fault) -> dict[str, Any]:

@@ -42,6 +42,9 @@ class TimerQueue:
         tiebreak = "" if key is None else str(key)
         heapq.heappush(self._heap, Timer(due, kind, subject, tiebreak, self._seq, key))
 
+    def clear(self) -> None:
+        self._heap.clear()
+
     def pop_due(self, now: float) -> Timer | None:
         """The earliest timer due at or before ``now``, removed; None if there is none."""
         if self._heap and self._heap[0].due <= now:
