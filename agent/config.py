@@ -3,7 +3,8 @@
 ``load(path)`` reads the file, ``parse(text, source)`` checks it. Every problem is a
 :class:`ConfigError` naming the file, the key (and its line when it can be found) and the
 reason, printed as one line. Unknown keys are errors too: a typo must not silently become a
-default. The broker password is kept out of ``repr`` so it never reaches a log.
+default. The typed objects are in :mod:`agent.config_types` (re-exported here), the per-table
+checking in :mod:`agent.config_table`; this module reads each section.
 """
 
 from __future__ import annotations
@@ -11,17 +12,60 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal
 from urllib.parse import unquote, urlsplit
 
 from agent import wire
+from agent.config_table import ConfigTable, ConfigText
+from agent.config_types import (
+    DEFAULT_SPOOL_BYTES,
+    MAX_EXEC_NAME,
+    MAX_INTERFACES,
+    MAX_INTERVAL_S,
+    MIN_INTERVAL_S,
+    MIN_SPOOL_BYTES,
+    AgentConfig,
+    BrokerConfig,
+    BrokerUrl,
+    CellularOptions,
+    ConfigError,
+    DeviceConfig,
+    ExecCheck,
+    InterfacesOptions,
+    ProbesConfig,
+    ReachabilityOptions,
+    ReachTarget,
+    SerialOptions,
+    SpoolConfig,
+    SystemOptions,
+    TlsConfig,
+)
 
-MIN_INTERVAL_S: Final = 0.05
-MAX_INTERVAL_S: Final = 86_400.0
-MIN_SPOOL_BYTES: Final = 1024
-DEFAULT_SPOOL_BYTES: Final = 16 * 1024 * 1024
-MAX_EXEC_NAME: Final = 32
-MAX_INTERFACES: Final = 48  # 5 metrics each stays inside wire.MAX_METRICS with room to spare
+__all__ = [
+    "DEFAULT_SPOOL_BYTES",
+    "MAX_EXEC_NAME",
+    "MAX_INTERFACES",
+    "MAX_INTERVAL_S",
+    "MIN_INTERVAL_S",
+    "MIN_SPOOL_BYTES",
+    "AgentConfig",
+    "BrokerConfig",
+    "BrokerUrl",
+    "CellularOptions",
+    "ConfigError",
+    "DeviceConfig",
+    "ExecCheck",
+    "InterfacesOptions",
+    "ProbesConfig",
+    "ReachTarget",
+    "ReachabilityOptions",
+    "SerialOptions",
+    "SpoolConfig",
+    "SystemOptions",
+    "TlsConfig",
+    "load",
+    "parse",
+]
 
 _SIZE_RE: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*", re.IGNORECASE)
 _SIZE_UNITS: Final = {
@@ -30,258 +74,10 @@ _SIZE_UNITS: Final = {
 }
 
 
-class ConfigError(Exception):
-    """An invalid configuration file: one line naming file, key, line and reason."""
-
-    def __init__(self, source: str, key: str, reason: str, line: int | None = None) -> None:
-        self.source, self.key, self.reason, self.line = source, key, reason, line
-        where = f"{source}:{line}" if line else source
-        super().__init__(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
+# --------------------------------------------------------------------------- values
 
 
-# --------------------------------------------------------------------------- the typed config
-
-
-class DeviceConfig(NamedTuple):
-    id: str
-    tenant: str
-    model: str | None = None  # None: detect (OpenWrt release, device tree, DMI)
-    serial: str | None = None
-    firmware: str | None = None
-    labels: dict[str, str] = {}  # noqa: RUF012 (shared default: never mutated, only copied)
-
-
-class BrokerUrl(NamedTuple):
-    host: str
-    port: int
-    tls: bool
-
-    def __str__(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-class TlsConfig(NamedTuple):
-    ca_file: Path | None = None  # None: the system's trust store
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-
-class BrokerConfig(NamedTuple):
-    urls: tuple[BrokerUrl, ...]
-    username: str | None = None
-    password: str | None = None  # kept out of repr (below)
-    tls: TlsConfig = TlsConfig()
-    client_id: str = ""  # empty: "fleetdesk-<tenant>-<device>"
-    protocol: Literal["3.1.1", "5"] = "3.1.1"
-    keepalive_s: int = 30
-    connect_timeout_s: float = 10.0
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 60.0
-
-    def __repr__(self) -> str:
-        # Every field but the password, so a logged config never shows it.
-        shown = (f"{n}={getattr(self, n)!r}" for n in self._fields if n != "password")
-        return f"{type(self).__name__}({', '.join(shown)})"
-
-
-class SpoolConfig(NamedTuple):
-    path: Path
-    max_bytes: int = DEFAULT_SPOOL_BYTES
-    inflight: int = 200  # publishes awaiting PUBACK at once
-    drain_rate: float = 50.0  # backlog reports per second once the link is back
-
-
-class SystemOptions(NamedTuple):
-    disk_path: str = "/"
-
-
-class InterfacesOptions(NamedTuple):
-    include: tuple[str, ...] = ()  # empty: every interface but the excluded ones
-    exclude: tuple[str, ...] = ("lo",)
-
-
-class ReachTarget(NamedTuple):
-    name: str  # metric name part: ping_<name>_loss_pct
-    host: str
-    port: int | None = None
-    method: Literal["auto", "icmp", "tcp"] = "auto"
-
-
-class ReachabilityOptions(NamedTuple):
-    targets: tuple[ReachTarget, ...]
-    count: int = 3  # type: ignore[assignment]  # shadows tuple.count (never called)
-    timeout_s: float = 1.0
-
-
-class CellularOptions(NamedTuple):
-    source: Literal["mmcli", "at"] = "mmcli"
-    modem: str = "any"  # mmcli -m <modem>
-    mmcli: str = "mmcli"
-    at_port: str | None = None
-    at_baud: int = 115200
-    timeout_s: float = 5.0
-
-
-class SerialOptions(NamedTuple):
-    port: str  # e.g. /dev/ttyS1
-
-
-class ExecCheck(NamedTuple):
-    name: str
-    command: tuple[str, ...]
-    timeout_s: float = 5.0
-
-
-class ProbesConfig(NamedTuple):
-    system: SystemOptions | None = None
-    interfaces: InterfacesOptions | None = None
-    reachability: ReachabilityOptions | None = None
-    cellular: CellularOptions | None = None
-    serial: SerialOptions | None = None
-    exec: tuple[ExecCheck, ...] = ()
-
-
-class AgentConfig(NamedTuple):
-    source: str
-    device: DeviceConfig
-    broker: BrokerConfig
-    spool: SpoolConfig
-    probes: ProbesConfig
-    interval_s: float = 10.0
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    host_root: Path = Path("/")  # where /proc, /sys, /etc and /dev are read (containers)
-
-
-# --------------------------------------------------------------------------- checking helpers
-
-
-class _Table:
-    """A TOML table being checked; remembers which keys were read to refuse unknown ones."""
-
-    def __init__(self, data: dict[str, Any], path: str, ctx: _Context) -> None:
-        self.data, self.path, self.ctx, self.seen = data, path, ctx, set[str]()
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def fail(self, name: str, reason: str) -> ConfigError:
-        return self.ctx.error(self.key(name), reason)
-
-    def missing(self, name: str) -> ConfigError:
-        """A required key is absent: a near miss among the given keys is the likelier fault."""
-        import difflib
-
-        typo = difflib.get_close_matches(name, [k for k in self.data if k not in self.seen], 1)
-        if typo:
-            return self.fail(typo[0], f"unknown key (did you mean {name!r}?)")
-        return self.fail(name, "is required")
-
-    def raw(self, name: str) -> Any:
-        self.seen.add(name)
-        return self.data.get(name)
-
-    def has(self, name: str) -> bool:
-        return name in self.data
-
-    def string(self, name: str, default: str | None = None, *, required: bool = False) -> str:
-        value = self.raw(name)
-        if value is None:
-            if required or default is None:
-                raise self.missing(name)
-            return default
-        if not isinstance(value, str) or not value:
-            raise self.fail(name, f"must be a non-empty string, not {value!r}")
-        return value
-
-    def opt_str(self, name: str) -> str | None:
-        self.seen.add(name)
-        return self.string(name) if self.has(name) else None
-
-    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
-        value = self.string(name, default)
-        if value not in choices:
-            raise self.fail(name, f"must be one of {', '.join(choices)}, not {value!r}")
-        return value
-
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(name, f"must be a number, not {value!r}")
-        if not low <= value <= high:
-            raise self.fail(name, f"must be between {low:g} and {high:g}, not {value!r}")
-        return float(value)
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"must be an integer, not {value!r}")
-        if not low <= value <= high:
-            raise self.fail(name, f"must be between {low} and {high}, not {value!r}")
-        return value
-
-    def str_list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(name, "must be a list of non-empty strings")
-        return tuple(value)
-
-    def table(self, name: str, *, required: bool = False) -> _Table | None:
-        value = self.raw(name)
-        if value is None:
-            if required:
-                raise self.missing(name)
-            return None
-        if not isinstance(value, dict):
-            raise self.fail(name, "must be a table")
-        return _Table(value, self.key(name), self.ctx)
-
-    def tables(self, name: str) -> list[_Table]:
-        value = self.raw(name)
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise self.fail(name, "must be an array of tables ([[...]])")
-        return [_Table(v, f"{self.key(name)}[{i}]", self.ctx) for i, v in enumerate(value)]
-
-    def done(self) -> None:
-        for name in self.data:
-            if name not in self.seen:
-                raise self.fail(name, "unknown key")
-
-
-class _Context(NamedTuple):
-    source: str
-    text: str
-
-    def error(self, key: str, reason: str) -> ConfigError:
-        return ConfigError(self.source, key, reason, _line_of(self.text, key))
-
-
-def _line_of(text: str, dotted: str) -> int | None:
-    """Best-effort line of ``a.b[0].c``: where ``c`` is assigned under ``[a.b]``, else the
-    header of the table the key names."""
-    parts = [p.split("[")[0] for p in dotted.split(".")]
-    table, leaf, whole = ".".join(parts[:-1]), parts[-1], ".".join(parts)
-    current, header_line = "", None
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        header = re.fullmatch(r"\[\[?\s*([^\]]+?)\s*\]\]?", stripped)
-        if header:
-            current = header.group(1).replace('"', "").replace(" ", "")
-            if current == whole and header_line is None:
-                header_line = number
-        elif current == table and re.match(rf'"?{re.escape(leaf)}"?\s*=', stripped):
-            return number
-    return header_line
-
-
-def _size(table: _Table, name: str, default: int) -> int:
+def _size(table: ConfigTable, name: str, default: int) -> int:
     value = table.raw(name)
     if value is None:
         return default
@@ -296,14 +92,14 @@ def _size(table: _Table, name: str, default: int) -> int:
     return size
 
 
-def _id(table: _Table, name: str) -> str:
+def _id(table: ConfigTable, name: str) -> str:
     value = table.string(name, required=True)
     if not wire.valid_id(value):
         raise table.fail(name, f"{value!r} is not an id of 1-64 [A-Za-z0-9._:-] characters")
     return value
 
 
-def _path(table: _Table, name: str) -> Path | None:
+def _path(table: ConfigTable, name: str) -> Path | None:
     value = table.opt_str(name)
     return None if value is None else Path(value).expanduser()
 
@@ -311,7 +107,7 @@ def _path(table: _Table, name: str) -> Path | None:
 # --------------------------------------------------------------------------- sections
 
 
-def _device(root: _Table) -> DeviceConfig:
+def _device(root: ConfigTable) -> DeviceConfig:
     t = root.table("device", required=True)
     assert t is not None
     labels: dict[str, str] = {}
@@ -336,7 +132,7 @@ def _device(root: _Table) -> DeviceConfig:
     return device
 
 
-def _broker_url(table: _Table, key: str, text: str) -> BrokerUrl:
+def _broker_url(table: ConfigTable, key: str, text: str) -> BrokerUrl:
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -352,7 +148,7 @@ def _broker_url(table: _Table, key: str, text: str) -> BrokerUrl:
     return BrokerUrl(unquote(parts.hostname), port or (8883 if tls else 1883), tls)
 
 
-def _broker(root: _Table) -> BrokerConfig:
+def _broker(root: ConfigTable) -> BrokerConfig:
     t = root.table("broker", required=True)
     assert t is not None
     if t.has("url") and t.has("urls"):
@@ -405,7 +201,7 @@ def _broker(root: _Table) -> BrokerConfig:
     return broker
 
 
-def _spool(root: _Table) -> SpoolConfig:
+def _spool(root: ConfigTable) -> SpoolConfig:
     t = root.table("spool")
     if t is None:
         return SpoolConfig(path=Path(".fleetdesk-agent/spool.db"))
@@ -419,7 +215,7 @@ def _spool(root: _Table) -> SpoolConfig:
     return spool
 
 
-def _reach_target(table: _Table, key: str, value: Any) -> ReachTarget:
+def _reach_target(table: ConfigTable, key: str, value: Any) -> ReachTarget:
     """A target is "host", "host:port" or a table {host, port, method, name}."""
     if isinstance(value, str):
         host, _, port_text = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
@@ -430,7 +226,7 @@ def _reach_target(table: _Table, key: str, value: Any) -> ReachTarget:
         return _reach_target(table, key, spec)
     if not isinstance(value, dict):
         raise table.fail(key, "each target is 'host', 'host:port' or a table")
-    t = _Table(value, table.key(key), table.ctx)
+    t = ConfigTable(value, table.key(key), table.ctx)
     host = t.string("host", required=True)
     port = t.integer("port", 0, 1, 65535) if t.has("port") else None
     method = t.choice("method", ("auto", "icmp", "tcp"), "auto")
@@ -444,7 +240,7 @@ def _reach_target(table: _Table, key: str, value: Any) -> ReachTarget:
     return ReachTarget(name, host, port, methods.get(method, "tcp"))
 
 
-def _probes(root: _Table) -> ProbesConfig:
+def _probes(root: ConfigTable) -> ProbesConfig:
     t = root.table("probes")
     if t is None:
         return ProbesConfig(system=SystemOptions(), interfaces=InterfacesOptions())
@@ -515,7 +311,7 @@ def parse(text: str, source: str = "<config>") -> AgentConfig:
         line = int(m.group(1)) if m else None
         reason = message[: m.start()].strip() if m else message
         raise ConfigError(source, "", f"not valid TOML: {reason}", line) from None
-    root = _Table(data, "", _Context(source, text))
+    root = ConfigTable(data, "", ConfigText(source, text))
     levels: dict[str, Literal["debug", "info", "warning", "error"]] = {
         "debug": "debug",
         "info": "info",

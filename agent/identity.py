@@ -12,7 +12,7 @@ import shlex
 from pathlib import Path
 from typing import NamedTuple
 
-from agent.config import DeviceConfig
+from agent.config_types import DeviceConfig
 from agent.probes.base import host_path, read_text
 
 

@@ -19,7 +19,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.config import BrokerConfig, BrokerUrl
+from agent.config_types import BrokerConfig, BrokerUrl
 
 log = logging.getLogger(__name__)
 

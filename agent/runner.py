@@ -1,12 +1,9 @@
 """The agent's main loop: measure on schedule, spool, publish, drain, answer commands.
 
 One thread owns the spool and the MQTT link and waits in ``select`` on the broker socket and a
-wake-up socket (signals and the probe worker write to it). Probes run on a second thread so a
-slow ``ping`` or ``mmcli`` never stalls publishing.
-
-Publishing: entries appended since the link came up ("fresh") go out at once; the backlog
-from before drains in spool order at ``spool.drain_rate`` per second. At most
-``spool.inflight`` spooled publishes await their PUBACK at any time.
+wake-up socket (signals and the probe worker write to it). Probes run on a second thread
+(:mod:`agent.probe_worker`) so a slow ``ping`` or ``mmcli`` never stalls publishing; what goes
+out when, and how many at once, is :mod:`agent.publisher`'s.
 """
 
 from __future__ import annotations
@@ -18,98 +15,29 @@ import os
 import queue
 import signal
 import socket
-import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from agent import __version__, wire
-from agent.config import MAX_INTERVAL_S, MIN_INTERVAL_S, AgentConfig, ReachTarget
+from agent.config_types import MAX_INTERVAL_S, MIN_INTERVAL_S, AgentConfig, ReachTarget
 from agent.identity import resolve
 from agent.mqtt import Link, Will, backoff_delay
-from agent.probes import (
-    Probe,
-    ProbeEvent,
-    ProbeResult,
-    Reading,
-    Reason,
-    Unavailable,
-    build_probes,
-)
+from agent.probe_worker import Job, JobDone, ProbeWorker, run_probe
+from agent.probes import ProbeEvent, ProbeResult, Reading, Reason, Unavailable, build_probes
+from agent.publisher import SpoolPublisher
 from agent.spool import Spool
+
+__all__ = ["COMMANDS", "Agent", "dying_gasp_now", "run_probe"]
 
 log = logging.getLogger("fleetdesk.agent")
 
-ACK_FLUSH_S: Final = 0.25  # acknowledged entries are deleted in batches
-ACK_FLUSH_COUNT: Final = 500
 SHUTDOWN_FLUSH_S: Final = 2.0
 COMMANDS: Final = ("ping", "run_probe", "set_interval")
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-# --------------------------------------------------------------------------- probe worker
-
-
-class _Job(NamedTuple):
-    kind: str  # "report" | "probe" | "ping"
-    ts: datetime
-    command: wire.Command | None = None
-    target: ReachTarget | None = None
-    count: int = 3  # type: ignore[assignment]  # shadows tuple.count (never called)
-
-
-class _Done(NamedTuple):
-    job: _Job
-    results: list[tuple[str, ProbeResult]]
-
-
-def run_probe(probe: Probe, now: float) -> ProbeResult:
-    try:
-        return probe.collect(now)
-    except Exception as exc:  # a probe bug must not stop the agent; it is reported instead
-        log.exception("probe %s failed", probe.name)
-        return Unavailable(Reason.ERROR, f"{exc.__class__.__name__}: {exc}"[:200])
-
-
-class ProbeWorker(threading.Thread):
-    def __init__(self, probes: list[Probe], wake: Callable[[], None]) -> None:
-        super().__init__(name="fleetdesk-probes", daemon=True)
-        self.probes = {p.name: p for p in probes}
-        self.jobs: queue.Queue[_Job | None] = queue.Queue()
-        self.done: queue.Queue[_Done] = queue.Queue()
-        self.busy_reports = 0  # report jobs queued or running (main thread's count)
-        self._wake = wake
-
-    def run(self) -> None:
-        while (job := self.jobs.get()) is not None:
-            now = time.monotonic()
-            if job.kind == "report":
-                results = [(name, run_probe(p, now)) for name, p in self.probes.items()]
-            elif job.kind == "probe" and job.command is not None:
-                name = str(job.command.args.get("probe"))
-                results = [(name, run_probe(self.probes[name], now))]
-            else:
-                assert job.target is not None
-                from agent.probes.reachability import measure  # only for ping commands
-
-                found = measure((job.target,), job.count, 1.0)[job.target.name]
-                if isinstance(found, Unavailable):
-                    results = [("ping", found)]
-                else:
-                    metrics: dict[str, wire.MetricValue] = {"loss_pct": found.loss_pct}
-                    if found.rtt_ms is not None:
-                        metrics["rtt_ms"] = found.rtt_ms
-                    metrics["method"] = found.method
-                    results = [("ping", Reading(metrics))]
-            self.done.put(_Done(job, results))
-            self._wake()
-
-    def stop(self) -> None:
-        self.jobs.put(None)
 
 
 # --------------------------------------------------------------------------- the agent
@@ -132,17 +60,8 @@ class Agent:
         will = Will(self.topic[wire.Kind.STATE], self._state(wire.DeviceState.OFFLINE))
         self.link = Link(config.broker, client_id, will, self)
         self.worker = ProbeWorker(self.probes, self.wake)
-        # publishing state (main thread only)
-        self._inflight: dict[int, int | None] = {}  # mid -> spool id (None: not spooled)
-        self._spooled_inflight = 0
-        self._acked: list[int] = []
-        self._acks_flushed_at = time.monotonic()
-        self._fresh_from = 0  # spool ids >= this were appended while the link was up
-        self._fresh_cursor = 0
-        self._backlog_cursor = 0
-        self._backlog_left = False
-        self._tokens = 0.0
-        self._tokens_at = time.monotonic()
+        spool = config.spool
+        self.publisher = SpoolPublisher(self.spool, self.link, spool.inflight, spool.drain_rate)
         # connection state
         self._failures = 0
         self._url_index = 0
@@ -181,9 +100,8 @@ class Agent:
         def build(boot: str, seq: int) -> bytes:
             return wire.encode(wire.Event(self.device_id, boot, seq, ts, name, data))
 
-        entry = self.spool.append(
-            self.topic[wire.Kind.EVENT], build, reports_drops=drops, spare=self._in_flight_ids()
-        )
+        topic, spare = self.topic[wire.Kind.EVENT], self.publisher.in_flight_ids()
+        entry = self.spool.append(topic, build, reports_drops=drops, spare=spare)
         log.info("event %s seq=%d %s", name, entry.seq, json.dumps(data)[:200])
         return entry.id
 
@@ -221,7 +139,7 @@ class Agent:
 
         try:
             topic = self.topic[wire.Kind.TELEMETRY]
-            entry = self.spool.append(topic, build, spare=self._in_flight_ids())
+            entry = self.spool.append(topic, build, spare=self.publisher.in_flight_ids())
         except ValueError as exc:  # past the payload limit: a configuration problem
             log.error("telemetry not sent: %s", exc)
             return
@@ -247,13 +165,7 @@ class Agent:
 
     def link_up(self) -> None:
         self._failures = 0
-        self._inflight.clear()
-        self._spooled_inflight = 0
-        self._fresh_from = self.spool.last_id() + 1
-        self._fresh_cursor = self._fresh_from - 1
-        self._backlog_cursor = 0
-        self._backlog_left = self.spool.pending > 0
-        self._tokens, self._tokens_at = 0.0, time.monotonic()
+        self.publisher.link_up()
         log.info("connected to %s; %d reports to drain", self.link.url, self.spool.pending)
         if not self._announce:
             return
@@ -264,8 +176,7 @@ class Agent:
         self.link.subscribe(self.topic[wire.Kind.COMMAND])
 
     def link_down(self, reason: str) -> None:
-        self._inflight.clear()
-        self._spooled_inflight = 0
+        self.publisher.forget_inflight()
         self._schedule_reconnect(f"link to {self.link.url} lost: {reason}")
 
     def _schedule_reconnect(self, why: str) -> None:
@@ -282,14 +193,7 @@ class Agent:
         log.warning("%s; %d pending; retry in %.1fs", why, self.spool.pending, delay)
 
     def acked(self, mid: int, ok: bool) -> None:
-        if mid not in self._inflight:
-            return
-        entry_id = self._inflight.pop(mid)
-        if entry_id is not None:
-            self._spooled_inflight -= 1
-            self._acked.append(entry_id)
-            if not ok:  # MQTT 5 refusal: retrying would refuse again
-                log.error("broker refused spool entry %d; dropped", entry_id)
+        self.publisher.acked(mid, ok)
 
     def message(self, topic: str, payload: bytes) -> None:
         if topic != self.topic[wire.Kind.COMMAND]:
@@ -322,7 +226,7 @@ class Agent:
             if isinstance(parsed, str):
                 self._reply(cmd.id, error=f"bad_args: {parsed}")
                 return
-            self.worker.jobs.put(_Job("ping", _now(), cmd, parsed[0], parsed[1]))
+            self.worker.jobs.put(Job("ping", _now(), cmd, parsed[0], parsed[1]))
         elif cmd.cmd == "set_interval":
             value = cmd.args.get("interval_s")
             if (
@@ -343,7 +247,7 @@ class Agent:
                 known = ", ".join(self.worker.probes) or "none"
                 self._reply(cmd.id, error=f"bad_args: unknown probe {name!r}; known: {known}")
                 return
-            self.worker.jobs.put(_Job("probe", _now(), cmd))
+            self.worker.jobs.put(Job("probe", _now(), cmd))
         else:
             known = ", ".join(COMMANDS)
             self._reply(cmd.id, error=f"unknown_command: {cmd.cmd!r}; known: {known}")
@@ -358,7 +262,7 @@ class Agent:
             "interval_s": self.interval_s,
         }
 
-    def _finish(self, done: _Done) -> None:
+    def _finish(self, done: JobDone) -> None:
         job = done.job
         if job.kind == "report":
             self.worker.busy_reports -= 1
@@ -375,61 +279,6 @@ class Agent:
         else:
             self._reply(job.command.id, result={"probe": name, "metrics": dict(result.metrics)})
 
-    # ------------------------------------------------------------------ publishing
-
-    def _in_flight_ids(self) -> set[int]:
-        """Entries published and not yet deleted: awaiting PUBACK, or acked in this batch."""
-        ids = {entry_id for entry_id in self._inflight.values() if entry_id is not None}
-        return ids.union(self._acked)
-
-    def _publish_entries(self, after: int, before: int | None, limit: int) -> tuple[int, int]:
-        """Publish up to ``limit`` spool entries after id ``after``; (last id, count)."""
-        entries = self.spool.read(after, before, limit)
-        last = after
-        for entry in entries:
-            mid = self.link.publish(entry.topic, entry.payload)
-            if mid is None:
-                break
-            self._inflight[mid] = entry.id
-            self._spooled_inflight += 1
-            last = entry.id
-        return last, len(entries)
-
-    def _pump(self, now: float) -> None:
-        if not self.link.up:
-            return
-        window = self.config.spool.inflight
-        free = window - self._spooled_inflight
-        if free > 0:
-            self._fresh_cursor, _ = self._publish_entries(self._fresh_cursor, None, free)
-            free = window - self._spooled_inflight
-        if not self._backlog_left:
-            return
-        rate = self.config.spool.drain_rate
-        self._tokens = min(max(1.0, rate), self._tokens + (now - self._tokens_at) * rate)
-        self._tokens_at = now
-        allowed = min(free, int(self._tokens))
-        if allowed <= 0:
-            return
-        before = self._backlog_cursor
-        self._backlog_cursor, found = self._publish_entries(before, self._fresh_from, allowed)
-        self._tokens -= found
-        if found < allowed:
-            self._backlog_left = False
-            log.info("backlog drained")
-
-    def _flush_acks(self, now: float, force: bool = False) -> None:
-        if not self._acked:
-            return
-        if (
-            force
-            or len(self._acked) >= ACK_FLUSH_COUNT
-            or now - self._acks_flushed_at >= ACK_FLUSH_S
-        ):
-            self.spool.ack(self._acked)
-            self._acked.clear()
-            self._acks_flushed_at = now
-
     # ------------------------------------------------------------------ the loop
 
     def _connect(self, now: float) -> None:
@@ -443,14 +292,7 @@ class Agent:
         waits = [1.0, self._next_report - now]
         if not self.link.up and not self.link.connecting:
             waits.append(self._next_attempt - now)
-        if self._acked:
-            waits.append(self._acks_flushed_at + ACK_FLUSH_S - now)
-        if (
-            self.link.up
-            and self._backlog_left
-            and self._spooled_inflight < self.config.spool.inflight
-        ):
-            waits.append((1.0 - self._tokens) / self.config.spool.drain_rate)
+        waits.extend(self.publisher.waits(now))
         return max(0.0, min(waits))
 
     def _install_signals(self) -> None:
@@ -486,7 +328,7 @@ class Agent:
                 if now >= self._next_report:
                     if self.worker.busy_reports == 0:
                         self.worker.busy_reports += 1
-                        self.worker.jobs.put(_Job("report", _now()))
+                        self.worker.jobs.put(Job("report", _now()))
                     else:
                         log.warning("probes take longer than the interval; report skipped")
                     self._next_report = max(self._next_report + self.interval_s, now)
@@ -497,8 +339,8 @@ class Agent:
                         break
                 if not self.link.up and not self.link.connecting and now >= self._next_attempt:
                     self._connect(now)
-                self._pump(now)
-                self._flush_acks(now)
+                self.publisher.pump(now)
+                self.publisher.flush_acks(now)
                 self.link.poll(self._wake_r, self._timeout(time.monotonic()))
             if self._dying:
                 self._dying_gasp("signal")
@@ -506,15 +348,15 @@ class Agent:
                 self._shutdown()
         finally:
             self.worker.stop()
-            self._flush_acks(time.monotonic(), force=True)
+            self.publisher.flush_acks(time.monotonic(), force=True)
             self.spool.put("pid", None)
             self.spool.close()
         return 0
 
     def _wait_for(self, mids: set[int]) -> None:
         def done() -> bool:
-            self._flush_acks(time.monotonic())
-            return not (mids & self._inflight.keys())
+            self.publisher.flush_acks(time.monotonic())
+            return not self.publisher.awaiting(mids)
 
         self.link.flush(self._wake_r, done, SHUTDOWN_FLUSH_S)
 
@@ -524,8 +366,8 @@ class Agent:
             self.topic[wire.Kind.STATE], self._state(wire.DeviceState.OFFLINE), retain=True
         )
         if mid is not None:
-            self._inflight[mid] = None
-            self._wait_for({mid} | set(self._inflight))
+            self.publisher.track(mid, None)
+            self._wait_for(self.publisher.inflight_mids())
         self.link.close(clean=True)
 
     def _dying_gasp(self, reason: str) -> None:
@@ -537,13 +379,12 @@ class Agent:
         for entry in self.spool.read(entry_id - 1, entry_id + 1, 1):
             mid = self.link.publish(entry.topic, entry.payload)
             if mid is not None:
-                self._inflight[mid] = entry.id
-                self._spooled_inflight += 1
+                self.publisher.track(mid, entry.id)
                 mids.add(mid)
         state = self._state(wire.DeviceState.DYING_GASP)
         mid = self.link.publish(self.topic[wire.Kind.STATE], state, retain=True)
         if mid is not None:
-            self._inflight[mid] = None
+            self.publisher.track(mid, None)
             mids.add(mid)
         if mids:
             self._wait_for(mids)
@@ -570,7 +411,7 @@ def dying_gasp_now(agent: Agent) -> bool:
                 break
         delivered = agent.link.up
         agent._dying_gasp("command")
-        agent._flush_acks(time.monotonic(), force=True)
+        agent.publisher.flush_acks(time.monotonic(), force=True)
         return delivered
     finally:
         agent.spool.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.config import ProbesConfig
+from agent.config_types import ProbesConfig
 from agent.probes.base import Probe, ProbeEvent, ProbeResult, Reading, Reason, Unavailable
 
 __all__ = ["REGISTRY", "Probe", "ProbeEvent", "ProbeResult", "Reading", "Reason", "Unavailable"]

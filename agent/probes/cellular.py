@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.config import CellularOptions
+from agent.config_types import CellularOptions
 from agent.probes.base import (
     Completed,
     Probe,

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from agent.config import ReachTarget
+from agent.config_types import ReachTarget
 from agent.probes.base import Probe, ProbeResult, Reading, Reason, SlotRecord, Unavailable
 from agent.wire import MetricValue
 
