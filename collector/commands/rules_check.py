@@ -43,23 +43,16 @@ def _check_policy(path: Path, rules_dir: Path) -> None:
 
 
 def _check_rules(path: Path, rules_dir: Path) -> None:
-    from collector.rules.ruleset import RuleError, check_rule_file
+    from collector.rules.ruleset import check_rule_file
 
-    try:
-        check_rule_file(path, rules_dir)
-    except RuleError as exc:
-        key = f"rule {exc.rule!r}: {exc.key}" if exc.rule else exc.key
-        raise ConfigError(exc.file, key, exc.reason, exc.line) from None
+    check_rule_file(path, rules_dir)
 
 
 def _check_inventory(path: Path, rules_dir: Path) -> None:
-    from collector.rules.inventory import InventoryError, load_inventory
+    from collector.rules.inventory import load_inventory
     from collector.sla.policy import load_policy
 
-    try:
-        inventory = load_inventory(path)
-    except InventoryError as exc:
-        raise ConfigError(exc.file, exc.key, exc.reason, exc.line) from None
+    inventory = load_inventory(path)
     for device in inventory:  # every policy it names must load
         ref = device.policy
         if ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute():

@@ -17,6 +17,8 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from agent import wire
+from collector.config.errors import ConfigError
+from collector.config.yamlfile import Node, parse_yaml
 from collector.rules.faults import Criticality
 from collector.rules.inputs import Maintenance
 
@@ -39,13 +41,7 @@ DEFAULT_INTERVAL_S: Final = 60
 UNASSIGNED: Final = "unassigned"  # the class and customer of devices not in the inventory
 
 
-class InventoryError(ValueError):
-    """An invalid inventory file, reported as ``file:line: key: reason`` in one line."""
-
-    def __init__(self, file: str, line: int | None, key: str, reason: str) -> None:
-        where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {key}: {reason}")
-        self.file, self.line, self.key, self.reason = file, line, key, reason
+InventoryError = ConfigError  # the old name: ``file:line: key: reason`` in one line
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +103,12 @@ def unassigned(device: str, policy: str, *, model: str = "", tenant: str = "") -
 
 
 def load_inventory(path: str | Path) -> Inventory:
-    """Read a CSV or YAML inventory; raises InventoryError naming file, line, key and reason."""
+    """Read a CSV or YAML inventory; raises ConfigError naming file, line, key and reason."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(str(path), None, "file", f"cannot read: {exc}") from None
+        raise ConfigError(str(path), "file", f"cannot read: {exc}", None) from None
     if path.suffix.lower() in {".yaml", ".yml"}:
         return parse_yaml_inventory(text, str(path))
     return parse_csv_inventory(text, str(path))
@@ -123,16 +119,16 @@ def parse_csv_inventory(text: str, source: str = "<csv>") -> Inventory:
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise InventoryError(source, 1, "header", f"missing column(s): {', '.join(missing)}")
+        raise ConfigError(source, "header", f"missing column(s): {', '.join(missing)}", 1)
     unknown = [h for h in header if h not in COLUMNS and h not in OPTIONAL_COLUMNS]
     if unknown:
-        raise InventoryError(source, 1, "header", f"unknown column(s): {', '.join(unknown)}")
+        raise ConfigError(source, "header", f"unknown column(s): {', '.join(unknown)}", 1)
     reader.fieldnames = header
     rows: list[tuple[int, dict[str, Any]]] = []
     for row in reader:
         line = reader.line_num
         if None in row:
-            raise InventoryError(source, line, "row", "more fields than the header has")
+            raise ConfigError(source, "row", "more fields than the header has", line)
         if not any((v or "").strip() for v in row.values()):
             continue
         fields: dict[str, Any] = {k: (v or "").strip() for k, v in row.items()}
@@ -142,58 +138,68 @@ def parse_csv_inventory(text: str, source: str = "<csv>") -> Inventory:
 
 
 def parse_yaml_inventory(text: str, source: str = "<yaml>") -> Inventory:
-    import yaml
-
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise InventoryError(source, line, "yaml", str(exc).splitlines()[0]) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("devices"), list):
-        raise InventoryError(source, None, "devices", "expected a top-level 'devices' list")
-    for key in doc:
-        if key not in ("devices", "maintenance"):
-            raise InventoryError(source, None, str(key), "unknown key (devices, maintenance)")
+    root = parse_yaml(text, source)
+    top = root.mapping(frozenset({"devices", "maintenance"}))
+    if "devices" not in top:
+        raise ConfigError(source, "devices", "expected a top-level 'devices' list", root.line)
     rows: list[tuple[int, dict[str, Any]]] = []
-    for index, entry in enumerate(doc["devices"], start=1):
-        if not isinstance(entry, dict):
-            raise InventoryError(source, None, f"devices[{index}]", "expected a mapping")
-        unknown = [k for k in entry if k not in COLUMNS and k not in OPTIONAL_COLUMNS]
+    lines: dict[int, int] = {}
+    allowed = frozenset((*COLUMNS, *OPTIONAL_COLUMNS))
+    for index, entry in enumerate(top["devices"].items(), start=1):
+        key = f"devices[{index}]"
+        raw = _yaml_mapping(entry, key)
+        unknown = [k for k in raw if k not in allowed]
         if unknown:
-            raise InventoryError(source, None, f"devices[{index}]", f"unknown key {unknown[0]!r}")
-        fields = {k: "" if entry.get(k) is None else entry.get(k) for k in COLUMNS}
-        labels = entry.get("labels") or {}
+            raise ConfigError(source, key, f"unknown key {unknown[0]!r}", raw[unknown[0]].line)
+        fields: dict[str, Any] = {}
+        for name in COLUMNS:
+            value = raw[name].value if name in raw else None
+            fields[name] = "" if value is None else str(value)
+        labels = raw["labels"].value if "labels" in raw else None
+        labels = labels or {}
         if not isinstance(labels, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
         ):
-            raise InventoryError(source, None, f"devices[{index}].labels", "mapping of strings")
+            raise ConfigError(source, f"{key}.labels", "mapping of strings", entry.line)
         fields["labels"] = labels
-        rows.append((index, {k: v if isinstance(v, dict) else str(v) for k, v in fields.items()}))
-    inventory = _build(rows, source, line_is_index=True)
+        rows.append((index, fields))
+        lines[index] = entry.line
+    inventory = _build(rows, source, lines=lines)
     windows = tuple(
-        _window(raw, f"maintenance[{i}]", source, inventory)
-        for i, raw in enumerate(doc.get("maintenance") or [], start=1)
+        _window(node, f"maintenance[{i}]", inventory)
+        for i, node in enumerate(_yaml_items(top.get("maintenance")), start=1)
     )
     return replace(inventory, maintenance=windows)
 
 
-def _window(raw: object, key: str, source: str, inventory: Inventory) -> Maintenance:
+def _yaml_mapping(node: Node, key: str) -> dict[str, Node]:
+    if not isinstance(node.value, dict):
+        raise ConfigError(node.source, key, "expected a mapping", node.line)
+    return node.mapping()
+
+
+def _yaml_items(node: Node | None) -> list[Node]:
+    return [] if node is None or node.is_null() else node.items()
+
+
+def _window(node: Node, key: str, inventory: Inventory) -> Maintenance:
     """``{device: ID | site: NAME, start: ISO 8601, end: ISO 8601}``."""
+    source, line = node.source, node.line
+    raw = node.value
     if not isinstance(raw, dict) or set(raw) - {"device", "site", "start", "end"}:
-        raise InventoryError(source, None, key, "expected {device or site, start, end}")
+        raise ConfigError(source, key, "expected {device or site, start, end}", line)
     times = []
     for part in ("start", "end"):
         value = raw.get(part)
         parsed = wire.parse_ts(value.isoformat() if isinstance(value, datetime) else value)
         if isinstance(parsed, wire.DecodeError):
-            raise InventoryError(source, None, f"{key}.{part}", parsed.detail)
+            raise ConfigError(source, f"{key}.{part}", parsed.detail, line)
         times.append(parsed)
     device, site = raw.get("device"), raw.get("site")
     if device is not None and str(device) not in inventory.devices:
-        raise InventoryError(source, None, f"{key}.device", f"unknown device {device!r}")
+        raise ConfigError(source, f"{key}.device", f"unknown device {device!r}", line)
     if site is not None and str(site) not in inventory.sites:
-        raise InventoryError(source, None, f"{key}.site", f"unknown site {site!r}")
+        raise ConfigError(source, f"{key}.site", f"unknown site {site!r}", line)
     try:
         return Maintenance(
             times[0],
@@ -202,7 +208,7 @@ def _window(raw: object, key: str, source: str, inventory: Inventory) -> Mainten
             site=None if site is None else str(site),
         )
     except ValueError as exc:
-        raise InventoryError(source, None, key, str(exc)) from None
+        raise ConfigError(source, key, str(exc), line) from None
 
 
 def _csv_labels(text: str, source: str, line: int) -> dict[str, str]:
@@ -210,37 +216,42 @@ def _csv_labels(text: str, source: str, line: int) -> dict[str, str]:
     for part in filter(None, (p.strip() for p in text.split(";"))):
         key, sep, value = part.partition("=")
         if not sep or not wire.valid_name(key.strip()):
-            raise InventoryError(source, line, "labels", f"expected key=value;...: {part!r}")
+            raise ConfigError(source, "labels", f"expected key=value;...: {part!r}", line)
         labels[key.strip()] = value.strip()
     return labels
 
 
 def _build(
-    rows: Iterable[tuple[int, dict[str, Any]]], source: str, *, line_is_index: bool = False
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    source: str,
+    *,
+    lines: Mapping[int, int] | None = None,
 ) -> Inventory:
+    """Devices from ``(row, fields)``: a CSV row is its line; a YAML row is its index in the
+    ``devices`` list (``lines`` gives its line)."""
     devices: dict[str, Device] = {}
-    lines: dict[str, int] = {}
+    rows_of: dict[str, int] = {}
 
-    def fail(line: int, key: str, reason: str) -> InventoryError:
-        if line_is_index:
-            return InventoryError(source, None, f"devices[{line}].{key}", reason)
-        return InventoryError(source, line, key, reason)
+    def fail(row: int, key: str, reason: str) -> ConfigError:
+        if lines is not None:
+            return ConfigError(source, f"devices[{row}].{key}", reason, lines.get(row))
+        return ConfigError(source, key, reason, row)
 
     for line, f in rows:
         device = _device(f, line, fail)
         if device.device in devices:
             raise fail(line, "device", f"duplicate device {device.device!r}")
         devices[device.device] = device
-        lines[device.device] = line
+        rows_of[device.device] = line
     for dev in devices.values():
         if dev.parent is not None and dev.parent not in devices:
-            raise fail(lines[dev.device], "parent", f"unknown device {dev.parent!r}")
+            raise fail(rows_of[dev.device], "parent", f"unknown device {dev.parent!r}")
     for dev in devices.values():  # a parent chain must end
         seen = {dev.device}
         cursor = dev.parent
         while cursor is not None:
             if cursor in seen:
-                raise fail(lines[dev.device], "parent", f"parent cycle through {cursor!r}")
+                raise fail(rows_of[dev.device], "parent", f"parent cycle through {cursor!r}")
             seen.add(cursor)
             cursor = devices[cursor].parent
     return Inventory(devices=MappingProxyType(devices), source=source)

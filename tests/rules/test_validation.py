@@ -113,7 +113,8 @@ def test_bad_rule_files_name_file_line_rule_and_reason(
     with pytest.raises(RuleError) as caught:
         parse_rules([(text, "bad.yaml")])
     error = caught.value
-    assert (error.file, error.line, error.rule) == ("bad.yaml", line, rule)
+    assert (error.source, error.line) == ("bad.yaml", line)
+    assert (f"rule {rule!r}:" in str(error)) == (rule is not None)
     assert message in str(error)
     assert str(error).startswith(f"bad.yaml:{line}:") and "\n" not in str(error)
 
@@ -274,3 +275,18 @@ def test_bad_maintenance_windows_in_a_yaml_inventory(
         load_inventory(path)
     assert caught.value.key == "maintenance[1]" + (f".{key}" if key else "")
     assert message in str(caught.value)
+
+
+def test_yaml_inventory_errors_name_the_line_of_the_device(tmp_path: Path) -> None:
+    path = tmp_path / "inv.yaml"
+    path.write_text(
+        "devices:\n"
+        "  - {device: gw1, class: router, policy: mtbox}\n"
+        "  - {device: gw2, class: router, policy: mtbox,\n"
+        "     criticality: often}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    assert (caught.value.line, caught.value.key) == (3, "devices[2].criticality")
+    assert str(caught.value).startswith(f"{path}:3: devices[2].criticality: must be common")
