@@ -13,9 +13,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
+import yaml
+
 from agent import wire
 from collector.config.durations import parse_seconds as parse_duration
 from collector.config.errors import ConfigError
+from collector.config.yamlfile import Node, parse_yaml
 from collector.preset_paths import default_rules_dir
 from collector.rules.faults import Impact
 from collector.rules.inputs import STANDARD_TRAPS
@@ -161,28 +164,21 @@ class _LineDict(dict[Any, Any]):
 
 
 def _load_yaml(text: str, source: str) -> Any:
-    import yaml
+    """The document as plain values, every mapping a ``_LineDict`` knowing its line; read
+    with the one strict YAML reader (duplicate keys and syntax errors are ConfigErrors)."""
+    if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+        return None  # an empty rule file is allowed
+    return _plain(parse_yaml(text, source))
 
-    class LineLoader(yaml.SafeLoader):
-        pass
 
-    def construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _LineDict:
-        keys = [loader.construct_object(k, deep=True) for k, _ in node.value]
-        dup = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
-        if dup is not None:
-            raise rule_error(source, node.start_mark.line + 1, None, str(dup), "duplicate key")
-        mapping = _LineDict(loader.construct_mapping(node, deep=True))
-        mapping.line = node.start_mark.line + 1
+def _plain(node: Node) -> Any:
+    if isinstance(node.raw, yaml.MappingNode):
+        mapping = _LineDict({key: _plain(value) for key, value in node.mapping().items()})
+        mapping.line = node.line
         return mapping
-
-    LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_map)
-    try:
-        return yaml.load(text, Loader=LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise rule_error(source, line, None, "yaml", str(problem)) from None
+    if isinstance(node.raw, yaml.SequenceNode):
+        return [_plain(item) for item in node.items()]
+    return node.value
 
 
 def _line(obj: object) -> int:

@@ -100,7 +100,8 @@ BAD_RULES = [
         "f",
         "when.flapping.of: no rule raises 'nothing'",
     ),
-    ("rules:\n- name: a\n  impact: [info\n", 4, None, "yaml"),
+    ("rules:\n- name: a\n  impact: [info\n", 4, None, "not valid YAML"),
+    ("rules:\n- name: a\n  name: b\n", 3, None, "rules[0].name: key given twice"),
     ("rules:\n- {name: Bad, impact: info, when: {offline: {}}}", 2, None, "name: must be"),
     ("rules:\n- {name: a, impact: info, when: {site_outage: {}}}", 2, "a", "needs an offline rule"),
 ]
@@ -290,3 +291,10 @@ def test_yaml_inventory_errors_name_the_line_of_the_device(tmp_path: Path) -> No
         load_inventory(path)
     assert (caught.value.line, caught.value.key) == (3, "devices[2].criticality")
     assert str(caught.value).startswith(f"{path}:3: devices[2].criticality: must be common")
+
+
+def test_an_empty_rule_file_adds_no_rules() -> None:
+    one = "rules:\n- {name: a, impact: info, when: {change: {metric: x}}}\n"
+    ruleset = parse_rules([(one, "one.yaml"), ("# nothing yet\n", "two.yaml"), ("", "three.yaml")])
+    assert [r.name for r in ruleset.rules] == ["a"]
+    assert ruleset.rules[0].line == 2
