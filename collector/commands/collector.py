@@ -1,4 +1,8 @@
-"""``fleetdesk collector --config FILE``: the long-running collector service."""
+"""``fleetdesk collector --config FILE``: the long-running collector service.
+
+``--check`` validates the config and exits; ``--schema`` prints the config file's JSON Schema and
+``--reference`` its keys as the Markdown table of docs/collector.md.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,14 @@ HELP = "run the collector service (MQTT and SNMP intake, storage, rules, /metric
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, type=Path, help="collector YAML config file")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--config", type=Path, help="collector YAML config file")
+    what.add_argument(
+        "--schema", action="store_true", help="print the JSON Schema of the config file and exit"
+    )
+    what.add_argument(
+        "--reference", action="store_true", help="print the config keys as a Markdown table"
+    )
     parser.add_argument(
         "--check", action="store_true", help="validate the config file and exit (0 when valid)"
     )
@@ -37,11 +48,17 @@ class _JsonFormatter(logging.Formatter):
 
 
 def run(args: argparse.Namespace) -> int:
-    from collector.config.collector import ConfigError, load_config
-    from collector.intake.snmp_profiles import ProfileError
+    if args.schema or args.reference:
+        from collector.config.collector import json_schema, reference
+
+        print(json.dumps(json_schema(), indent=2) if args.schema else reference().rstrip("\n"))
+        return 0
+
+    from collector.config.collector import load_config
+    from collector.config.errors import ConfigError
     from collector.pipeline.rules_stage import EngineError, load_setup
-    from collector.service.tickets import TicketsError, load_tickets
     from collector.service import app
+    from collector.service.tickets import TicketsError, load_tickets
     from collector.store import StoreError
 
     try:
@@ -49,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         app.snmp_profiles(cfg)
         setup = load_setup(cfg)
         tickets = load_tickets(cfg) if setup is not None else None
-    except (ConfigError, ProfileError, EngineError, TicketsError) as exc:
+    except (ConfigError, EngineError, TicketsError) as exc:  # SNMP profiles raise ConfigError
         print(f"fleetdesk collector: {exc}", file=sys.stderr)
         return 2
     if args.check:

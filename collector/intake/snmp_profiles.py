@@ -16,12 +16,12 @@ from typing import Any
 import yaml
 
 from agent import wire
+from collector.config.errors import ConfigError
 
 _OID = re.compile(r"\d+(\.\d+)+")
 
-
-class ProfileError(ValueError):
-    """An invalid profile file: one line naming file, key and reason."""
+# An invalid profile file: the one config error type (file, key, reason in one line).
+ProfileError = ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +115,13 @@ def _number(value: Any) -> float | None:
 def _oid(file: Path, key: str, value: object) -> str:
     text = str(value).lstrip(".") if isinstance(value, str | int | float) else ""
     if not _OID.fullmatch(text):
-        raise ProfileError(f"{file}: {key}: must be a numeric OID like 1.3.6.1.2.1.1.3.0")
+        raise ProfileError(str(file), key, "must be a numeric OID like 1.3.6.1.2.1.1.3.0")
     return text
 
 
 def _mapping(file: Path, key: str, value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ProfileError(f"{file}: {key}: must be a mapping")
+        raise ProfileError(str(file), key, "must be a mapping")
     return value
 
 
@@ -129,18 +129,18 @@ def _float(file: Path, key: str, value: object, default: float | None) -> float 
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProfileError(f"{file}: {key}: must be a number, not {value!r}")
+        raise ProfileError(str(file), key, f"must be a number, not {value!r}")
     return float(value)
 
 
 def _scalar(file: Path, metric: str, raw: object) -> Scalar:
     key = f"scalars.{metric}"
     if not wire.valid_name(metric):
-        raise ProfileError(f"{file}: {key}: metric name must be [a-z][a-z0-9_]*")
+        raise ProfileError(str(file), key, "metric name must be [a-z][a-z0-9_]*")
     body = _mapping(file, key, raw)
     unknown = set(body) - {"oid", "scale", "subtract_from", "used_pct"}
     if unknown:
-        raise ProfileError(f"{file}: {key}.{sorted(unknown)[0]}: unknown key")
+        raise ProfileError(str(file), f"{key}.{sorted(unknown)[0]}", "unknown key")
     if "used_pct" in body:
         used = _mapping(file, f"{key}.used_pct", body["used_pct"])
         return Scalar(
@@ -161,14 +161,14 @@ def _table(file: Path, index: int, raw: object) -> Table:
     body = _mapping(file, key, raw)
     name = body.get("name")
     if not isinstance(name, str) or not wire.valid_name(name):
-        raise ProfileError(f"{file}: {key}.name: must be [a-z][a-z0-9_]*")
+        raise ProfileError(str(file), f"{key}.name", "must be [a-z][a-z0-9_]*")
     columns = []
     for col_name, col_raw in _mapping(file, f"{key}.columns", body.get("columns")).items():
         col_key = f"{key}.columns.{col_name}"
         col = _mapping(file, col_key, col_raw)
         equals = col.get("equals")
         if equals is not None and (isinstance(equals, bool) or not isinstance(equals, int)):
-            raise ProfileError(f"{file}: {col_key}.equals: must be an integer")
+            raise ProfileError(str(file), f"{col_key}.equals", "must be an integer")
         columns.append(
             Column(
                 name=str(col_name),
@@ -184,15 +184,15 @@ def parse_profile(text: str, file: Path) -> Profile:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{file}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise ProfileError(str(file), "", f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
     body = _mapping(file, "(top level)", data)
     name = body.get("name")
     if not isinstance(name, str) or not name:
-        raise ProfileError(f"{file}: name: is required")
+        raise ProfileError(str(file), "name", "is required")
     scalars = _mapping(file, "scalars", body.get("scalars") or {})
     tables = body.get("tables") or []
     if not isinstance(tables, list):
-        raise ProfileError(f"{file}: tables: must be a list")
+        raise ProfileError(str(file), "tables", "must be a list")
     return Profile(
         name=name,
         scalars=tuple(_scalar(file, str(m), raw) for m, raw in scalars.items()),
@@ -205,6 +205,6 @@ def load_profiles(folder: Path) -> dict[str, Profile]:
     for file in sorted(folder.glob("*.yaml")):
         profile = parse_profile(file.read_text(encoding="utf-8"), file)
         if profile.name in profiles:
-            raise ProfileError(f"{file}: name: profile {profile.name!r} is defined twice")
+            raise ProfileError(str(file), "name", f"profile {profile.name!r} is defined twice")
         profiles[profile.name] = profile
     return profiles
