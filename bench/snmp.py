@@ -33,9 +33,10 @@ from tests.support.snmpd import Snmpd
 
 async def _collector(port: int, devices: int, concurrency: int) -> tuple[float, int]:
     targets = tuple(
-        SnmpTarget(f"r{i}", "bench", "127.0.0.1", port, "router") for i in range(devices)
+        SnmpTarget(device=f"r{i}", tenant="bench", host="127.0.0.1", port=port)
+        for i in range(devices)
     )
-    cfg = SnmpConfig(targets=targets, timeout_s=5.0, retries=1, concurrency=concurrency)
+    cfg = SnmpConfig(devices=targets, timeout_s=5.0, retries=1, concurrency=concurrency)
     poller = Poller(cfg, load_profiles(default_rules_dir() / "snmp"), lambda _e: None, Metrics())
     start = time.perf_counter()
     results = await asyncio.gather(*(poller.poll(t) for t in targets))

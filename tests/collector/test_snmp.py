@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from tests.collector.conftest import eventually
 from tests.support.services import free_port
 from tests.support.snmpd import TRAP_ENGINE_ID, V3_AUTH, V3_PRIV, V3_USER, Snmpd, snmptrap
 
-V3 = SnmpV3User(V3_USER, "sha", V3_AUTH, "aes", V3_PRIV)
+V3 = SnmpV3User(user=V3_USER, auth_key=V3_AUTH, priv_key=V3_PRIV)
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +36,26 @@ def _dead_port() -> int:
     return free_port(socket.SOCK_DGRAM)  # nothing listens: requests go unanswered
 
 
+def _target(device: str, port: int, profile: str = "router", **kw: Any) -> SnmpTarget:
+    return SnmpTarget(
+        device=device, tenant="acme", host="127.0.0.1", port=port, profile=profile, **kw
+    )
+
+
 def _poller(targets: tuple[SnmpTarget, ...], sink: list[Envelope], **kw: float) -> Poller:
-    cfg = SnmpConfig(targets=targets, timeout_s=0.3, retries=0, interval_s=60, **kw)  # type: ignore[arg-type]
+    cfg = SnmpConfig(devices=targets, timeout_s=0.3, retries=0, interval_s=60, **kw)  # type: ignore[arg-type]
     return Poller(cfg, load_profiles(default_rules_dir() / "snmp"), sink.extend, Metrics())
 
 
 @pytest.mark.parametrize("version", ["2c", "3"])
 async def test_router_profile_maps_to_canonical_metrics(snmpd: Snmpd, version: str) -> None:
     target = SnmpTarget(
-        "r1", "acme", "127.0.0.1", snmpd.port, "router", version, v3=V3 if version == "3" else None
+        device="r1",
+        tenant="acme",
+        host="127.0.0.1",
+        port=snmpd.port,
+        version=version,
+        v3=V3 if version == "3" else None,
     )
     poller = _poller((target,), [])
     result = await poller.poll(target)
@@ -60,11 +72,11 @@ async def test_router_profile_maps_to_canonical_metrics(snmpd: Snmpd, version: s
 
 
 async def test_wrong_v3_key_and_unreachable_device_are_absent_not_errors(snmpd: Snmpd) -> None:
-    bad = SnmpV3User(V3_USER, "sha", "wrong-auth-key", "aes", V3_PRIV)
+    bad = SnmpV3User(user=V3_USER, auth_key="wrong-auth-key", priv_key=V3_PRIV)
     targets = (
-        SnmpTarget("gone", "acme", "127.0.0.1", _dead_port(), "router"),
-        SnmpTarget("badkey", "acme", "127.0.0.1", snmpd.port, "system", "3", v3=bad),
-        SnmpTarget("ok", "acme", "127.0.0.1", snmpd.port, "system"),
+        _target("gone", _dead_port()),
+        _target("badkey", snmpd.port, "system", version="3", v3=bad),
+        _target("ok", snmpd.port, "system"),
     )
     sink: list[Envelope] = []
     poller = _poller(targets, sink)
@@ -82,8 +94,8 @@ async def test_wrong_v3_key_and_unreachable_device_are_absent_not_errors(snmpd: 
 
 
 async def test_a_dead_device_does_not_delay_the_others(snmpd: Snmpd) -> None:
-    dead = SnmpTarget("dead", "acme", "127.0.0.1", _dead_port(), "router")
-    alive = tuple(SnmpTarget(f"r{i}", "acme", "127.0.0.1", snmpd.port, "system") for i in range(3))
+    dead = _target("dead", _dead_port())
+    alive = tuple(_target(f"r{i}", snmpd.port, "system") for i in range(3))
     sink: list[Envelope] = []
     poller = _poller((dead, *alive), sink, concurrency=2)
     stop = asyncio.Event()
@@ -101,10 +113,11 @@ async def test_a_dead_device_does_not_delay_the_others(snmpd: Snmpd) -> None:
 
 def _receiver(port: int, sink: list[Envelope], targets: tuple[SnmpTarget, ...]) -> TrapReceiver:
     cfg = TrapConfig(
-        host="127.0.0.1",
-        port=port,
+        listen=f"127.0.0.1:{port}",
         communities=("trapsecret",),
-        v3_users=(SnmpV3User(V3_USER, "sha", V3_AUTH, "aes", V3_PRIV, TRAP_ENGINE_ID),),
+        v3_users=(
+            SnmpV3User(user=V3_USER, auth_key=V3_AUTH, priv_key=V3_PRIV, engine_id=TRAP_ENGINE_ID),
+        ),
         enterprise=(("1.3.6.1.4.1.99999.0.1", "dyingGasp"),),
     )
     return TrapReceiver(cfg, targets, sink.extend, Metrics())
@@ -113,7 +126,7 @@ def _receiver(port: int, sink: list[Envelope], targets: tuple[SnmpTarget, ...]) 
 async def test_real_traps_v2c_and_v3_become_inputs(tmp_path: Path) -> None:
     port = free_port(socket.SOCK_DGRAM)
     sink: list[Envelope] = []
-    target = SnmpTarget("r1", "acme", "127.0.0.1", 161, "router")
+    target = _target("r1", 161)
     receiver = _receiver(port, sink, (target,))
     stop = asyncio.Event()
     task = asyncio.create_task(receiver.run(stop))
