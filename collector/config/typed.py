@@ -137,6 +137,7 @@ class Section(BaseModel):
     model_config = ConfigDict(
         frozen=True,
         extra="forbid",
+        defer_build=True,  # built on first use: commands that only import the module start fast
         use_attribute_docstrings=True,  # the field docs are the schema's descriptions
         field_title_generator=lambda name, _: name,
     )
