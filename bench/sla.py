@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector.sla.calendar import load_calendar
 from collector.config.durations import parse_duration
+from collector.sla.calendar import load_calendar
 from tests.sla.reference import REFERENCES, due_minute, to_minute
 
 ENGINE_N = 200_000
