@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from collector.config.collector import CollectorConfig
+from collector.config.errors import ConfigError
 from collector.delivery.metrics import DeliveryMetrics
 from collector.delivery.signing import SigningError, secret_key
 from collector.delivery.sinks import Sink, SinkConfigError, load_sinks
@@ -30,9 +31,8 @@ from collector.tickets.book import TicketBook
 from collector.tickets.from_rules import InventoryWarranty
 from collector.tickets.sla_adapter import SlaEngine
 
-
-class TicketsError(ValueError):
-    """The tickets section cannot be used (one line: file, key, reason)."""
+# The tickets section cannot be used: the one config error (one line: file, key, reason).
+TicketsError = ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +49,17 @@ def load_tickets(cfg: CollectorConfig, env: Mapping[str, str] | None = None) -> 
         try:
             sinks = load_sinks(tickets.sinks, env)
         except SinkConfigError as exc:
-            raise TicketsError(f"{cfg.source}: tickets.sinks: {exc}") from None
+            raise ConfigError(str(cfg.source), "tickets.sinks", str(exc)) from None
     secret = None
     if tickets.inbound_secret_env is not None:
         secret = env.get(tickets.inbound_secret_env)
-        where = f"{cfg.source}: tickets.inbound_secret_env"
+        key = "tickets.inbound_secret_env"
         if not secret:
-            raise TicketsError(f"{where}: {tickets.inbound_secret_env!r} is not set")
+            raise ConfigError(str(cfg.source), key, f"{tickets.inbound_secret_env!r} is not set")
         try:
             secret_key(secret)
         except SigningError as exc:
-            raise TicketsError(f"{where}: {exc}") from None
+            raise ConfigError(str(cfg.source), key, str(exc)) from None
     return TicketsSetup(sinks, secret)
 
 
