@@ -90,7 +90,7 @@ def estimate_warnings(rules_dir: Path, now: datetime) -> list[str]:
             lines.append(
                 f"{path}: warning: calendar {path.stem!r}: the holidays of {listed} are "
                 "estimated (no make-up working days); add the official schedule under "
-                f"official: {years[0]}: (docs/sla.md, \"Calendar years\")"
+                f'official: {years[0]}: (docs/sla.md, "Calendar years")'
             )
     return lines
 

@@ -130,7 +130,7 @@ def _run_deadlines(args: argparse.Namespace) -> None:
     deadlines = {
         name: due
         for name, due in policy.deadlines(args.level, start, pauses).items()
-        if level.targets[name].starts is TargetStart.ONSET
+        if level.targets[name].starts in (TargetStart.ONSET, TargetStart.DETECTION)
     }
     for name, due in deadlines.items():
         _warn_estimated(args, level.targets[name].calendar, start, due)
@@ -138,7 +138,7 @@ def _run_deadlines(args: argparse.Namespace) -> None:
     later = {
         name: {"starts": t.starts.value, "duration": str(t.duration)}
         for name, t in level.targets.items()
-        if t.starts is not TargetStart.ONSET
+        if t.starts not in (TargetStart.ONSET, TargetStart.DETECTION)
     }
     defaults = sorted(name for name, t in level.targets.items() if t.operator_default)
     if args.json:

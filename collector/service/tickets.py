@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from collector.config.collector import CollectorConfig
 from collector.delivery.metrics import DeliveryMetrics
@@ -80,13 +80,19 @@ def build_tickets(
     sla = SlaEngine(rules.policies_dir)
     devices = InventoryWarranty(rules.inventory)
     followup = timedelta(seconds=cfg.tickets.default_followup_s)
+    unrouted = Counter(
+        "fleetdesk_tickets_unrouted",
+        "Tickets no sink's match takes (marked routed: false on the ticket)",
+        registry=registry,
+    )
     service = TicketService(
         book_factory=lambda: TicketBook(
             policies=sla, devices=devices, sla=sla, default_followup=followup
         ),
         store=store,
         sla=sla,
-        sinks=tuple(setup.sinks),
+        sinks={name: sink.matches for name, sink in setup.sinks.items()},
+        on_unrouted=lambda _ticket: unrouted.inc(),
     )
     worker = None
     if setup.sinks and cfg.tickets.worker:

@@ -26,6 +26,7 @@ class TargetStart(enum.StrEnum):
     """When a target's clock starts."""
 
     ONSET = "onset"  # the fault's onset (the default)
+    DETECTION = "detection"  # when the fault is detected, i.e. the ticket opens ("immediate")
     RECEIVED = "received"  # the unit is received for repair (a desk action; transport excluded)
     REQUEST = "request"  # the customer asks for it (on site on request, remote diagnosis)
 

@@ -301,7 +301,7 @@ def test_targets_a_desk_action_starts() -> None:
         for p in PRESETS
         for lv, level in load_policy(p).levels.items()
         for t, target in level.targets.items()
-        if target.starts is not TargetStart.ONSET
+        if target.starts not in (TargetStart.ONSET, TargetStart.DETECTION)
     }
     assert starts == {
         ("mtbox", "hardware", "repair"): "received",
