@@ -96,7 +96,9 @@ class FaultMaker:
         level = policy.classify(kind, rule.impact.value, scope.value, crit.value)
         onset_dt = utc(onset)
         deadlines = (
-            policy.deadlines(level, onset_dt) if level is not None and exempt is None else {}
+            policy.opening_deadlines(level, onset_dt)
+            if level is not None and exempt is None
+            else {}
         )
         return Fault(
             kind=kind,

@@ -155,6 +155,16 @@ class Policy:
             for name, target in self.level(level).targets.items()
         }
 
+    def opening_deadlines(self, level: str, onset: datetime) -> dict[str, datetime]:
+        """The deadlines known when a fault opens: the targets that run from the onset or the
+        detection (taken as the onset here); those a desk action starts come later."""
+        targets = self.level(level).targets
+        return {
+            name: due
+            for name, due in self.deadlines(level, onset).items()
+            if targets[name].starts in (TargetStart.ONSET, TargetStart.DETECTION)
+        }
+
     def level(self, name: str) -> Level:
         try:
             return self.levels[name]
