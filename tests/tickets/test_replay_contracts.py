@@ -90,8 +90,14 @@ def test_nanjing_special_is_set_by_a_person(tmp_path: Path) -> None:
         Rec()
         .state(0, "nj1", "offline")
         .desk(10, fault=N1, action="ack", actor="li")
-        .desk(60, fault=N1, action="set_level", level="special", actor="wang",
-              comment="needs the vendor's R&D")  # fmt: skip
+        .desk(
+            60,
+            fault=N1,
+            action="set_level",
+            level="special",
+            actor="wang",
+            comment="needs the vendor's R&D",
+        )
         .desk(70, fault=N1, action="set_level", level="special", actor="wang")
         .wait(24 * 60 + 1)
     )
