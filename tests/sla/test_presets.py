@@ -345,3 +345,28 @@ def test_operator_defaults_are_marked() -> None:
     for preset in ("shanghai-energy", "xian-integrator", "nanjing-instruments"):
         for level in load_policy(preset).levels.values():
             assert not any(t.operator_default for t in level.targets.values())
+
+
+# Start: Friday 2026-10-09 17:30, half an hour before the close; Saturday Oct 10 is the
+# National Day make-up working day (09:00-18:00), Sunday Oct 11 is off. Working-day targets
+# only (the 24x7 ones do not see the difference).
+MAKEUP_START = at("2026-10-09T17:30")
+MAKEUP_DEADLINES = [
+    # 001 C/D: response due at detection (the start), processing 45 min / 2 h
+    ("shanghai-energy", "C", "processing", "2026-10-10T09:15"),  # 30 min Fri + 15 min Sat
+    ("shanghai-energy", "D", "processing", "2026-10-10T10:30"),
+    ("shanghai-energy", "C", "response", "2026-10-09T17:30"),
+    # 002: repair 5 working days (45 h) from the receipt: Fri 0.5, Sat 9, Mon-Wed 27, Thu 8.5
+    ("mtbox", "hardware", "repair", "2026-10-15T17:30"),
+    ("mtbox", "platform", "response", "2026-10-10T10:30"),  # operator default 2 h
+    ("mtbox", "platform", "resolution", "2026-10-12T17:30"),  # 2 wd = 18 h: 0.5 + 9 + 8.5
+    # 004: the repair cycle runs on cn-workdays as well
+    ("nanjing-instruments", "major", "repair", "2026-10-15T17:30"),
+]
+
+
+@pytest.mark.parametrize(("preset", "level", "target", "due"), MAKEUP_DEADLINES)
+def test_preset_deadlines_across_a_makeup_working_day(
+    preset: str, level: str, target: str, due: str
+) -> None:
+    assert load_policy(preset).deadlines(level, MAKEUP_START)[target] == at(due)
