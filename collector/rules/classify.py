@@ -28,6 +28,10 @@ class Policy(Protocol):
         self, level: str, start: datetime, pauses: Sequence[tuple[datetime, datetime]] = ()
     ) -> Mapping[str, datetime]: ...
 
+    def opening_deadlines(self, level: str, onset: datetime) -> Mapping[str, datetime]:
+        """Those known at opening (not the targets a desk action starts later)."""
+        ...
+
 
 PolicyLoader = Callable[[str], Policy]
 

@@ -106,7 +106,9 @@ def build(
         faults.open_now()  # a restored engine's open faults show at once
         # every fault becomes a ticket (kept in the store; delivered when sinks are configured)
         ticket_setup = tickets if tickets is not None else load_tickets(cfg)
-        ticketing = build_tickets(cfg, ticket_setup, setup, store.engine, metrics.registry)
+        ticketing = build_tickets(
+            cfg, ticket_setup, setup, store.engine, metrics.registry, serials=registry.serial
+        )
         fault_stages = [faults, ticketing.runtime]
     pipeline = assemble(
         intake=cfg.intake,

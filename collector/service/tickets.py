@@ -9,7 +9,7 @@ and the inbound desk endpoint.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -75,10 +75,13 @@ def build_tickets(
     rules: RulesSetup,
     engine: sa.Engine,
     registry: CollectorRegistry,
+    *,
+    serials: Callable[[str], str] | None = None,
 ) -> Tickets:
+    """``serials``: a device's serial number as the device registry knows it (for tickets)."""
     store = TicketStore(cfg.store.url, engine=engine)
     sla = SlaEngine(rules.policies_dir)
-    devices = InventoryWarranty(rules.inventory)
+    devices = InventoryWarranty(rules.inventory, serials)
     followup = timedelta(seconds=cfg.tickets.default_followup_s)
     unrouted = Counter(
         "fleetdesk_tickets_unrouted",
