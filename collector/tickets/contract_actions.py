@@ -15,6 +15,7 @@ from collector.sla.vocabulary import EXEMPTIONS
 from collector.tickets import targets as tg
 from collector.tickets.inputs import DeskAction, DeskCommand, Verdict
 from collector.tickets.model import (
+    WORKING_STATES,
     Coverage,
     CoverageReason,
     EventKind,
@@ -59,6 +60,9 @@ def opening_clocks(
 
 def apply(ticket: Ticket, command: DeskCommand, policy: TicketPolicy, sla: SlaMaths) -> Result:
     action = command.action
+    clock_actions = (DeskAction.RECEIVED, DeskAction.START, DeskAction.SET_LEVEL)
+    if action in clock_actions and ticket.state not in WORKING_STATES:
+        return Refused(Verdict.NOT_ALLOWED, f"ticket is {ticket.state.value}; cannot {action}")
     if action in (DeskAction.RECEIVED, DeskAction.START):
         return _start(ticket, command, policy)
     if action is DeskAction.DEFER:

@@ -142,3 +142,17 @@ def test_stored_tickets_round_trip_and_old_rows_read(
     assert codec.ticket_from_dict(data) == opened.ticket
     old = {k: v for k, v in data.items() if k not in {"subject", "charge", "manual", "routed"}}
     assert codec.ticket_from_dict(old).subject.customer == ""
+
+
+def test_clock_actions_are_refused_on_a_resolved_ticket(
+    book: TicketBook, numbers: MemoryNumbers
+) -> None:
+    [opened] = book.on_fault(fault("opened", "2025-10-09T08:00:00", level="1"), numbers)
+    number = opened.ticket.number
+    desk(book, number, "resolve", "2025-10-09T09:00:00")
+    for action, kw in (("start", {"target": "onsite"}), ("set_level", {"level": "3"})):
+        refused = book.on_desk(command(number, action, "2025-10-09T09:05:00", comment="late", **kw))
+        assert refused.verdict is Verdict.NOT_ALLOWED and "resolved" in refused.reason
+    # a release can still be noted on a resolved ticket
+    [deferred] = desk(book, number, "defer", "2025-10-09T09:10:00", release="4.2")
+    assert deferred.ticket.target_release == "4.2"
