@@ -9,12 +9,12 @@ and the inbound desk endpoint.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from collector.config.collector import CollectorConfig
 from collector.config.errors import ConfigError
@@ -75,18 +75,27 @@ def build_tickets(
     rules: RulesSetup,
     engine: sa.Engine,
     registry: CollectorRegistry,
+    *,
+    serials: Callable[[str], str] | None = None,
 ) -> Tickets:
+    """``serials``: a device's serial number as the device registry knows it (for tickets)."""
     store = TicketStore(cfg.store.url, engine=engine)
     sla = SlaEngine(rules.policies_dir)
-    devices = InventoryWarranty(rules.inventory)
+    devices = InventoryWarranty(rules.inventory, serials)
     followup = timedelta(seconds=cfg.tickets.default_followup_s)
+    unrouted = Counter(
+        "fleetdesk_tickets_unrouted",
+        "Tickets no sink's match takes (marked routed: false on the ticket)",
+        registry=registry,
+    )
     service = TicketService(
         book_factory=lambda: TicketBook(
             policies=sla, devices=devices, sla=sla, default_followup=followup
         ),
         store=store,
         sla=sla,
-        sinks=tuple(setup.sinks),
+        sinks={name: sink.matches for name, sink in setup.sinks.items()},
+        on_unrouted=lambda _ticket: unrouted.inc(),
     )
     worker = None
     if setup.sinks and cfg.tickets.worker:
