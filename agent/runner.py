@@ -30,7 +30,7 @@ from agent.mqtt import Link, Will, backoff_delay
 from agent.probe_worker import Job, JobDone, ProbeWorker, run_probe
 from agent.probes import ProbeEvent, ProbeResult, Reading, Reason, Unavailable, build_probes
 from agent.publisher import SpoolPublisher
-from agent.spool_guard import SpoolGuard
+from agent.spool_guard import Notice, SpoolGuard
 
 __all__ = ["COMMANDS", "Agent", "dying_gasp_now", "run_probe"]
 
@@ -81,6 +81,7 @@ class Agent:
         self._url_index = 0
         self._next_attempt = 0.0
         self._probe_state: dict[str, str] = {}
+        self._notices: list[Notice] = []  # spool notices not yet published
         self._next_report = 0.0
         self._announce = True  # birth and "online" on connect (not for a one-shot gasp)
         # requests from signal handlers
@@ -195,8 +196,14 @@ class Agent:
                 self.store.pending,
                 "" if self.link.up else " (link down)",
             )
-        for name, data in self.store.take_notices():  # spool_failed, _reset, _recovered
-            self._append_event(name, data, ts)
+        # spool_failed, _reset, _recovered; one that could go nowhere (no spool, no link yet)
+        # waits for the next report.
+        unsent, self._notices = self._notices + self.store.take_notices(), []
+        for name, data in unsent:
+            emitted = self._append_event(name, data, ts)
+            if emitted.entry is None and emitted.mid is None:
+                self._notices.append((name, data))
+        del self._notices[:-16]  # bounded: a gateway that never connects keeps the latest
         # The loss is told once the link is back (while it is down, an event per report would
         # only push more reports out of a full spool); the counter above is always there.
         if self.store.unreported_drops and self.link.up:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
@@ -107,9 +108,12 @@ class SpoolGuard:
 
     def _failed(self, exc: BaseException, what: str) -> None:
         kind = fault_kind(exc)
+        if kind == "io" and _no_space(self.path.parent):
+            kind = "full"  # SQLite says "disk I/O error" when the WAL index cannot grow
         self.errors += 1
         self._try = False
-        detail = f"{what}: {exc}"[:120]
+        name = getattr(exc, "sqlite_errorname", None)
+        detail = f"{what}: {exc}{f' ({name})' if name else ''}"[:120]
         if self.fault is None:
             log.error("spool %s failed (%s): %s; publishing without it", self.path, kind, detail)
             self.direct = 0
@@ -223,3 +227,11 @@ class SpoolGuard:
         if self.spool is not None:
             with contextlib.suppress(sqlite3.Error):
                 self.spool.close()
+
+
+def _no_space(folder: Path) -> bool:
+    try:
+        fs = os.statvfs(folder)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize < 4096
