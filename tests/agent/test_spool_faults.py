@@ -19,6 +19,7 @@ import pytest
 
 from agent import wire
 from agent.spool import Spool
+from agent.spool_guard import SpoolGuard
 from tests.agent.conftest import AgentProcess, Sink, agent_config, wait_until
 from tests.support.mosquitto import Broker
 
@@ -178,3 +179,33 @@ def test_a_damaged_spool_database_is_set_aside(
     assert agent.proc.poll() is None
     assert agent.stop() == 0
     assert list(spool.parent.glob("spool.db.corrupt-*"))
+
+
+def test_damage_found_while_running_sets_the_spool_aside(tmp_path: Path) -> None:
+    """The guard alone, on a real file damaged under the open spool (pages beyond its cache)."""
+    path = tmp_path / "spool.db"
+    guard = SpoolGuard(path, 16 * 1024 * 1024)
+    assert guard.ok and guard.take_notices() == []
+    topic = "fleet/v1/t1/gw-1/telemetry"
+    for _ in range(3000):
+        assert guard.append(topic, lambda boot, seq: os.urandom(300).hex().encode())
+    assert guard.spool is not None
+    guard.spool._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    old_boot, size = guard.boot, path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.seek(size // 3)
+        handle.write(os.urandom(size // 3))
+    assert len(guard.read(0, None, 3000)) < 3000  # stops at the damage
+    assert not guard.ok and guard.fault is not None and guard.fault[0] == "corrupt"
+    assert guard.append(topic, lambda boot, seq: b"{}") is None  # until the next report
+    notices = dict(guard.take_notices())
+    assert notices["spool_failed"]["reason"] == "corrupt"
+    assert notices["spool_reset"]["aside"].startswith("spool.db.corrupt-")
+    assert guard.generation == 1
+
+    guard.retry()  # the next report: a new spool, a new epoch
+    entry = guard.append(topic, lambda boot, seq: b"{}")
+    assert entry is not None and entry.seq == 1 and guard.boot != old_boot and guard.ok
+    assert "spool_recovered" in dict(guard.take_notices())
+    guard.close()
+    assert len(list(tmp_path.glob("spool.db.corrupt-*"))) >= 1
