@@ -20,10 +20,9 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from agent import __version__, wire
-from agent.commands import COMMANDS, Commands
 from agent.config_types import AgentConfig
 from agent.identity import resolve
 from agent.mqtt import Link, Will, backoff_delay
@@ -32,7 +31,10 @@ from agent.probes import ProbeEvent, ProbeResult, Reading, Reason, Unavailable, 
 from agent.publisher import SpoolPublisher
 from agent.spool_guard import Notice, SpoolGuard
 
-__all__ = ["COMMANDS", "Agent", "dying_gasp_now", "run_probe"]
+if TYPE_CHECKING:
+    from agent.commands import Commands
+
+__all__ = ["Agent", "dying_gasp_now", "run_probe"]
 
 log = logging.getLogger("fleetdesk.agent")
 
@@ -74,8 +76,7 @@ class Agent:
         self.worker = ProbeWorker(self.probes, self.wake)
         spool = config.spool
         self.publisher = SpoolPublisher(self.store, self.link, spool.inflight, spool.drain_rate)
-        reach = config.probes.reachability
-        self.commands = Commands(self, config.commands, reach.targets if reach else ())
+        self._commands: Commands | None = None
         # connection state
         self._failures = 0
         self._url_index = 0
@@ -248,6 +249,17 @@ class Agent:
 
     def acked(self, mid: int, ok: bool) -> None:
         self.publisher.acked(mid, ok)
+
+    @property
+    def commands(self) -> Commands:
+        """Made at the first command: most gateways are rarely commanded (memory is scarce)."""
+        if self._commands is None:
+            from agent.commands import Commands
+
+            reach = self.config.probes.reachability
+            targets = reach.targets if reach else ()
+            self._commands = Commands(self, self.config.commands, targets)
+        return self._commands
 
     def message(self, topic: str, payload: bytes, retained: bool) -> None:
         if topic != self.topic[wire.Kind.COMMAND]:
