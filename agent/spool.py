@@ -85,6 +85,9 @@ class Spool:
             self._next_seq = int(self._meta("next_seq") or 1)
             self.dropped_total = int(self._meta("dropped_total") or 0)
             self.dropped_reported = int(self._meta("dropped_reported") or 0)
+            # Reads every entry page: damage there (a torn write, flash wear) shows now, not at
+            # some later write. (PRAGMA quick_check would cost 0.1 MB more; later damage is
+            # the guard's, see agent.spool_guard.)
             sums = "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"
             row = self._db.execute(sums).fetchone()
             self._count, self._bytes = int(row[0]), int(row[1])
@@ -102,11 +105,6 @@ class Spool:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA cache_size=-256")  # KiB: reads are sequential, memory is scarce
-            # A damaged page may hide anywhere (a torn write, flash wear, a foreign file):
-            # find it now rather than at some later write.
-            check = db.execute("PRAGMA quick_check(1)").fetchone()
-            if check is None or check[0] != "ok":
-                raise sqlite3.DatabaseError(f"quick_check: {check[0] if check else 'no answer'}")
             db.executescript(_SCHEMA)
             db.execute("BEGIN IMMEDIATE")
             have = dict(db.execute("SELECT key, value FROM meta").fetchall())
