@@ -57,13 +57,15 @@ class SpoolPublisher:
         self._spooled_inflight = 0
 
     def _spool_replaced(self) -> None:
-        """A new spool file: publishes in flight belong to the old one (never ack its ids)."""
+        """Another spool file (or none): publishes in flight belong to the old one (never ack
+        their ids in this one); what the new one holds is backlog."""
         self._generation = self.spool.generation
         self._inflight = dict.fromkeys(self._inflight)
         self._spooled_inflight = 0
         self._acked.clear()
-        self._fresh_from, self._fresh_cursor = 1, 0
-        self._backlog_cursor, self._backlog_left = 0, False
+        self._fresh_from = self.spool.last_id() + 1
+        self._fresh_cursor = self._fresh_from - 1
+        self._backlog_cursor, self._backlog_left = 0, self.spool.pending > 0
 
     def acked(self, mid: int, ok: bool) -> None:
         if mid not in self._inflight:

@@ -7,9 +7,10 @@ loop. While the spool cannot take a message, :meth:`append` returns None and the
 publishes the message directly (QoS 1, not kept), numbered in an epoch of its own
 (:meth:`direct_seq`): it is never written down, so it cannot collide with the spool's sequence
 numbers after a restart. A damaged spool (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``) is set aside as
-``<name>.corrupt-<time>`` and a new one started; :attr:`generation` changes so the publisher
-forgets ids of the old file. What happened is kept as notices for the agent to report as
-events (``spool_failed``, ``spool_reset``, ``spool_recovered``).
+``<name>.corrupt-<time>`` and a new one started; :attr:`generation` changes whenever a file is
+opened or set aside, so the publisher forgets ids it held and takes what is there as backlog.
+What happened is kept as notices for the agent to report as events (``spool_failed``,
+``spool_reset``, ``spool_recovered``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class SpoolGuard:
         self.spool: Spool | None = None
         self.errors = 0  # failed spool operations since the agent started
         self.fault: tuple[str, str] | None = None  # (kind, what failed) while failing
-        self.generation = 0  # changes when a damaged spool is replaced by a new file
+        self.generation = 0  # changes whenever a spool file is opened (or set aside)
         self.direct = 0  # messages published without the spool since the last fault
         self._notices: list[Notice] = []
         self._try = True  # False after a failure, until the next retry()
@@ -99,6 +100,7 @@ class SpoolGuard:
         except (sqlite3.Error, OSError) as exc:
             self._failed(exc, "open")
             return
+        self.generation += 1
         if self.spool.set_aside is not None:
             self._reset_notice(self.spool.set_aside, "unreadable at start")
 

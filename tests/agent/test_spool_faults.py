@@ -191,7 +191,7 @@ def test_damage_found_while_running_sets_the_spool_aside(tmp_path: Path) -> None
         assert guard.append(topic, lambda boot, seq: os.urandom(300).hex().encode())
     assert guard.spool is not None
     guard.spool._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    old_boot, size = guard.boot, path.stat().st_size
+    old_boot, size, generation = guard.boot, path.stat().st_size, guard.generation
     with path.open("r+b") as handle:
         handle.seek(size // 3)
         handle.write(os.urandom(size // 3))
@@ -201,11 +201,13 @@ def test_damage_found_while_running_sets_the_spool_aside(tmp_path: Path) -> None
     notices = dict(guard.take_notices())
     assert notices["spool_failed"]["reason"] == "corrupt"
     assert notices["spool_reset"]["aside"].startswith("spool.db.corrupt-")
-    assert guard.generation == 1
+    assert guard.generation > generation  # the publisher forgets the old file's ids
+    generation = guard.generation
 
     guard.retry()  # the next report: a new spool, a new epoch
     entry = guard.append(topic, lambda boot, seq: b"{}")
     assert entry is not None and entry.seq == 1 and guard.boot != old_boot and guard.ok
+    assert guard.generation > generation
     assert "spool_recovered" in dict(guard.take_notices())
     guard.close()
     assert len(list(tmp_path.glob("spool.db.corrupt-*"))) >= 1
