@@ -1,16 +1,17 @@
 """The spool behind a guard: a full, failing or damaged disk never stops the agent.
 
 :class:`SpoolGuard` wraps :class:`agent.spool.Spool` and catches every storage error there is
-(SQLite's and the OS's). After a failure it leaves the spool alone until the next report
-calls :meth:`SpoolGuard.retry`, so a full disk costs one failed write per report, not a busy
-loop. While the spool cannot take a message, :meth:`append` returns None and the agent
-publishes the message directly (QoS 1, not kept), numbered in an epoch of its own
-(:meth:`direct_seq`): it is never written down, so it cannot collide with the spool's sequence
-numbers after a restart. A damaged spool (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``) is set aside as
-``<name>.corrupt-<time>`` and a new one started; :attr:`generation` changes whenever a file is
-opened or set aside, so the publisher forgets ids it held and takes what is there as backlog.
-What happened is kept as notices for the agent to report as events (``spool_failed``,
-``spool_reset``, ``spool_recovered``).
+(SQLite's and the OS's). After a failed write it writes nothing until the next report calls
+:meth:`SpoolGuard.retry`, so a full disk costs one failed write per report, not a busy loop;
+reads go on (a full disk still drains its backlog) until one fails too. While the spool
+cannot take a message, :meth:`append` returns None and the agent publishes the message
+directly (QoS 1, not kept), numbered in an epoch of its own (:meth:`direct_seq`): it is never
+written down, so it cannot collide with the spool's sequence numbers after a restart. A
+damaged spool (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``) is set aside as ``<name>.corrupt-<time>``
+and a new one started; :attr:`generation` changes whenever a file is opened or set aside, so
+the publisher forgets ids it held and takes what is there as backlog. What happened is kept
+as notices for the agent to report as events (``spool_failed``, ``spool_reset``,
+``spool_recovered``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class SpoolGuard:
         self.generation = 0  # changes whenever a spool file is opened (or set aside)
         self.direct = 0  # messages published without the spool since the last fault
         self._notices: list[Notice] = []
-        self._try = True  # False after a failure, until the next retry()
+        self._try = True  # writes: False after a failure, until the next retry()
+        self._try_read = True  # reads: a full disk still reads, so its backlog still drains
         self._direct_boot = ""
         self._direct_seq = 0
         self._open()
@@ -52,8 +54,12 @@ class SpoolGuard:
 
     @property
     def live(self) -> bool:
-        """The spool may be used now (it is open and not waiting for a retry)."""
+        """The spool may be written now (it is open and not waiting for a retry)."""
         return self.spool is not None and self._try
+
+    @property
+    def readable(self) -> bool:
+        return self.spool is not None and self._try_read
 
     @property
     def boot(self) -> str:
@@ -108,12 +114,13 @@ class SpoolGuard:
         self.generation += 1
         self._notices.append(("spool_reset", {"aside": aside.name, "error": why[:120]}))
 
-    def _failed(self, exc: BaseException, what: str) -> None:
+    def _failed(self, exc: BaseException, what: str, *, reading: bool = False) -> None:
         kind = fault_kind(exc)
         if kind == "io" and _no_space(self.path.parent):
             kind = "full"  # SQLite says "disk I/O error" when the WAL index cannot grow
         self.errors += 1
         self._try = False
+        self._try_read = self._try_read and not reading
         name = getattr(exc, "sqlite_errorname", None)
         detail = f"{what}: {exc}{f' ({name})' if name else ''}"[:120]
         if self.fault is None:
@@ -151,7 +158,7 @@ class SpoolGuard:
         """Called once per report: try the spool again (reopen it when it is gone)."""
         if self.fault is None:
             return
-        self._try = True
+        self._try = self._try_read = True
         if self.spool is None:
             self._open()
 
@@ -178,12 +185,12 @@ class SpoolGuard:
         return entry
 
     def read(self, after_id: int, before_id: int | None = None, limit: int = 100) -> list[Entry]:
-        if not self.live or self.spool is None:
+        if not self.readable or self.spool is None:
             return []
         try:
             return self.spool.read(after_id, before_id, limit)
         except (sqlite3.Error, OSError) as exc:
-            self._failed(exc, "read")
+            self._failed(exc, "read", reading=True)
             return []
 
     def ack(self, ids: Iterable[int]) -> bool:
@@ -198,21 +205,21 @@ class SpoolGuard:
         return True
 
     def last_id(self) -> int:
-        if not self.live or self.spool is None:
+        if not self.readable or self.spool is None:
             return 0
         try:
             return self.spool.last_id()
         except (sqlite3.Error, OSError) as exc:
-            self._failed(exc, "read")
+            self._failed(exc, "read", reading=True)
             return 0
 
     def get(self, key: str) -> str | None:
-        if not self.live or self.spool is None:
+        if not self.readable or self.spool is None:
             return None
         try:
             return self.spool.get(key)
         except (sqlite3.Error, OSError) as exc:
-            self._failed(exc, "read")
+            self._failed(exc, "read", reading=True)
             return None
 
     def put(self, key: str, value: str | None) -> bool:

@@ -20,7 +20,7 @@ import pytest
 from agent import wire
 from agent.spool import Spool
 from agent.spool_guard import SpoolGuard
-from tests.agent.conftest import AgentProcess, Sink, agent_config, wait_until
+from tests.agent.conftest import AgentProcess, Sink, agent_config, spool_meta, wait_until
 from tests.support.mosquitto import Broker
 
 PROBES = "[probes.system]\n"
@@ -211,3 +211,28 @@ def test_damage_found_while_running_sets_the_spool_aside(tmp_path: Path) -> None
     assert "spool_recovered" in dict(guard.take_notices())
     guard.close()
     assert len(list(tmp_path.glob("spool.db.corrupt-*"))) >= 1
+
+
+def test_a_backlog_on_a_full_disk_still_drains(
+    tiny_fs: Path, tmp_path: Path, broker: Broker, sink: Sink, agents: list[AgentProcess]
+) -> None:
+    spool = tiny_fs / "spool.db"
+    config = agent_config(tmp_path, broker.url, probes=PROBES, spool_path=spool)
+    fill(tiny_fs, leave=160 * 1024)
+    broker.stop()  # the link is down: reports pile up until the disk is full
+    agent = AgentProcess.start(config)
+    agents.append(agent)
+    wait_until(lambda: "publishing without it" in agent.text(), what="the spool failing")
+    meta = spool_meta(spool)
+    backlog = int(meta["next_seq"]) - 1
+    assert backlog >= 3, meta
+    broker.start()
+    wait_until(
+        lambda: (
+            {t.seq for t in telemetry(sink) if t.boot == meta["boot"]} >= set(range(1, backlog))
+        ),
+        what=f"the {backlog} spooled reports",
+    )
+    wait_until(lambda: events(sink, "spool_failed"), what="the spool_failed event, link back")
+    assert agent.proc.poll() is None
+    assert agent.stop() == 0
