@@ -60,6 +60,7 @@ class Service:
     traps: TrapReceiver | None = None
     stopping: bool = False
     http_port: int | None = None  # once listening (the config may say 0: any free port)
+    api: Any = None  # the REST API's context (collector.http.api.context.ApiContext)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         detail: dict[str, Any] = {
@@ -212,6 +213,7 @@ async def run(
     """Run until ``stop`` is set, then drain. Returns the service (for tests to inspect)."""
     from collector.http import app as http
     from collector.http.desk_route import desk_route
+    from collector.service.web import web_routes
 
     store = await asyncio.to_thread(Store.open, cfg.store.url)
     if setup is None:
@@ -221,14 +223,14 @@ async def run(
         saved = await asyncio.to_thread(store.load_state, ENGINE_STATE)
         engine = new_engine(setup, saved)
     service = build(cfg, store, setup, engine, tickets)
-    routes = []
+    routes = web_routes(service, setup)
     if service.tickets is not None and service.tickets.inbound is not None:
         routes.append(desk_route(service.tickets.inbound))
     app = http.build_app(service.metrics, service.health, routes)
 
     def listening(port: int) -> None:
         service.http_port = port
-        log.info("http on %s:%d (/healthz, /metrics)", cfg.http.host, port)
+        log.info("http on %s:%d (/healthz, /metrics, /api/v1, /board)", cfg.http.host, port)
 
     async def clock() -> None:
         service.pipeline.tick(datetime.now(UTC))
