@@ -264,6 +264,8 @@ async def run(
                 on_ready(service)
             await stop.wait()
             service.stopping = True
+            if service.api is not None:
+                service.api.hub.close()  # open event streams would hold the HTTP server
             service.metrics.draining.set(1)
     finally:
         stop.set()

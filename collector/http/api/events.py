@@ -34,6 +34,14 @@ class EventHub:
         self.ring: deque[Event] = deque(maxlen=size)
         self.last_id = 0
         self.subscribers: set[asyncio.Queue[Event | None]] = set()
+        self.closed = False
+
+    def close(self) -> None:
+        """End every stream (the server is stopping: open streams would hold its shutdown)."""
+        self.closed = True
+        for queue in self.subscribers:
+            queue.put_nowait(None)
+        self.subscribers.clear()
 
     def publish(self, type_: str, data: dict[str, Any]) -> Event:
         self.last_id += 1
@@ -63,7 +71,9 @@ class EventHub:
         def shown(event: Event) -> bool:
             return tenant is None or event.data.get("tenant") == tenant
 
-        queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=QUEUE + 1)
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=QUEUE + 2)
+        if self.closed:
+            return
         self.subscribers.add(queue)
         try:
             yield b"retry: 2000\n\n"
