@@ -62,8 +62,11 @@ def test_whoami(api: Api, client: TestClient) -> None:
     [
         ("post", "/tickets/{n}/actions", {"action": "acknowledge"}),
         ("post", "/tickets", {"device": "gw-2", "kind": "phone_report"}),
-        ("post", "/maintenance", {"device": "gw-2", "start": "2026-01-01T00:00Z",
-                                  "end": "2026-01-02T00:00Z"}),  # fmt: skip
+        (
+            "post",
+            "/maintenance",
+            {"device": "gw-2", "start": "2026-01-01T00:00Z", "end": "2026-01-02T00:00Z"},
+        ),
         ("delete", "/maintenance/m1", None),
         ("post", "/tokens", {"role": "viewer"}),
     ],
@@ -108,8 +111,9 @@ def test_tenant_token_gets_404_for_other_tenants_devices_and_tickets(
     # the same answer as for a number that does not exist: nothing leaks
     missing = client.get(f"{V1}/tickets/FD-20000101-9999", headers=scoped)
     assert missing.json()["detail"].replace("FD-20000101-9999", theirs) == hidden.json()["detail"]
-    act = client.post(f"{V1}/tickets/{theirs}/actions", json={"action": "acknowledge"},
-                      headers=scoped)  # fmt: skip
+    act = client.post(
+        f"{V1}/tickets/{theirs}/actions", json={"action": "acknowledge"}, headers=scoped
+    )
     assert act.status_code == 404
     listed = client.get(f"{V1}/tickets", headers=scoped).json()
     assert [t["number"] for t in listed["items"]] == [mine]
@@ -117,8 +121,9 @@ def test_tenant_token_gets_404_for_other_tenants_devices_and_tickets(
     assert {d["id"] for d in devices} == {"gw-1", "gw-2"}
     faults = client.get(f"{V1}/faults", headers=scoped).json()
     assert {f["device"] for f in faults} == {"gw-1"}
-    manual = client.post(f"{V1}/tickets", json={"device": "nj-2", "kind": "phone_report"},
-                         headers=scoped)  # fmt: skip
+    manual = client.post(
+        f"{V1}/tickets", json={"device": "nj-2", "kind": "phone_report"}, headers=scoped
+    )
     assert manual.status_code == 404
 
 
@@ -154,8 +159,12 @@ def test_device_detail_has_samples_faults_tickets_warranty(api: Api, client: Tes
     assert [f["kind"] for f in d["faults"]] == ["disk_full"]
     assert d["faults"][0]["ticket"] == number
     assert [t["number"] for t in d["tickets"]] == [number]
-    assert d["warranty"] == {"start": "2026-01-01", "months": 36, "policy": "xian-integrator",
-                             "coverage_now": "warranty"}  # fmt: skip
+    assert d["warranty"] == {
+        "start": "2026-01-01",
+        "months": 36,
+        "policy": "xian-integrator",
+        "coverage_now": "warranty",
+    }
     missing = client.get(f"{V1}/devices/nope", headers=api.auth("viewer"))
     assert missing.status_code == 404 and missing.json()["error"] == "unknown_device"
 
@@ -205,14 +214,20 @@ def test_acknowledge_stops_the_response_clock_in_one_transaction(
     api: Api, client: TestClient
 ) -> None:
     number = one_ticket(api, client)
-    reply = client.post(f"{V1}/tickets/{number}/actions", headers=api.auth("operator"),
-                        json={"action": "acknowledge", "reason": "engineer called"})  # fmt: skip
+    reply = client.post(
+        f"{V1}/tickets/{number}/actions",
+        headers=api.auth("operator"),
+        json={"action": "acknowledge", "reason": "engineer called"},
+    )
     assert reply.status_code == 200, reply.text
     ticket = reply.json()["ticket"]
     assert ticket["state"] == "acknowledged"
     response = ticket["targets"][0]
     assert (response["name"], response["running"], response["outcome"]) == (
-        "response", False, "met")  # fmt: skip
+        "response",
+        False,
+        "met",
+    )
     detail = client.get(f"{V1}/tickets/{number}", headers=api.auth("viewer")).json()
     assert [e["type"] for e in detail["timeline"]] == ["ticket_opened", "acknowledged"]
     assert detail["timeline"][1]["detail"]["actor"] == "api:operator"
@@ -221,8 +236,11 @@ def test_acknowledge_stops_the_response_clock_in_one_transaction(
     assert [(a["action"], a["actor"], a["reason"], a["result"]) for a in detail["actions"]] == [
         ("acknowledge", "api:operator", "engineer called", "applied")
     ]
-    again = client.post(f"{V1}/tickets/{number}/actions", headers=api.auth("operator"),
-                        json={"action": "acknowledge"})  # fmt: skip
+    again = client.post(
+        f"{V1}/tickets/{number}/actions",
+        headers=api.auth("operator"),
+        json={"action": "acknowledge"},
+    )
     assert again.json()["result"] == "already_done"
 
 
@@ -231,8 +249,11 @@ def test_every_desk_action_through_the_api(api: Api, client: TestClient) -> None
     auth = api.auth("operator")
 
     def do(action: str, **more: Any) -> Any:
-        reply = client.post(f"{V1}/tickets/{number}/actions", headers=auth,
-                            json={"action": action, "reason": f"why {action}", **more})  # fmt: skip
+        reply = client.post(
+            f"{V1}/tickets/{number}/actions",
+            headers=auth,
+            json={"action": action, "reason": f"why {action}", **more},
+        )
         return reply
 
     assert do("comment").json()["result"] == "applied"
@@ -244,8 +265,15 @@ def test_every_desk_action_through_the_api(api: Api, client: TestClient) -> None
     refused = do("pause")
     assert refused.status_code == 409 and refused.json()["error"] == "not_allowed"
     audit = client.get(f"{V1}/tickets/{number}", headers=auth).json()["actions"]
-    assert [a["action"] for a in audit] == ["comment", "pause", "resume", "on_site",
-                                            "received_for_repair", "resolve", "pause"]  # fmt: skip
+    assert [a["action"] for a in audit] == [
+        "comment",
+        "pause",
+        "resume",
+        "on_site",
+        "received_for_repair",
+        "resolve",
+        "pause",
+    ]
     invalid = do("dance")
     assert invalid.status_code == 422 and invalid.json()["error"] == "invalid_request"
 
@@ -258,9 +286,11 @@ def test_change_level_to_special_and_mark_exempt(api: Api, client: TestClient) -
     assert no_level.status_code == 422 and no_level.json()["error"] == "level_required"
     unknown = client.post(url, headers=auth, json={"action": "change_level", "level": "x"})
     assert unknown.status_code == 422 and "special" in unknown.json()["detail"]
-    changed = client.post(url, headers=auth,
-                          json={"action": "change_level", "level": "special",
-                                "reason": "customer's line is down"})  # fmt: skip
+    changed = client.post(
+        url,
+        headers=auth,
+        json={"action": "change_level", "level": "special", "reason": "customer's line is down"},
+    )
     assert changed.status_code == 200, changed.text
     assert changed.json()["ticket"]["level"] == "special"
     # special: the technical manager is called at once (an escalation step at 0)
@@ -268,20 +298,29 @@ def test_change_level_to_special_and_mark_exempt(api: Api, client: TestClient) -
     exempt = client.post(url, headers=auth, json={"action": "mark_exempt", "exempt": "customer"})
     assert exempt.json()["ticket"]["state"] == "cancelled"
     assert exempt.json()["ticket"]["exempt"] is None  # the book cancels: no SLA is owed
-    types = [e["type"] for e in client.get(f"{V1}/tickets/{number}", headers=auth).json()
-             ["timeline"]]  # fmt: skip
+    types = [
+        e["type"] for e in client.get(f"{V1}/tickets/{number}", headers=auth).json()["timeline"]
+    ]
     assert types == ["ticket_opened", "level_changed", "escalated", "cancelled"]
 
 
 def test_open_a_manual_ticket(api: Api, client: TestClient) -> None:
     auth = api.auth("operator")
-    body = {"device": "nj-2", "kind": "phone_report", "impact": "outage", "level": "special",
-            "reason": "customer phoned: display dead"}  # fmt: skip
+    body = {
+        "device": "nj-2",
+        "kind": "phone_report",
+        "impact": "outage",
+        "level": "special",
+        "reason": "customer phoned: display dead",
+    }
     made = client.post(f"{V1}/tickets", headers=auth, json=body)
     assert made.status_code == 201, made.text
     ticket = made.json()["ticket"]
-    assert (ticket["device"], ticket["kind"], ticket["level"]) == ("nj-2", "phone_report",
-                                                                   "special")  # fmt: skip
+    assert (ticket["device"], ticket["kind"], ticket["level"]) == (
+        "nj-2",
+        "phone_report",
+        "special",
+    )
     twice = client.post(f"{V1}/tickets", headers=auth, json=body)
     assert twice.status_code == 409 and ticket["number"] in twice.json()["detail"]
     unknown = client.post(f"{V1}/tickets", headers=auth, json={**body, "device": "ghost"})
@@ -297,9 +336,16 @@ def test_maintenance_applies_live_and_cancel_raises_held_faults(
     api: Api, client: TestClient
 ) -> None:
     auth = api.auth("operator")
-    window = client.post(f"{V1}/maintenance", headers=auth, json={
-        "device": "gw-2", "start": "2026-01-01T00:00:00Z", "end": "2099-01-01T00:00:00Z",
-        "reason": "firmware upgrade"})  # fmt: skip
+    window = client.post(
+        f"{V1}/maintenance",
+        headers=auth,
+        json={
+            "device": "gw-2",
+            "start": "2026-01-01T00:00:00Z",
+            "end": "2099-01-01T00:00:00Z",
+            "reason": "firmware upgrade",
+        },
+    )
     assert window.status_code == 201, window.text
     window_id = window.json()["id"]
     assert window.json()["active"] is True
@@ -316,7 +362,9 @@ def test_maintenance_applies_live_and_cancel_raises_held_faults(
     assert client.get(f"{V1}/tickets?device=gw-2", headers=auth).json()["total"] == 1
     audit = api_store.actions(api.store.engine)
     assert [(a["action"], a["target"]) for a in audit] == [
-        ("maintenance", window_id), ("cancel_maintenance", window_id)]  # fmt: skip
+        ("maintenance", window_id),
+        ("cancel_maintenance", window_id),
+    ]
     assert client.delete(f"{V1}/maintenance/m99", headers=auth).status_code == 404
 
 
@@ -325,16 +373,28 @@ def test_maintenance_applies_live_and_cancel_raises_held_faults(
     [
         ({"start": "2026-01-01T00:00Z", "end": "2026-01-02T00:00Z"}, 422, "device_or_site"),
         ({"device": "gw-1", "start": "yesterday", "end": "2026-01-02T00:00Z"}, 422, "bad_instant"),
-        ({"device": "gw-1", "start": "2026-01-01T00:00", "end": "2026-01-02T00:00Z"}, 422,
-         "bad_instant"),
-        ({"device": "gw-1", "start": "2026-01-02T00:00Z", "end": "2026-01-01T00:00Z"}, 422,
-         "bad_window"),
-        ({"device": "ghost", "start": "2026-01-01T00:00Z", "end": "2026-01-02T00:00Z"}, 404,
-         "unknown_device"),
-        ({"site": "south", "start": "2026-01-01T00:00Z", "end": "2026-01-02T00:00Z"}, 404,
-         "unknown_site"),  # another tenant's site, for an acme token
+        (
+            {"device": "gw-1", "start": "2026-01-01T00:00", "end": "2026-01-02T00:00Z"},
+            422,
+            "bad_instant",
+        ),
+        (
+            {"device": "gw-1", "start": "2026-01-02T00:00Z", "end": "2026-01-01T00:00Z"},
+            422,
+            "bad_window",
+        ),
+        (
+            {"device": "ghost", "start": "2026-01-01T00:00Z", "end": "2026-01-02T00:00Z"},
+            404,
+            "unknown_device",
+        ),
+        (
+            {"site": "south", "start": "2026-01-01T00:00Z", "end": "2026-01-02T00:00Z"},
+            404,
+            "unknown_site",
+        ),  # another tenant's site, for an acme token
     ],
-)  # fmt: skip
+)
 def test_maintenance_errors_name_the_problem(
     api: Api, client: TestClient, body: dict[str, str], status: int, error: str
 ) -> None:
@@ -345,26 +405,51 @@ def test_maintenance_errors_name_the_problem(
 # -- SLA what-if, health ---------------------------------------------------------------------
 def test_sla_questions_match_the_cli(api: Api, client: TestClient) -> None:
     auth = api.auth("viewer")
-    due = client.get(f"{V1}/sla/due", headers=auth, params={
-        "calendar": "cn-workdays", "start": "2025-09-30T17:00:00+08:00", "duration": "2h"})
+    due = client.get(
+        f"{V1}/sla/due",
+        headers=auth,
+        params={"calendar": "cn-workdays", "start": "2025-09-30T17:00:00+08:00", "duration": "2h"},
+    )
     assert due.status_code == 200, due.text
     assert due.json()["due"] == "2025-10-09T10:00:00+08:00"  # over the National Day holidays
-    deadlines = client.get(f"{V1}/sla/deadlines", headers=auth, params={
-        "policy": "nanjing-instruments", "level": "special",
-        "start": "2026-05-06T09:00:00+08:00"}).json()
+    deadlines = client.get(
+        f"{V1}/sla/deadlines",
+        headers=auth,
+        params={
+            "policy": "nanjing-instruments",
+            "level": "special",
+            "start": "2026-05-06T09:00:00+08:00",
+        },
+    ).json()
     assert deadlines["deadlines"]["response"] == "2026-05-06T09:30:00+08:00"
-    classified = client.get(f"{V1}/sla/classify", headers=auth, params={
-        "policy": "xian-integrator", "kind": "disk_full", "impact": "degraded"}).json()
+    classified = client.get(
+        f"{V1}/sla/classify",
+        headers=auth,
+        params={"policy": "xian-integrator", "kind": "disk_full", "impact": "degraded"},
+    ).json()
     assert classified["level"] == "1" and classified["rule"].startswith("line ")
-    bad = client.get(f"{V1}/sla/due", headers=auth, params={
-        "calendar": "cn-workdays", "start": "2025-09-30T17:00:00+08:00", "duration": "soon"})
+    bad = client.get(
+        f"{V1}/sla/due",
+        headers=auth,
+        params={
+            "calendar": "cn-workdays",
+            "start": "2025-09-30T17:00:00+08:00",
+            "duration": "soon",
+        },
+    )
     assert bad.status_code == 422 and bad.json()["error"] == "bad_question"
-    unknown = client.get(f"{V1}/sla/deadlines", headers=auth, params={
-        "policy": "nobody", "level": "1", "start": "2026-05-06T09:00:00+08:00"})
+    unknown = client.get(
+        f"{V1}/sla/deadlines",
+        headers=auth,
+        params={"policy": "nobody", "level": "1", "start": "2026-05-06T09:00:00+08:00"},
+    )
     assert unknown.status_code == 404
-    level = client.get(f"{V1}/sla/deadlines", headers=auth, params={
-        "policy": "xian-integrator", "level": "9", "start": "2026-05-06T09:00:00+08:00"})
-    assert level.status_code == 422 and "levels:" in level.json()["detail"]  # fmt: skip
+    level = client.get(
+        f"{V1}/sla/deadlines",
+        headers=auth,
+        params={"policy": "xian-integrator", "level": "9", "start": "2026-05-06T09:00:00+08:00"},
+    )
+    assert level.status_code == 422 and "levels:" in level.json()["detail"]
 
 
 def test_health_reports_intake_rejects_outbox_and_estimated_calendars(
@@ -382,10 +467,23 @@ def test_health_reports_intake_rejects_outbox_and_estimated_calendars(
 def test_openapi_document_is_served(client: TestClient) -> None:
     doc = client.get(f"{V1}/openapi.json").json()
     assert doc["openapi"].startswith("3.")
-    for path in ("/tickets", "/tickets/{number}", "/tickets/{number}/actions", "/devices",
-                 "/devices/{device}", "/faults", "/maintenance", "/maintenance/{window_id}",
-                 "/sla/due", "/sla/deadlines", "/sla/classify", "/health", "/events",
-                 "/whoami", "/tokens"):  # fmt: skip
+    for path in (
+        "/tickets",
+        "/tickets/{number}",
+        "/tickets/{number}/actions",
+        "/devices",
+        "/devices/{device}",
+        "/faults",
+        "/maintenance",
+        "/maintenance/{window_id}",
+        "/sla/due",
+        "/sla/deadlines",
+        "/sla/classify",
+        "/health",
+        "/events",
+        "/whoami",
+        "/tokens",
+    ):
         assert path in doc["paths"], path
     assert doc["paths"]["/tickets"]["get"]["responses"]["401"]
 
@@ -410,8 +508,12 @@ def test_tickets_cli_shows_sla_due_and_time_left(
 def test_token_cli_prints_a_token_once(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
     from collector.cli import main
 
-    assert main(["token", "create", "--role", "operator", "--tenant", "acme", "--db",
-                 api.cfg.store.url]) == 0  # fmt: skip
+    assert (
+        main(
+            ["token", "create", "--role", "operator", "--tenant", "acme", "--db", api.cfg.store.url]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     token = out.strip()
     assert token.startswith("fdt_") and token not in err

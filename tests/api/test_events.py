@@ -34,9 +34,11 @@ def test_ticket_events_become_fault_opened_ticket_and_sla_warning(tmp_path: Path
     ticket = api.service.tickets.runtime.service.book.live()[0]
     from collector.tickets.model import EventKind, TicketEvent
 
-    events = [TicketEvent(EventKind.OPENED, ticket.opened_at, ticket),
-              TicketEvent(EventKind.ESCALATED, ticket.opened_at, ticket),
-              TicketEvent(EventKind.ACKNOWLEDGED, ticket.opened_at, ticket)]  # fmt: skip
+    events = [
+        TicketEvent(EventKind.OPENED, ticket.opened_at, ticket),
+        TicketEvent(EventKind.ESCALATED, ticket.opened_at, ticket),
+        TicketEvent(EventKind.ACKNOWLEDGED, ticket.opened_at, ticket),
+    ]
     ticket_listener(ctx)(events)
     got = list(ctx.hub.ring)[-3:]
     assert [e.type for e in got] == ["fault_opened", "sla_warning", "ticket"]
@@ -83,7 +85,9 @@ async def test_sse_resumes_with_last_event_id_and_keeps_tenants_apart(tmp_path: 
             hub.publish("ticket", {"number": "B", "tenant": "globex"})
             seen = await first
             assert [(i, t, d["number"]) for i, t, d in seen] == [
-                (1, "fault_opened", "A"), (2, "ticket", "B")]  # fmt: skip
+                (1, "fault_opened", "A"),
+                (2, "ticket", "B"),
+            ]
             await eventually(lambda: not hub.subscribers)
             hub.publish("sla_warning", {"number": "C", "tenant": "acme"})  # missed while away
             hub.publish("ticket", {"number": "D", "tenant": "globex"})

@@ -22,8 +22,12 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.api.support import Api
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 def test_api_conforms_to_its_openapi_document(tmp_path: Path) -> None:
@@ -40,8 +44,12 @@ def test_api_conforms_to_its_openapi_document(tmp_path: Path) -> None:
                 continue
 
             @given(case=operation.as_strategy())
-            @settings(max_examples=30, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))  # fmt: skip
+            @settings(
+                max_examples=30,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             def check(case: schemathesis.Case) -> None:
                 case.call_and_validate(headers=headers, checks=CHECKS)
 
