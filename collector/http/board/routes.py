@@ -8,9 +8,10 @@ API itself. Live updates: the script listens to ``/api/v1/events`` and reloads t
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import jinja2
 from starlette.requests import Request
@@ -35,6 +36,9 @@ _env = jinja2.Environment(
     autoescape=jinja2.select_autoescape(("html",)),
     undefined=jinja2.StrictUndefined,
 )
+
+_env.filters["short"] = lambda iso: str(iso)[:19].replace("T", " ") + " UTC"
+_env.filters["epoch"] = lambda t: datetime.fromtimestamp(float(t), UTC).strftime("%H:%M:%S UTC")
 
 
 def render(name: str, status: int = 200, **values: Any) -> HTMLResponse:
@@ -98,8 +102,9 @@ def board_routes(ctx: ApiContext) -> list[BaseRoute]:
         nxt = nxt if nxt.startswith("/board") else "/board"
         if request.method == "GET":
             return render("login.html", next=nxt, error=None)
-        form = await request.form()
-        token = str(form.get("token", "")).strip()
+        # urlencoded by hand: Starlette's form parser needs python-multipart for one field
+        form = parse_qs((await request.body())[:4096].decode(errors="replace"))
+        token = (form.get("token") or [""])[0].strip()
         if not token or lookup_token(ctx.db, token) is None:
             return render("login.html", 401, next=nxt, error="unknown or revoked token")
         reply = RedirectResponse(nxt, 303)

@@ -33,8 +33,9 @@
       const reply = await fetch(box.dataset.src, { credentials: "same-origin" });
       if (reply.ok) {
         box.innerHTML = await reply.text();
-        const total = box.querySelectorAll("tbody tr[data-number]").length;
-        document.body.dataset.rows = String(total);
+        const table = box.querySelector("table[data-total]");
+        const total = document.getElementById("total");
+        if (table && total) total.textContent = table.dataset.total;
         tick();
       }
     }, 200);
