@@ -25,8 +25,16 @@ from tests.tickets.test_collector_tickets import tickets_config
 from tests.tickets.test_delivery import new_secret
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 pytestmark = pytest.mark.skipif(
@@ -64,8 +72,9 @@ async def test_fault_on_board_countdown_ack_and_viewer(tmp_path: Path, broker: B
 
             # a fault by a real MQTT message: on the board within 2 seconds
             for seq, metrics in enumerate(({"cpu_pct": 3.0}, {"disk_used_pct": 97.0}), 1):
-                await asyncio.to_thread(pub.publish, "fleet/v1/acme/gw-0/telemetry",
-                                        telemetry("gw-0", seq, **metrics))
+                await asyncio.to_thread(
+                    pub.publish, "fleet/v1/acme/gw-0/telemetry", telemetry("gw-0", seq, **metrics)
+                )
             await page.wait_for_selector("tbody tr[data-number]", timeout=2000)
             row = page.locator("tbody tr[data-number]").first
             number = await row.get_attribute("data-number")
@@ -76,8 +85,9 @@ async def test_fault_on_board_countdown_ack_and_viewer(tmp_path: Path, broker: B
             countdown = row.locator("td.left .countdown")
             first = await countdown.inner_text()
             await page.wait_for_function(
-                "([el, was]) => el.textContent !== was", arg=[await countdown.element_handle(),
-                                                             first])
+                "([el, was]) => el.textContent !== was",
+                arg=[await countdown.element_handle(), first],
+            )
             assert await countdown.inner_text() < first  # hh:mm:ss counts down
             await page.screenshot(path=str(ARTIFACTS / "board.png"), full_page=True)
 
@@ -91,8 +101,12 @@ async def test_fault_on_board_countdown_ack_and_viewer(tmp_path: Path, broker: B
             await page.wait_for_selector("tr[data-target=response] td.outcome:has-text('met')")
             assert await response.locator(".countdown").count() == 0
             assert "api:noc-1" in await page.locator(".audit").inner_text()
-            await eventually(lambda: [json.loads(r.body)["type"] for r in receiver.accepted()]
-                             == ["ticket_opened", "acknowledged"])
+            await eventually(
+                lambda: (
+                    [json.loads(r.body)["type"] for r in receiver.accepted()]
+                    == ["ticket_opened", "acknowledged"]
+                )
+            )
             acked = json.loads(receiver.accepted()[1].body)
             assert acked["ticket"]["number"] == number
             await page.screenshot(path=str(ARTIFACTS / "ticket.png"), full_page=True)
@@ -111,7 +125,9 @@ async def test_fault_on_board_countdown_ack_and_viewer(tmp_path: Path, broker: B
                 """async (n) => (await fetch('/api/v1/tickets/' + n + '/actions', {
                     method: 'POST', headers: {'Content-Type': 'application/json',
                     'X-Fleetdesk-Board': '1'}, body: JSON.stringify({action: 'resolve'})
-                })).status""", number)
+                })).status""",
+                number,
+            )
             assert status == 403
             # keyboard: the skip link and the first row's link are reachable by Tab
             await page.goto(f"{base}/board")

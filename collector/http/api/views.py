@@ -167,11 +167,27 @@ def visible(tenant: str | None, ctx: ApiContext, ticket: Ticket) -> bool:
     return dev is not None and dev.tenant == tenant
 
 
+def next_due(ctx: ApiContext, ticket: Ticket) -> float:
+    """The epoch of the ticket's nearest due time (inf: none running); cached per event."""
+    key = (ticket.number, ticket.seq)
+    found = _order_cache.get(key)
+    if found is None:
+        if len(_order_cache) > 50_000:
+            _order_cache.clear()
+        due = dues(ctx, ticket)
+        times = [
+            d.timestamp()
+            for t in ticket.targets
+            if t.running and not t.paused and (d := due.get(t.name)) is not None
+        ]
+        working = ticket.state in WORKING_STATES
+        found = _order_cache[key] = min(times) if times and working else float("inf")
+    return found
+
+
+_order_cache: dict[tuple[str, int], float] = {}
+
+
 def sort_by_time_left(ctx: ApiContext, tickets: Iterable[Ticket], now: datetime) -> list[Ticket]:
-    far = float("inf")
-
-    def key(t: Ticket) -> tuple[float, str]:
-        left = time_left(ctx, t, now)
-        return (left if left is not None else far, t.number)
-
-    return sorted(tickets, key=key)
+    """Least time left first (the same order at any ``now``: due instants do not move)."""
+    return sorted(tickets, key=lambda t: (next_due(ctx, t), t.number))
