@@ -45,6 +45,7 @@ class Api:
     tmp: Path
     sink_url: str | None = None
     inventory: str = INVENTORY
+    store_url: str | None = None  # default: SQLite in tmp
     tokens: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,7 +63,7 @@ class Api:
             )
             extra += f"tickets:\n  sinks: {sinks}\n  worker: false\n"
             env["DESK_OUT_SECRET"] = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-        text = collector_yaml(self.tmp, Port(), extra=extra)  # type: ignore[arg-type]
+        text = collector_yaml(self.tmp, Port(), extra=extra, store_url=self.store_url)  # type: ignore[arg-type]
         path = self.tmp / "collector.yaml"
         path.write_text(text)
         self.cfg = parse_config(text, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -523,3 +524,19 @@ def test_token_cli_prints_a_token_once(api: Api, capsys: pytest.CaptureFixture[s
         main(["token", "create", "--role", "root", "--db", api.cfg.store.url])
     assert refused.value.code == 2
     assert "choose from 'viewer', 'operator', 'admin'" in capsys.readouterr().err
+
+
+def test_tokens_actions_and_audit_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """Migration 5 and the one-transaction action path on PostgreSQL too."""
+    api = Api(tmp_path, sink_url="http://127.0.0.1:9/hook", store_url=pg_url)
+    try:
+        with TestClient(api.app) as client:
+            number = one_ticket(api, client)
+            reply = client.post(f"{V1}/tickets/{number}/actions", headers=api.auth("operator"),
+                                json={"action": "acknowledge", "reason": "pg"})  # fmt: skip
+            assert reply.status_code == 200, reply.text
+            detail = client.get(f"{V1}/tickets/{number}", headers=api.auth("viewer")).json()
+            assert [a["reason"] for a in detail["actions"]] == ["pg"]
+            assert [e["type"] for e in detail["timeline"]] == ["ticket_opened", "acknowledged"]
+    finally:
+        api.close()
