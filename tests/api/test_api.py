@@ -540,3 +540,9 @@ def test_tokens_actions_and_audit_on_postgresql(tmp_path: Path, pg_url: str) -> 
             assert [e["type"] for e in detail["timeline"]] == ["ticket_opened", "acknowledged"]
     finally:
         api.close()
+
+
+def test_a_path_no_route_takes_still_answers_json_under_api(client: TestClient) -> None:
+    reply = client.get(f"{V1}/devices/a%0Ab")  # a newline: not even the API's mount takes it
+    assert reply.status_code == 404 and reply.json()["error"] == "not_found"
+    assert client.get("/nothing-here").text == "Not Found"
