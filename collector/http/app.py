@@ -1,8 +1,8 @@
 """The collector's HTTP server: ``/healthz`` and Prometheus ``/metrics``.
 
 Starlette on uvicorn, run as one task of the service's TaskGroup: the desk endpoint, the REST
-API (``/api/v1``) and the board come in as more routes of the same application. uvicorn's own signal handling is switched off;
-the service owns SIGTERM and stops the server as part of its drain.
+API (``/api/v1``) and the board come in as more routes of the same application. uvicorn's own
+signal handling is switched off; the service owns SIGTERM and stops the server in its drain.
 """
 
 from __future__ import annotations
