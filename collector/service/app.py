@@ -94,7 +94,7 @@ def build(
         logs_per_minute=cfg.intake.reject_logs_per_minute,
     )
     writer: TelemetryWriter | None = InfluxWriter(cfg.tsdb, metrics) if cfg.tsdb.url else None
-    recent = None if writer is not None else RecentSamples(cfg.tsdb.recent_samples, metrics)
+    recent = RecentSamples(cfg.tsdb.recent_samples, metrics)  # for the board, TSDB or not
     faults = None
     ticketing = None
     fault_stages: list[FaultStage] = []
