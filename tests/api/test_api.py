@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,7 @@ def test_faults_list_and_filters(api: Api, client: TestClient) -> None:
     assert [(f["kind"], f["ticket"]) for f in faults] == [("disk_full", number)]
     assert client.get(f"{V1}/faults?kind=device_offline", headers=auth).json() == []
     assert client.get(f"{V1}/faults?exempt=true", headers=auth).json() == []
-    assert len(client.get(f"{V1}/faults?policy=xian-integrator&level=1", headers=auth).json()) == 1
+    assert len(client.get(f"{V1}/faults?policy=xian-integrator&level=3", headers=auth).json()) == 1
 
 
 # -- tickets ---------------------------------------------------------------------------------
@@ -194,7 +195,7 @@ def test_ticket_list_filters_and_sla_fields(api: Api, client: TestClient) -> Non
     assert set(numbers("")) == {acme, globex}
     assert numbers("customer=nanjing") == [globex]
     assert numbers("policy=xian-integrator") == [acme]
-    assert numbers("level=1") == [acme]
+    assert numbers("level=3") == [acme]  # xian-integrator: a degraded disk is level 3
     assert numbers("sla_status=ok") == numbers("")
     assert numbers("sla_status=breached") == []
     assert numbers("exempt=true") == []
@@ -261,7 +262,9 @@ def test_every_desk_action_through_the_api(api: Api, client: TestClient) -> None
     assert do("pause").json()["ticket"]["paused"] is True
     assert do("resume").json()["ticket"]["paused"] is False
     assert do("on_site").json()["ticket"]["state"] == "onsite"
-    assert do("received_for_repair").json()["result"] == "already_done"
+    # xian-integrator names no target that starts on the unit's receipt
+    no_repair = do("received_for_repair")
+    assert no_repair.status_code == 409 and "receipt" in no_repair.json()["detail"]
     assert do("resolve", repaired=True).json()["ticket"]["state"] == "resolved"
     refused = do("pause")
     assert refused.status_code == 409 and refused.json()["error"] == "not_allowed"
@@ -279,37 +282,58 @@ def test_every_desk_action_through_the_api(api: Api, client: TestClient) -> None
     assert invalid.status_code == 422 and invalid.json()["error"] == "invalid_request"
 
 
-def test_change_level_to_special_and_mark_exempt(api: Api, client: TestClient) -> None:
+def test_contract_actions_level_receipt_exemption_coverage(api: Api, client: TestClient) -> None:
     number = one_ticket(api, client, "nj-1", disk_used_pct=97.0)
     auth = api.auth("operator")
     url = f"{V1}/tickets/{number}/actions"
-    no_level = client.post(url, headers=auth, json={"action": "change_level"})
+
+    def do(**body: Any) -> Any:
+        return client.post(url, headers=auth, json=body)
+
+    no_level = do(action="change_level", reason="x")
     assert no_level.status_code == 422 and no_level.json()["error"] == "level_required"
-    unknown = client.post(url, headers=auth, json={"action": "change_level", "level": "x"})
+    no_reason = do(action="change_level", level="general")
+    assert no_reason.status_code == 422 and no_reason.json()["error"] == "reason_required"
+    unknown = do(action="change_level", level="x", reason="x")
     assert unknown.status_code == 422 and "special" in unknown.json()["detail"]
-    changed = client.post(
-        url,
-        headers=auth,
-        json={"action": "change_level", "level": "special", "reason": "customer's line is down"},
-    )
-    assert changed.status_code == 200, changed.text
-    assert changed.json()["ticket"]["level"] == "special"
-    # special: the technical manager is called at once (an escalation step at 0)
-    assert changed.json()["ticket"]["sla_status"] == "escalated"
-    exempt = client.post(url, headers=auth, json={"action": "mark_exempt", "exempt": "customer"})
-    assert exempt.json()["ticket"]["state"] == "cancelled"
-    assert exempt.json()["ticket"]["exempt"] is None  # the book cancels: no SLA is owed
-    types = [
-        e["type"] for e in client.get(f"{V1}/tickets/{number}", headers=auth).json()["timeline"]
+    general = do(action="change_level", level="general", reason="phone support not enough")
+    assert general.status_code == 200, general.text
+    assert general.json()["ticket"]["level"] == "general"
+    received = do(action="received_for_repair", reason="courier delivered it")
+    assert received.status_code == 200, received.text
+    repair = [t for t in received.json()["ticket"]["targets"] if t["name"] == "repair"]
+    assert repair and repair[0]["running"] and repair[0]["due"]
+    special = do(action="change_level", level="special", reason="customer's line is down")
+    assert special.json()["ticket"]["level"] == "special"
+    # special: the technical manager is called at once (an escalation step at 0), on the
+    # ticket clock's next tick (the collector's clock task; here by hand)
+    assert api.service.tickets is not None
+    api.service.tickets.runtime.service.tick(datetime.now(UTC))
+    shown = client.get(f"{V1}/tickets/{number}", headers=auth).json()
+    assert shown["sla_status"] == "escalated" and shown["escalations"]
+    exempt = do(action="mark_exempt", exempt="misuse", reason="water in the unit")
+    assert exempt.status_code == 200, exempt.text
+    ticket = exempt.json()["ticket"]
+    assert (ticket["exempt"], ticket["coverage"]) == ("misuse", "exempt")
+    assert all(not t["running"] for t in ticket["targets"])
+    back = do(action="change_coverage", coverage="warranty", reason="not misuse after all")
+    assert back.json()["ticket"]["coverage"] == "warranty"
+    assert back.json()["ticket"]["exempt"] is None
+    bad = do(action="mark_exempt", exempt="bad_luck", reason="x")
+    assert bad.status_code == 409 and "unknown exemption" in bad.json()["detail"]
+    audit = client.get(f"{V1}/tickets/{number}", headers=auth).json()["actions"]
+    assert [(a["action"], a["result"]) for a in audit][-3:] == [
+        ("mark_exempt", "applied"),
+        ("change_coverage", "applied"),
+        ("mark_exempt", "not_allowed"),
     ]
-    assert types == ["ticket_opened", "level_changed", "escalated", "cancelled"]
 
 
 def test_open_a_manual_ticket(api: Api, client: TestClient) -> None:
     auth = api.auth("operator")
     body = {
         "device": "nj-2",
-        "kind": "phone_report",
+        "kind": "serial_link_down",
         "impact": "outage",
         "level": "special",
         "reason": "customer phoned: display dead",
@@ -319,7 +343,7 @@ def test_open_a_manual_ticket(api: Api, client: TestClient) -> None:
     ticket = made.json()["ticket"]
     assert (ticket["device"], ticket["kind"], ticket["level"]) == (
         "nj-2",
-        "phone_report",
+        "serial_link_down",
         "special",
     )
     twice = client.post(f"{V1}/tickets", headers=auth, json=body)
@@ -428,7 +452,7 @@ def test_sla_questions_match_the_cli(api: Api, client: TestClient) -> None:
         headers=auth,
         params={"policy": "xian-integrator", "kind": "disk_full", "impact": "degraded"},
     ).json()
-    assert classified["level"] == "1" and classified["rule"].startswith("line ")
+    assert classified["level"] == "3" and classified["rule"].startswith("line ")
     bad = client.get(
         f"{V1}/sla/due",
         headers=auth,
@@ -546,3 +570,9 @@ def test_a_path_no_route_takes_still_answers_json_under_api(client: TestClient) 
     reply = client.get(f"{V1}/devices/a%0Ab")  # a newline: not even the API's mount takes it
     assert reply.status_code == 404 and reply.json()["error"] == "not_found"
     assert client.get("/nothing-here").text == "Not Found"
+
+
+def test_a_manual_ticket_names_a_known_fault_kind(api: Api, client: TestClient) -> None:
+    body = {"device": "gw-2", "kind": "gremlins", "reason": "phoned"}
+    reply = client.post(f"{V1}/tickets", headers=api.auth("operator"), json=body)
+    assert reply.status_code == 422 and "device_offline" in reply.json()["detail"]

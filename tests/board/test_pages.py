@@ -88,7 +88,7 @@ def test_board_paginates_and_filters(tmp_path: Path) -> None:
     assert client.get("/board?page=x").text.count("<tr class=") == 100
     none = client.get("/board?sla_status=breached").text
     assert "No open faults match." in none
-    assert client.get("/board?level=1&exempt=no").text.count("<tr class=") == 100
+    assert client.get("/board?level=3&exempt=no").text.count("<tr class=") == 100
     rows_only = client.get("/board/rows?page=2").text
     assert rows_only.startswith('<table class="faults" data-total="230">')
     api.close()

@@ -46,3 +46,6 @@ class ApiContext:
     rules_dir: Path | None = None
     sla: SlaEngine = field(default_factory=SlaEngine)
     clock: Callable[[], datetime] = _now
+    # per ticket event (number, seq): due instants by target, and the nearest one (views.py)
+    due_cache: dict[tuple[str, int], dict[str, datetime | None]] = field(default_factory=dict)
+    order_cache: dict[tuple[str, int], float] = field(default_factory=dict)

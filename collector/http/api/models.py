@@ -19,6 +19,7 @@ ActionName = Literal[
     "comment",
     "change_level",
     "mark_exempt",
+    "change_coverage",
     "pause",
     "resume",
 ]
@@ -114,7 +115,16 @@ class ActionIn(BaseModel):
     reason: str = Field(default="", max_length=2000, description="why: kept with the action")
     level: str | None = Field(default=None, max_length=32, description="change_level: new level")
     exempt: str | None = Field(
-        default=None, max_length=64, pattern=r"^[a-z_]+$", description="mark_exempt: reason code"
+        default=None,
+        max_length=64,
+        pattern=r"^[a-z_]+$",
+        description="mark_exempt: one of the policy's exemptions, e.g. misuse",
+    )
+    coverage: Literal["warranty", "billable"] | None = Field(
+        default=None, description="change_coverage: the new coverage"
+    )
+    charge: Literal["free", "parts", "parts_and_labour"] | None = Field(
+        default=None, description="change_coverage: what the customer pays"
     )
     repaired: bool = False
 
@@ -129,7 +139,7 @@ class ManualTicketIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     device: str = Field(min_length=1, max_length=64)
     kind: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
-    impact: Literal["outage", "at_risk", "degraded", "info"] = "outage"
+    impact: Literal["outage", "at_risk", "degraded", "intermittent", "info"] = "outage"
     level: str | None = Field(default=None, max_length=32)
     reason: str = Field(default="", max_length=2000)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -30,6 +30,7 @@ from collector.http.api.models import (
 from collector.http.api.tickets import ctx_of
 from collector.rules.inputs import Maintenance
 from collector.rules.maintenance import Window
+from collector.sla.calendar import estimated_calendars as calendar_estimates
 from collector.sla.calendar import load_calendar
 from collector.sla.policy import load_policy, policy_names
 from collector.store import api_store
@@ -250,23 +251,16 @@ _rates: dict[str, Any] = {"at": 0.0, "totals": {}}
 
 
 def estimated_calendars(ctx: ApiContext) -> list[str]:
-    """Calendars of the policies whose holidays this year and next are an estimate."""
+    """Calendars whose holidays in the coming 12 months are an estimate (cached an hour)."""
     if time.monotonic() - _estimated["at"] < 3600 and _estimated["at"]:
         names: list[str] = _estimated["names"]
         return names
-    now = ctx.clock()
-    found: set[str] = set()
-    for name in policy_names(ctx.rules_dir):
-        try:
-            policy = load_policy(name, ctx.rules_dir)
-        except ValueError:
-            continue
-        for level in policy.levels.values():
-            for target in level.targets.values():
-                if target.calendar.estimated_years(now, now + timedelta(days=365)):
-                    found.add(target.calendar.name)
-    _estimated.update(at=time.monotonic(), names=sorted(found))
-    return sorted(found)
+    try:
+        found = sorted(calendar_estimates(ctx.clock(), ctx.rules_dir))
+    except ValueError:  # a calendar file broke since start: rules check names it
+        found = []
+    _estimated.update(at=time.monotonic(), names=found)
+    return found
 
 
 def health_report(ctx: ApiContext) -> dict[str, Any]:

@@ -8,7 +8,6 @@ why) and the outbox rows of the events it caused, exactly like a desk's inbound 
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -26,20 +25,25 @@ from collector.http.api.models import (
     TicketPage,
 )
 from collector.sla.policy import load_policy
+from collector.sla.vocabulary import FAULT_KINDS
 from collector.store import api_store
-from collector.tickets.inputs import DeskAction, DeskCommand, FaultSignal, Verdict
+from collector.tickets.inputs import DeskAction, DeskCommand, ManualReport, Verdict
 from collector.tickets.model import State, Ticket, TicketEvent
 
 router = APIRouter(tags=["tickets"])
 _DESK = {
     "acknowledge": DeskAction.ACK,
     "on_site": DeskAction.ONSITE,
-    "received_for_repair": DeskAction.ONSITE,  # depot repair: the device is in our hands
+    "received_for_repair": DeskAction.RECEIVED,  # the unit arrived: its repair clock starts
     "resolve": DeskAction.RESOLVE,
     "comment": DeskAction.COMMENT,
     "pause": DeskAction.PAUSE,
     "resume": DeskAction.RESUME,
+    "change_level": DeskAction.SET_LEVEL,
+    "mark_exempt": DeskAction.EXEMPT,
+    "change_coverage": DeskAction.COVERAGE,
 }
+_NEEDS = {"change_level": "level", "mark_exempt": "exempt", "change_coverage": "coverage"}
 _VERDICT_STATUS = {Verdict.UNKNOWN_NUMBER: 404, Verdict.TICKET_ENDED: 409, Verdict.NOT_ALLOWED: 409}
 StateName = Annotated[str | None, Query(pattern="^(" + "|".join(s.value for s in State) + ")$")]
 
@@ -172,23 +176,6 @@ def _service(ctx: ApiContext) -> Any:
     return ctx.tickets
 
 
-def _signal(ticket: Ticket, event: str, at: Any, **changes: Any) -> FaultSignal:
-    fields: dict[str, Any] = {
-        "event": event,
-        "at": at,
-        "fault_id": ticket.fault_id,
-        "kind": ticket.kind,
-        "impact": ticket.impact,
-        "device": ticket.device,
-        "site": ticket.site,
-        "onset": ticket.onset,
-        "policy": ticket.policy,
-        "level": ticket.level,
-    }
-    fields.update(changes)
-    return FaultSignal(**fields)
-
-
 @router.post("/tickets/{number}/actions", response_model=ActionOut, summary="act on a ticket")
 def act(
     request: Request,
@@ -197,32 +184,30 @@ def act(
     who: Annotated[Principal, Depends(operator)],
 ) -> dict[str, Any]:
     ctx = ctx_of(request)
-    ticket = _visible_ticket(ctx, who, number)
+    ticket = _visible_ticket(ctx, who, number)  # 404 unless this token may see it
     service = _service(ctx)
     at = ctx.clock()
     actor = f"api:{who.name}"
     events: list[TicketEvent] = []
+    needed = _NEEDS.get(body.action)
+    if needed is not None and not getattr(body, needed):
+        raise ApiError(422, f"{needed}_required", f"{body.action} needs '{needed}'")
+    if needed is not None and not body.reason:
+        raise ApiError(422, "reason_required", f"{body.action} needs 'reason': say why")
+    levels = ctx.sla.ticket_policy(ticket.policy).levels
+    if body.action == "change_level" and body.level not in levels:
+        raise ApiError(422, "unknown_level", f"{ticket.policy} has levels: {', '.join(levels)}")
+    comment = body.reason or None
+    command = DeskCommand(number, _DESK[body.action], at, actor, comment, body.repaired,
+                          level=body.level, exemption=body.exempt, coverage=body.coverage,
+                          charge=body.charge)  # fmt: skip
     with service.transaction() as tx:
-        if body.action in _DESK:
-            comment = body.reason or None
-            if body.action == "received_for_repair":
-                comment = f"received for repair. {body.reason}".strip()
-            command = DeskCommand(number, _DESK[body.action], at, actor, comment, body.repaired)
-            outcome = service.on_desk(command, tx)
-            events += outcome.events
-            result, detail = outcome.verdict.value, outcome.reason
-            status = _VERDICT_STATUS.get(outcome.verdict, 200)
-        else:
-            result, detail, status = _fault_action(ctx, service, ticket, body, at, tx, events)
-        api_store.record_action(
-            tx.conn,
-            actor=actor,
-            action=body.action,
-            result=result,
-            ticket=number,
-            reason=body.reason,
-            at=at.timestamp(),
-        )
+        outcome = service.on_desk(command, tx)  # the desk's own path: book, outbox, one commit
+        events += outcome.events
+        result, detail = outcome.verdict.value, outcome.reason
+        status = _VERDICT_STATUS.get(outcome.verdict, 200)
+        api_store.record_action(tx.conn, actor=actor, action=body.action, result=result,
+                                ticket=number, reason=body.reason, at=at.timestamp())  # fmt: skip
     if events and ctx.committed is not None:
         ctx.committed(events)
     if status != 200:
@@ -230,33 +215,6 @@ def act(
     after = views.find_ticket(ctx, number)
     view = views.ticket_view(ctx, after, ctx.clock()) if after is not None else None
     return {"result": result, "detail": detail or body.action, "ticket": view}
-
-
-def _fault_action(
-    ctx: ApiContext,
-    service: Any,
-    ticket: Ticket,
-    body: ActionIn,
-    at: Any,
-    tx: Any,
-    events: list[TicketEvent],
-) -> tuple[str, str, int]:
-    if ticket.state not in (State.OPEN, State.ACKNOWLEDGED, State.ONSITE, State.REOPENED):
-        return "not_allowed", f"ticket {ticket.number} is {ticket.state.value}", 409
-    if body.action == "change_level":
-        if not body.level:
-            raise ApiError(422, "level_required", "change_level needs 'level' (e.g. special)")
-        levels = ctx.sla.ticket_policy(ticket.policy).levels
-        if body.level not in levels:
-            known = ", ".join(sorted(levels))
-            raise ApiError(422, "unknown_level", f"policy {ticket.policy} has levels: {known}")
-        if body.level == ticket.level:
-            return "already_done", f"ticket is already level {body.level}", 200
-        events += service.on_fault(_signal(ticket, "escalated", at, level=body.level), tx)
-        return "applied", f"level {ticket.level} -> {body.level}", 200
-    reason = body.exempt or "operator"
-    events += service.on_fault(_signal(ticket, "exempted", at, exempt=reason), tx)
-    return "applied", f"exempt ({reason}): no SLA owed, the ticket is cancelled", 200
 
 
 @router.post(
@@ -272,6 +230,9 @@ def open_manual(
     dev = ctx.inventory.get(body.device) if ctx.inventory is not None else None
     if dev is None or not who.sees(dev.tenant):
         raise not_found("device", body.device)
+    if body.kind not in FAULT_KINDS:
+        known = ", ".join(sorted(FAULT_KINDS))
+        raise ApiError(422, "unknown_kind", f"kind {body.kind!r} is not one of: {known}")
     service = _service(ctx)
     at = ctx.clock()
     try:
@@ -282,37 +243,27 @@ def open_manual(
     if level is not None and level not in policy.levels:
         known = ", ".join(sorted(policy.levels))
         raise ApiError(422, "unknown_level", f"policy {policy.name} has levels: {known}")
+    if level is None:
+        raise ApiError(422, "level_required", f"policy {policy.name} gives no level: name one")
     key = f"device:{dev.device}/{body.kind}"
     for live in views.live_tickets(ctx):
         if live.key == key:
             raise ApiError(409, "ticket_exists", f"ticket {live.number} is already open for this")
-    signal = FaultSignal(
-        "opened",
-        at,
-        f"manual:{uuid.uuid4().hex[:12]}",
-        body.kind,
-        body.impact,
-        dev.device,
-        dev.site,
-        at,
-        dev.policy,
-        level,
-    )
     actor = f"api:{who.name}"
-    with service.transaction() as tx:
-        events = service.on_fault(signal, tx)
-        opened = [e for e in events if e.ticket.key == signal.key]
-        number = opened[-1].ticket.number if opened else None
-        api_store.record_action(
-            tx.conn,
-            actor=actor,
-            action="open_ticket",
-            ticket=number,
-            target=dev.device,
-            reason=body.reason,
-            result="applied" if opened else "no_ticket",
-            at=at.timestamp(),
-        )
+    report = ManualReport(at=at, onset=at, kind=body.kind, level=level, policy=dev.policy,
+                          device=dev.device, impact=body.impact, actor=actor,
+                          comment=body.reason)  # fmt: skip
+    try:
+        with service.transaction() as tx:
+            events = service.open_manual(report, tx)  # the book's own manual-ticket method
+            opened = [e for e in events if e.ticket.key == key]
+            number = opened[-1].ticket.number if opened else None
+            api_store.record_action(tx.conn, actor=actor, action="open_ticket", ticket=number,
+                                    target=dev.device, reason=body.reason,
+                                    result="applied" if opened else "no_ticket",
+                                    at=at.timestamp())  # fmt: skip
+    except ValueError as exc:  # a live ticket of that kind appeared meanwhile, a level gone
+        raise ApiError(409, "not_opened", str(exc)) from None
     if events and ctx.committed is not None:
         ctx.committed(events)
     if number is None:

@@ -30,22 +30,21 @@ _ACTION_STATUS = {
     EscalationAction.MANAGER: "escalated",
     EscalationAction.BREACH: "breached",
 }
-_due_cache: dict[tuple[str, int], dict[str, datetime | None]] = {}
 
 
 def dues(ctx: ApiContext, ticket: Ticket) -> dict[str, datetime | None]:
     key = (ticket.number, ticket.seq)
-    found = _due_cache.get(key)
+    found = ctx.due_cache.get(key)
     if found is None:
-        if len(_due_cache) > 50_000:
-            _due_cache.clear()
+        if len(ctx.due_cache) > 50_000:
+            ctx.due_cache.clear()
         found = {}
         for target in ticket.targets:
             try:
                 found[target.name] = ctx.sla.instant_at(target, 1.0)
             except ValueError:  # a calendar or policy that is gone: no due time to show
                 found[target.name] = None
-        _due_cache[key] = found
+        ctx.due_cache[key] = found
     return found
 
 
@@ -170,10 +169,10 @@ def visible(tenant: str | None, ctx: ApiContext, ticket: Ticket) -> bool:
 def next_due(ctx: ApiContext, ticket: Ticket) -> float:
     """The epoch of the ticket's nearest due time (inf: none running); cached per event."""
     key = (ticket.number, ticket.seq)
-    found = _order_cache.get(key)
+    found = ctx.order_cache.get(key)
     if found is None:
-        if len(_order_cache) > 50_000:
-            _order_cache.clear()
+        if len(ctx.order_cache) > 50_000:
+            ctx.order_cache.clear()
         due = dues(ctx, ticket)
         times = [
             d.timestamp()
@@ -181,11 +180,8 @@ def next_due(ctx: ApiContext, ticket: Ticket) -> float:
             if t.running and not t.paused and (d := due.get(t.name)) is not None
         ]
         working = ticket.state in WORKING_STATES
-        found = _order_cache[key] = min(times) if times and working else float("inf")
+        found = ctx.order_cache[key] = min(times) if times and working else float("inf")
     return found
-
-
-_order_cache: dict[tuple[str, int], float] = {}
 
 
 def sort_by_time_left(ctx: ApiContext, tickets: Iterable[Ticket], now: datetime) -> list[Ticket]:

@@ -66,6 +66,7 @@
         const body = { action: button.dataset.action, reason: form.reason.value };
         if (body.action === "change_level") body.level = form.level.value;
         if (body.action === "mark_exempt" && form.exempt.value) body.exempt = form.exempt.value;
+        if (body.action === "change_coverage") body.coverage = form.coverage.value;
         out.textContent = "…";
         const reply = await fetch("/api/v1/tickets/" + encodeURIComponent(form.dataset.number) + "/actions", {
           method: "POST", credentials: "same-origin",
