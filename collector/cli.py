@@ -24,6 +24,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("collector", "collector.commands.collector"),
     ("deliver", "collector.commands.deliver"),
     ("tickets", "collector.commands.tickets"),
+    ("token", "collector.commands.token"),
 )
 
 

@@ -189,6 +189,28 @@ def test_the_installed_package_is_the_wheel(installed: Installed) -> None:
     assert not any(Path(p).resolve() == ROOT for p in found["path"] if p), found["path"]
 
 
+def test_the_board_renders_from_the_wheel(installed: Installed) -> None:
+    """Templates and the script are package data of collector.http.board: the installed
+    board renders its sign-in page and serves its script without the checkout."""
+    script = (
+        "from starlette.applications import Starlette\n"
+        "from starlette.testclient import TestClient\n"
+        "import sqlalchemy as sa\n"
+        "from collector.http.board import routes\n"
+        "from collector.http.api.context import ApiContext\n"
+        "from collector.metrics import Metrics\n"
+        "ctx = ApiContext(db=sa.create_engine('sqlite://'), metrics=Metrics())\n"
+        "client = TestClient(Starlette(routes=routes.board_routes(ctx)))\n"
+        "page = client.get('/board/login')\n"
+        "js = client.get('/board/static/board.js')\n"
+        "print(page.status_code, 'API token' in page.text, js.status_code, routes.HERE)\n"
+    )
+    out = _run([str(installed.bin / "python"), "-W", "ignore", "-c", script], installed.workdir,
+               installed.env).split()  # fmt: skip
+    assert out[:3] == ["200", "True", "200"], out
+    assert installed.venv.resolve() in Path(out[3]).resolve().parents, out
+
+
 @pytest.mark.slow
 def test_rules_check_defaults_to_the_shipped_presets(installed: Installed) -> None:
     done = _fleetdesk(installed, "rules", "check")

@@ -1,7 +1,8 @@
 """``fleetdesk tickets``: look tickets up by fault number, and manage the delivery outbox.
 
-    fleetdesk tickets show --db URL FD-20251009-0042     the ticket, as JSON
-    fleetdesk tickets list --db URL [--all]              one line per ticket, newest first
+    fleetdesk tickets show --db URL FD-20251009-0042     the ticket, as JSON, with its SLA dues
+    fleetdesk tickets list --db URL [--all] [--json]     one line per ticket, newest first:
+                                                         the next SLA due time and time left
     fleetdesk tickets outbox --db URL                    counts and dead-lettered events, JSON
     fleetdesk tickets requeue --db URL [--sink NAME]     send dead-lettered events again
     fleetdesk tickets open --db URL --inventory FILE (--device ID | --site NAME) --kind KIND
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from collector.store.tickets import TicketStore
+    from collector.tickets.model import Ticket
+    from collector.tickets.sla_adapter import SlaEngine
 
 HELP = "look up tickets by fault number; list them; inspect and requeue the delivery outbox"
 
@@ -38,6 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     show.add_argument("number", metavar="FAULT_NUMBER")
     listing = sub.add_parser("list", help="live tickets, newest first (--all: every ticket)")
     listing.add_argument("--all", action="store_true", help="closed and cancelled ones too")
+    for command in (show, listing):
+        command.add_argument("--json", action="store_true", help="JSON (show: always JSON)")
+        command.add_argument("--rules", type=Path, help="rules folder with the policies' calendars")
     sub.add_parser("outbox", help="outbox rows by state and the dead-lettered events, JSON")
     requeue = sub.add_parser("requeue", help="send dead-lettered events again")
     requeue.add_argument("--sink", help="only this sink's events")
@@ -72,7 +78,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"fleetdesk tickets: {message}", file=sys.stderr)
         return 2
 
+    from collector.tickets.sla_adapter import SlaEngine
+
     store = TicketStore(args.db)
+    sla = SlaEngine(getattr(args, "rules", None))
+    now = datetime.now(UTC)
     try:
         store.migrate()
         if args.tickets_command == "show":
@@ -81,13 +91,19 @@ def run(args: argparse.Namespace) -> int:
             ticket = store.find(args.number)
             if ticket is None:
                 return fail(f"no ticket numbered {args.number}")
-            print(json.dumps(codec.ticket_to_dict(ticket), ensure_ascii=False, indent=2))
+            shown = {**codec.ticket_to_dict(ticket), "sla": sla_dues(ticket, sla, now)}
+            print(json.dumps(shown, ensure_ascii=False, indent=2))
         elif args.tickets_command == "list":
-            for t in store.tickets(live_only=not args.all):
+            found = store.tickets(live_only=not args.all)
+            if args.json:
+                rows = [{**codec.ticket_to_dict(t), "sla": sla_dues(t, sla, now)} for t in found]
+                print(json.dumps(rows, ensure_ascii=False, indent=2))
+            for t in [] if args.json else found:
                 where = t.device or f"site:{t.site}"
                 print(
                     f"{t.number}  {t.state.value:<12} {where:<20} {t.kind:<22} "
                     f"{t.policy}/{t.level}  {t.coverage.value}  opened {codec.iso(t.opened_at)}"
+                    f"{next_due(sla_dues(t, sla, now))}"
                 )
         elif args.tickets_command == "open":
             return _open(args, store, fail)
@@ -102,6 +118,41 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def sla_dues(ticket: Ticket, sla: SlaEngine, now: datetime) -> list[dict[str, Any]]:
+    """Each target's due time and the seconds left (running targets; negative: overdue)."""
+    from collector.tickets import codec
+
+    out = []
+    for target in ticket.targets:
+        try:
+            due = sla.instant_at(target, 1.0)
+        except ValueError:  # a calendar that is gone: no due time to show
+            due = None
+        running = target.running and not target.paused
+        out.append(
+            {
+                "target": target.name,
+                "due": codec.iso(due) if due is not None else None,
+                "left_s": round((due - now).total_seconds()) if due and running else None,
+                "paused": target.paused,
+                "outcome": target.outcome.value if target.outcome else None,
+            }
+        )
+    return out
+
+
+def next_due(dues: list[dict[str, Any]]) -> str:
+    running = [d for d in dues if d["left_s"] is not None]
+    if not running:
+        return ""
+    first = min(running, key=lambda d: d["left_s"])
+    left = int(first["left_s"])
+    sign, left = ("-", -left) if left < 0 else ("", left)
+    hours, rest = divmod(left, 3600)
+    text = f"{sign}{hours}h{rest // 60:02d}m"
+    return f"  {first['target']} due {first['due']} ({text} left)"
 
 
 def _open(args: argparse.Namespace, store: TicketStore, fail: Callable[[str], int]) -> int:

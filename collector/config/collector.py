@@ -251,7 +251,7 @@ def _http_url(url: str) -> str:
 
 class TsdbConfig(Section):
     url: Annotated[Text, AfterValidator(_http_url)] | None = None
-    """InfluxDB v2 write API base URL; none: recent samples kept in memory only."""
+    """InfluxDB v2 write API base URL; none: only the recent samples, in memory."""
     token: Text = Field(default="", repr=False)
     """API token (InfluxDB)."""
     org: Text = "fleetdesk"
@@ -273,7 +273,7 @@ class TsdbConfig(Section):
     max_retry_time_ms: Int = Field(default=60_000, ge=1, le=86_400_000)
     """Longest time a batch is retried."""
     recent_samples: Int = Field(default=8, ge=0, le=10_000)
-    """Per device, for the board, when no database is configured."""
+    """Per device, kept in memory for the board's device charts (with or without a database)."""
 
 
 class RulesConfig(Section):

@@ -1,8 +1,8 @@
 """The collector's HTTP server: ``/healthz`` and Prometheus ``/metrics``.
 
-Starlette on uvicorn, run as one task of the service's TaskGroup: the web board and REST API of
-a later issue add routes to the same application. uvicorn's own signal handling is switched off;
-the service owns SIGTERM and stops the server as part of its drain.
+Starlette on uvicorn, run as one task of the service's TaskGroup: the desk endpoint, the REST
+API (``/api/v1``) and the board come in as more routes of the same application. uvicorn's own
+signal handling is switched off; the service owns SIGTERM and stops the server in its drain.
 """
 
 from __future__ import annotations
@@ -37,7 +37,18 @@ def build_app(metrics: Metrics, health: Health, routes: Sequence[BaseRoute] = ()
     async def prometheus(_request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", prometheus), *routes])
+    async def not_found(request: Request, _exc: Exception) -> Response:
+        # a path no route takes (not even the API's mount: e.g. a newline in it) under /api/
+        # still answers the API's JSON error
+        if request.url.path.startswith("/api/"):
+            body = {"error": "not_found", "detail": f"no such path: {request.url.path}"}
+            return JSONResponse(body, 404)
+        return Response("Not Found", 404, media_type="text/plain")
+
+    return Starlette(
+        routes=[Route("/healthz", healthz), Route("/metrics", prometheus), *routes],
+        exception_handlers={404: not_found},
+    )
 
 
 class _Server(uvicorn.Server):

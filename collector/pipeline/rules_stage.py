@@ -156,6 +156,10 @@ class RulesStage:
         if events:
             self._hand_on(events)
 
+    def cancel_maintenance(self, window_id: str, now: datetime) -> None:
+        """An operator cancelled a window (KeyError: unknown id); faults it held are raised."""
+        self._hand_on(self.engine.cancel_maintenance(window_id, now))
+
     def _hand_on(self, events: Sequence[FaultEvent]) -> None:
         stages = self.fault_stages
         for event in events:

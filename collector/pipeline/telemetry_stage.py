@@ -32,12 +32,12 @@ class TsdbStage:
                         lines.append(text)
             if lines:
                 self.sink.submit(lines)
-        elif self.recent is not None and self.recent.size:
+        if self.recent is not None and self.recent.size:  # the board's device charts
             kept = 0
             for env in batch:
                 if isinstance(env.msg, wire.Telemetry):
                     self.recent.add(env.msg)
                     kept += 1
-            if kept:
+            if kept and self.sink is None:  # counted as the only copy kept
                 self.metrics.tsdb_lines.labels("kept").inc(kept)
         return batch

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,8 @@ class TicketRuntime:
         self._clock_wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.opened = 0
+        # called on the event loop with every commit's events (the API's live event stream)
+        self.listeners: list[Callable[[Sequence[TicketEvent]], None]] = []
 
     def on_fault(self, event: FaultEvent) -> None:
         """A fault stage: queue the event (from the event loop's thread) for the ticket book."""
@@ -55,6 +57,11 @@ class TicketRuntime:
 
     def _wake(self, events: Sequence[TicketEvent]) -> None:
         self.opened += sum(1 for e in events if e.kind.value == "ticket_opened")
+        for listener in self.listeners:
+            try:
+                listener(events)
+            except Exception:
+                log.exception("ticket listener failed")
         if self.worker is not None:
             self.worker.notify()
         self._clock_wake.set()

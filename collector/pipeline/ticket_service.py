@@ -64,8 +64,9 @@ class TicketService:
         self._lock = threading.RLock()
         self.book = self._reload()
 
-    def on_fault(self, signal: FaultSignal) -> list[TicketEvent]:
-        return self._apply(lambda tx: self.book.on_fault(signal, tx))
+    def on_fault(self, signal: FaultSignal, tx: TicketTx | None = None) -> list[TicketEvent]:
+        """``tx``: inside a caller's transaction (it then wakes the worker itself)."""
+        return self._apply(lambda own: self.book.on_fault(signal, own), tx)
 
     def on_faults(self, signals: Sequence[FaultSignal]) -> list[TicketEvent]:
         """Several fault signals, in order, in one transaction (one commit for a burst)."""

@@ -5,8 +5,7 @@ Two layers. Evaluation (``evaluators``) turns samples, events, traps and timers 
 transitions of a device (``cond_up`` / ``cond_down``). The fault layer here aggregates them per
 fault kind and decides, once per transition, what the outside sees: a fault opened, held back
 (``holds``: maintenance, parent offline, site outage, flapping), absorbed into another fault
-(``correlation``), exempt from the SLA, cleared. What it remembers is ``state``; time only
-ever comes from the inputs (``at``).
+(``correlation``), exempt from the SLA, cleared. What it remembers is ``state``; time: ``at``.
 """
 
 from __future__ import annotations
@@ -476,6 +475,12 @@ class Engine:
             now = self.state.now if self.state.now is not None else window.start
             for fault in self._holds.maintenance.exempt_late(window):
                 self._out.emit(EventType.EXEMPTED, now, fault)
+
+    def cancel_maintenance(self, window_id: str, at: datetime) -> list[FaultEvent]:
+        """End a window now (cancelled): its held faults are raised. KeyError: unknown id."""
+        window = self.state.maintenance.cancel(window_id, self._advance(at))
+        self._timers.push(window.end, TimerKind.MAINTENANCE_END, window.id)
+        return self.tick(at)
 
     def _maintenance_end(self, window_id: str, due: float) -> None:
         window = self.state.maintenance.windows.get(window_id)

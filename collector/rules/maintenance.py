@@ -7,7 +7,7 @@ whose onset lies inside it exempt (``Exemption.MAINTENANCE``): they owe no SLA.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from collector.rules.faults import Exemption, Fault, Hold
 from collector.rules.inputs import Maintenance
@@ -59,6 +59,13 @@ class MaintenanceBook:
     def restore(self, window: Window) -> None:
         self.windows[window.id] = window
         self._next = max(self._next, int(window.id.removeprefix("m") or 0))
+
+    def cancel(self, window_id: str, t: float) -> Window:
+        """The window ends at ``t`` (when it would end later); KeyError for an unknown id."""
+        window = self.windows[window_id]
+        if window.end > t:
+            window = self.windows[window_id] = replace(window, end=max(t, window.start))
+        return window
 
     def prune(self, now: float, keep_s: float = 86_400.0) -> None:
         """Forget windows that ended long ago (kept a while to date late-confirmed faults)."""

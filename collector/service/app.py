@@ -62,6 +62,7 @@ class Service:
     stopping: bool = False
     http_port: int | None = None  # once listening (the config may say 0: any free port)
     calendars: EstimatedCalendars | None = None
+    api: Any = None  # the REST API's context (collector.http.api.context.ApiContext)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         detail: dict[str, Any] = {
@@ -97,7 +98,7 @@ def build(
         logs_per_minute=cfg.intake.reject_logs_per_minute,
     )
     writer: TelemetryWriter | None = InfluxWriter(cfg.tsdb, metrics) if cfg.tsdb.url else None
-    recent = None if writer is not None else RecentSamples(cfg.tsdb.recent_samples, metrics)
+    recent = RecentSamples(cfg.tsdb.recent_samples, metrics)  # for the board, TSDB or not
     faults = None
     ticketing = None
     fault_stages: list[FaultStage] = []
@@ -220,6 +221,7 @@ async def run(
     """Run until ``stop`` is set, then drain. Returns the service (for tests to inspect)."""
     from collector.http import app as http
     from collector.http.desk_route import desk_route
+    from collector.service.web import web_routes
 
     store = await asyncio.to_thread(Store.open, cfg.store.url)
     if setup is None:
@@ -229,14 +231,14 @@ async def run(
         saved = await asyncio.to_thread(store.load_state, ENGINE_STATE)
         engine = new_engine(setup, saved)
     service = build(cfg, store, setup, engine, tickets)
-    routes = []
+    routes = web_routes(service, setup)
     if service.tickets is not None and service.tickets.inbound is not None:
         routes.append(desk_route(service.tickets.inbound))
     app = http.build_app(service.metrics, service.health, routes)
 
     def listening(port: int) -> None:
         service.http_port = port
-        log.info("http on %s:%d (/healthz, /metrics)", cfg.http.host, port)
+        log.info("http on %s:%d (/healthz, /metrics, /api/v1, /board)", cfg.http.host, port)
 
     async def clock() -> None:
         service.pipeline.tick(datetime.now(UTC))
@@ -270,6 +272,8 @@ async def run(
                 on_ready(service)
             await stop.wait()
             service.stopping = True
+            if service.api is not None:
+                service.api.hub.close()  # open event streams would hold the HTTP server
             service.metrics.draining.set(1)
     finally:
         stop.set()

@@ -13,7 +13,7 @@ from typing import Final
 
 import sqlalchemy as sa
 
-from collector.store import ticket_tables
+from collector.store import api_tables, ticket_tables
 
 metadata: Final = sa.MetaData()
 
@@ -90,10 +90,12 @@ def _v2_faults(conn: sa.Connection) -> None:
 Migration = Callable[[sa.Connection], None]
 
 # Index + 1 is the schema version the step leads to. Tickets and the delivery outbox
-# (collector/store/ticket_tables.py) are steps 3 and 4.
+# (collector/store/ticket_tables.py) are steps 3 and 4; the REST API's tokens and audit
+# (collector/store/api_tables.py) step 5.
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     _v1_registry,
     _v2_faults,
     ticket_tables.v3_tickets,
     ticket_tables.v4_outbox,
+    api_tables.v5_api,
 )

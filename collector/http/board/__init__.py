@@ -1,0 +1,1 @@
+"""The NOC board: server-rendered pages (Jinja2) and a small vendored script (EventSource)."""
