@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -36,8 +37,12 @@ SHARED_KEYS = frozenset(
         "backoff_cap",
         "timeout",
         "ca_file",
+        "inbound_secret_env",
+        "inbound_map",
+        "allow_http_loopback",
     }
 )
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +51,32 @@ class Sink:
 
     name: str
     adapter: Adapter
-    secret: str | None = None  # whsec_...: requests are signed (Standard Webhooks)
+    # whsec_...: requests are signed (Standard Webhooks); several while rotating: signed with all
+    secret: str | tuple[str, ...] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     dead_after_s: float = 24 * 3600.0
     backoff: Backoff = field(default_factory=Backoff)
     timeout_s: float = 10.0
     ca_file: str | None = None  # extra CA bundle; TLS verification is never turned off
+    inbound: Inbound | None = None  # how this sink's desk calls back (its own secret)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        if self.secret is None:
+            return ()
+        return (self.secret,) if isinstance(self.secret, str) else self.secret
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """The credentials this sink's desk signs (or authenticates) its callbacks with.
+
+    ``secrets``: one or more (rotation); for ServiceNow the expected ``Authorization`` values.
+    ``options``: desk-specific mapping of desk states to our actions (``inbound_map``).
+    """
+
+    secrets: tuple[str, ...]
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_sinks(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Sink]:
@@ -85,13 +110,26 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
         raise keys["type"].error(f"{kind!r} is not one of the registered desk types: {known}")
     item.mapping(SHARED_KEYS | desk.keys)  # now that the type is known: no unknown keys
     adapter = desk.build(sink, env)
-    secret = sink.secret("secret_env", env)
-    if secret is not None:
+    secrets = _secrets(sink, "secret_env", env)
+    for value in secrets:
         try:
-            secret_key(secret)
+            secret_key(value)
         except SigningError as exc:  # its message never holds the secret
             raise keys["secret_env"].error(str(exc)) from None
     authorization = sink.secret("authorization_env", env)
+    _require_https(sink, bool(authorization) or desk.credentials_in_body)
+    inbound_secrets = _secrets(sink, "inbound_secret_env", env)
+    inbound = None
+    if inbound_secrets:
+        if kind in ("webhook", "pagerduty"):  # these sign with whsec_ secrets
+            for value in inbound_secrets:
+                try:
+                    secret_key(value)
+                except SigningError as exc:
+                    raise keys["inbound_secret_env"].error(str(exc)) from None
+        inbound = Inbound(inbound_secrets, sink.text_map("inbound_map"))
+    elif "inbound_map" in keys:
+        raise keys["inbound_map"].error("needs inbound_secret_env")
     ca_file = sink.optional_text("ca_file")
     if ca_file is not None and not Path(ca_file).is_file():
         raise keys["ca_file"].error(f"no such file {ca_file!r}")
@@ -108,10 +146,44 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
     return Sink(
         name=name,
         adapter=adapter,
-        secret=secret,
+        secret=secrets or None,
+        inbound=inbound,
         headers={"authorization": authorization} if authorization else {},
         dead_after_s=duration("dead_after", 24 * 3600.0),
         backoff=Backoff(duration("backoff_base", 1.0), duration("backoff_cap", 300.0)),
         timeout_s=duration("timeout", 10.0),
         ca_file=ca_file,
     )
+
+
+def _secrets(sink: SinkNode, key: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """``key`` names one environment variable or a list of them (secret rotation)."""
+    node = sink.keys.get(key)
+    if node is None or node.is_null():
+        return ()
+    if not isinstance(node.raw, yaml.SequenceNode):
+        return (sink.required_secret(key, env, "required"),)
+    values = []
+    for item in node.items():
+        var = item.text()
+        if var not in env or not env[var]:
+            raise item.error(f"environment variable {var!r} is not set")
+        values.append(env[var])
+    if not values:
+        raise node.error("expected at least one environment variable name")
+    return tuple(values)
+
+
+def _require_https(sink: SinkNode, credentials: bool) -> None:
+    """Credentials travel only over HTTPS; plain HTTP only to loopback, and only when asked."""
+    node = sink.keys.get("url")
+    if node is None or not credentials or not node.text().startswith("http://"):
+        return
+    allow = sink.keys.get("allow_http_loopback")
+    host = urlsplit(node.text()).hostname or ""
+    if allow is not None and allow.value is True and host in _LOOPBACK:
+        return
+    problem = "a sink carrying credentials needs an https:// URL"
+    if host in _LOOPBACK:
+        problem += " (for a loopback test desk set allow_http_loopback: true)"
+    raise node.error(problem)

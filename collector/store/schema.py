@@ -96,4 +96,5 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     _v2_faults,
     ticket_tables.v3_tickets,
     ticket_tables.v4_outbox,
+    ticket_tables.v_inbound_seen_index,
 )
