@@ -51,6 +51,7 @@ class Sink:
 
     name: str
     adapter: Adapter
+    kind: str = "webhook"  # the desk type (``type`` in the file)
     # whsec_...: requests are signed (Standard Webhooks); several while rotating: signed with all
     secret: str | tuple[str, ...] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -121,7 +122,7 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
     inbound_secrets = _secrets(sink, "inbound_secret_env", env)
     inbound = None
     if inbound_secrets:
-        if kind in ("webhook", "pagerduty"):  # these sign with whsec_ secrets
+        if kind == "webhook":  # Standard Webhooks: whsec_ secrets
             for value in inbound_secrets:
                 try:
                     secret_key(value)
@@ -146,6 +147,7 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
     return Sink(
         name=name,
         adapter=adapter,
+        kind=kind,
         secret=secrets or None,
         inbound=inbound,
         headers={"authorization": authorization} if authorization else {},
