@@ -293,7 +293,11 @@ async def test_desk_adapter_keeps_the_desks_own_id(tmp_path: Path) -> None:
     def jira(n: int) -> Answer:
         if n == 0:  # the look-up before the create: no such request yet
             return Answer(200, body=b'{"issues": []}')
-        return Answer(201, body=b'{"issueId": "10001", "issueKey": "OPS-1"}') if n == 1 else Answer(200)
+        return (
+            Answer(201, body=b'{"issueId": "10001", "issueKey": "OPS-1"}')
+            if n == 1
+            else Answer(200)
+        )
 
     receiver = Receiver(free_port(), jira)
     receiver.start()
