@@ -15,7 +15,6 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from collector.config.errors import ConfigError
 from collector.delivery.adapters.webhook import WebhookAdapter
-from collector.delivery.backoff import Backoff
 from collector.delivery.signing import secret_key, sign_headers
 from collector.delivery.sinks import Sink, load_sinks
 from collector.delivery.worker import Attempt, DeliveryWorker, Outcome

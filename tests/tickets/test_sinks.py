@@ -99,7 +99,7 @@ FLOW = "sinks:\n  - {name: a, type: webhook, url: https://x"
         (
             "sinks:\n  - name: a\n    type: webhook\n    url: https://x\n    project: OPS",
             5,
-            "sinks[0].project: unknown key (expected one of: allow_http_loopback, authorization_env,",
+            "sinks[0].project: unknown key (expected one of: allow_http_loopback,",
         ),
         (
             "sinks:\n  - name: a\n    type: jira\n    url: https://x\n    service_desk_id: 1\n"
