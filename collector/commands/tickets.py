@@ -4,6 +4,7 @@
     fleetdesk tickets list --db URL [--all]              one line per ticket, newest first
     fleetdesk tickets outbox --db URL                    counts and dead-lettered events, JSON
     fleetdesk tickets requeue --db URL [--sink NAME]     send dead-lettered events again
+    fleetdesk tickets drop --db URL [--sink NAME]        give them up; their tickets go on
 
 Bad input (an unreachable database, an unknown fault number) exits 2 with one line on stderr.
 """
@@ -28,7 +29,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("outbox", help="outbox rows by state and the dead-lettered events, JSON")
     requeue = sub.add_parser("requeue", help="send dead-lettered events again")
     requeue.add_argument("--sink", help="only this sink's events")
-    for command in (show, listing, sub.choices["outbox"], requeue):
+    drop = sub.add_parser(
+        "drop", help="give up on dead-lettered events: the later events they hold back go on"
+    )
+    drop.add_argument("--sink", help="only this sink's events")
+    for command in (show, listing, sub.choices["outbox"], requeue, drop):
         command.add_argument(
             "--db", required=True, help="database URL: sqlite:///FILE or postgresql+psycopg://..."
         )
@@ -65,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         elif args.tickets_command == "outbox":
             report: dict[str, Any] = {"counts": store.outbox_counts(), "dead": store.dead_rows()}
             print(json.dumps(report, ensure_ascii=False, indent=2))
+        elif args.tickets_command == "drop":
+            count = store.drop_dead(time.time(), args.sink)
+            print(f"dropped {count} dead-lettered event(s)")
         else:
             count = store.requeue_dead(time.time(), args.sink)
             print(f"requeued {count} dead-lettered event(s)")

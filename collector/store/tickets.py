@@ -313,6 +313,16 @@ class TicketStore:
         with self.engine.begin() as conn:
             return int(conn.execute(stmt.values(values)).rowcount)
 
+    def drop_dead(self, now: float, sink: str | None = None) -> int:
+        """Give up on dead-lettered events (state ``dropped``): the later events of their
+        tickets, held back behind them, are sent. Returns how many."""
+        o = schema.outbox
+        stmt = sa.update(o).where(o.c.state == "dead")
+        if sink is not None:
+            stmt = stmt.where(o.c.sink == sink)
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt.values(state="dropped", done_at=now)).rowcount)
+
     def remote_ref(self, sink: str, ticket: str) -> str | None:
         r = schema.remote_refs
         with self.engine.connect() as conn:

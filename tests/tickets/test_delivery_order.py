@@ -76,6 +76,15 @@ async def test_dead_letter_in_the_middle_holds_the_rest_until_requeued(store: Ti
     assert [r.headers["idempotency-key"] for r in receiver.accepted()] == ids
 
 
+def test_dropping_a_dead_letter_lets_the_rest_of_its_ticket_go(store: TicketStore) -> None:
+    make_events(store, devices=1)
+    first = store.due(1e12)[0]
+    store.settle(dead=[(first.id, 1, 0.0, "rejected: HTTP 400")])
+    assert store.due(1e12) == []  # held behind the dead row
+    assert store.drop_dead(1.0) == 1
+    assert [r.seq for r in store.due(1e12)] == [2]
+
+
 async def test_two_workers_on_postgresql_send_every_event_once_in_order_per_ticket(
     pg_database: str,
 ) -> None:
