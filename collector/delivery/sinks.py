@@ -42,6 +42,8 @@ SHARED_KEYS = frozenset(
         "allow_http_loopback",
     }
 )
+# What a desk state may map to (``inbound_map``); comments come from the desk's own comments.
+INBOUND_ACTIONS = frozenset({"ack", "onsite", "resolve", "pause", "resume", "cancel"})
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -128,7 +130,12 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
                     secret_key(value)
                 except SigningError as exc:
                     raise keys["inbound_secret_env"].error(str(exc)) from None
-        inbound = Inbound(inbound_secrets, sink.text_map("inbound_map"))
+        options = sink.text_map("inbound_map")
+        for state, action in options.items():
+            if action not in INBOUND_ACTIONS:
+                known = ", ".join(sorted(INBOUND_ACTIONS))
+                raise keys["inbound_map"].error(f"{state}: {action!r} is not one of {known}")
+        inbound = Inbound(inbound_secrets, options)
     elif "inbound_map" in keys:
         raise keys["inbound_map"].error("needs inbound_secret_env")
     ca_file = sink.optional_text("ca_file")

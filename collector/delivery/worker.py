@@ -121,7 +121,9 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Attempt the rows due now (one per sink and ticket), then record the outcomes in one
         transaction; returns how many were attempted."""
-        claim = await asyncio.to_thread(self._store.claim, self._clock(), self._batch)
+        claim = await asyncio.to_thread(
+            self._store.claim, self._clock(), self._batch, tuple(self._sinks)
+        )
         try:
             rows = [r for r in claim.rows if r.sink in self._sinks]
             if not rows:

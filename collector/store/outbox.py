@@ -52,13 +52,11 @@ def _blocked() -> sa.Exists:
     )
 
 
-def due_stmt(now: float, limit: int) -> sa.Select[Any]:
-    return (
-        sa.select(_o)
-        .where(_o.c.state == "pending", _o.c.next_attempt_at <= now, ~_blocked())
-        .order_by(_o.c.id)
-        .limit(limit)
-    )
+def due_stmt(now: float, limit: int, sinks: Sequence[str] | None = None) -> sa.Select[Any]:
+    stmt = sa.select(_o).where(_o.c.state == "pending", _o.c.next_attempt_at <= now, ~_blocked())
+    if sinks is not None:  # a worker claims only rows it can send
+        stmt = stmt.where(_o.c.sink.in_(list(sinks)))
+    return stmt.order_by(_o.c.id).limit(limit)
 
 
 def settle(
@@ -102,15 +100,21 @@ class Claim(Generic[R]):
 
     @classmethod
     def take(
-        cls, engine: sa.Engine, now: float, limit: int, convert: Callable[[sa.Row[Any]], R]
+        cls,
+        engine: sa.Engine,
+        now: float,
+        limit: int,
+        convert: Callable[[sa.Row[Any]], R],
+        sinks: Sequence[str] | None = None,
     ) -> Claim[R]:
         if engine.dialect.name != "postgresql":
             with engine.connect() as conn:
-                return cls([convert(r) for r in conn.execute(due_stmt(now, limit))], engine, None)
+                found = conn.execute(due_stmt(now, limit, sinks))
+                return cls([convert(r) for r in found], engine, None)
         conn = engine.connect()
         try:
             conn.begin()
-            stmt = due_stmt(now, limit).with_for_update(skip_locked=True, of=_o)
+            stmt = due_stmt(now, limit, sinks).with_for_update(skip_locked=True, of=_o)
             rows = [convert(r) for r in conn.execute(stmt)]
         except BaseException:
             conn.close()

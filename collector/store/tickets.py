@@ -246,9 +246,11 @@ class TicketStore:
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(outbox.due_stmt(now, limit))]
 
-    def claim(self, now: float, limit: int) -> outbox.Claim[OutboxRow]:
-        """The rows due now, held for this worker until ``Claim.settle`` (``outbox.Claim``)."""
-        return outbox.Claim.take(self.engine, now, limit, _row)
+    def claim(
+        self, now: float, limit: int, sinks: Sequence[str] | None = None
+    ) -> outbox.Claim[OutboxRow]:
+        """The rows due now (of ``sinks``), held for this worker until ``Claim.settle``."""
+        return outbox.Claim.take(self.engine, now, limit, _row, sinks)
 
     def next_due_at(self) -> float | None:
         o = schema.outbox

@@ -201,3 +201,34 @@ def test_credentials_need_https_unless_loopback_is_allowed(
         " url: 'http://127.0.0.1:9/e', allow_http_loopback: true}\n"
     )
     assert load_sinks(path, {"AUTH": "k"})["p"].adapter.url == "http://127.0.0.1:9/e"  # type: ignore[attr-defined]
+
+
+def test_inbound_keys_of_a_sink(tmp_path: Path) -> None:
+    path = tmp_path / "sinks.yaml"
+    path.write_text(
+        "sinks:\n  - name: jira\n    type: jira\n    url: https://j.example.com\n"
+        "    service_desk_id: 1\n    request_type_id: 2\n"
+        "    inbound_secret_env: [JIRA_NEW, JIRA_OLD]\n"
+        "    inbound_map: {Triage: ack, Fixed: resolve}\n"
+    )
+    sink = load_sinks(path, {"JIRA_NEW": "n3w", "JIRA_OLD": "0ld"})["jira"]
+    assert sink.kind == "jira" and sink.inbound is not None
+    assert sink.inbound.secrets == ("n3w", "0ld")
+    assert dict(sink.inbound.options) == {"Triage": "ack", "Fixed": "resolve"}
+    path.write_text(
+        "sinks:\n  - {name: w, type: webhook, url: https://w.example.com, inbound_secret_env: S}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_sinks(path, {"S": "not base64!"})
+    assert "inbound_secret_env" in str(err.value) and "not base64!" not in str(err.value)
+    path.write_text(
+        "sinks:\n  - {name: w, type: webhook, url: https://w.example.com, inbound_map: {a: ack}}\n"
+    )
+    with pytest.raises(ConfigError, match="needs inbound_secret_env"):
+        load_sinks(path, {})
+    path.write_text(
+        "sinks:\n  - {name: z, type: zammad, url: https://z.example.com, group: g, customer: c,\n"
+        "     inbound_secret_env: S, inbound_map: {open: reboot}}\n"
+    )
+    with pytest.raises(ConfigError, match="'reboot' is not one of ack, cancel"):
+        load_sinks(path, {"S": "token"})
