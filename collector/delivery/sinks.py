@@ -24,6 +24,7 @@ from collector.delivery.adapters.base import SinkNode
 from collector.delivery.backoff import Backoff
 from collector.delivery.request import Adapter
 from collector.delivery.signing import SigningError, secret_key
+from collector.tickets.model import Ticket
 
 SinkConfigError = ConfigError  # the name callers knew before the one config error type
 SHARED_KEYS = frozenset(
@@ -40,11 +41,42 @@ SHARED_KEYS = frozenset(
         "inbound_secret_env",
         "inbound_map",
         "allow_http_loopback",
+        "match",
     }
 )
 # What a desk state may map to (``inbound_map``); comments come from the desk's own comments.
 INBOUND_ACTIONS = frozenset({"ack", "onsite", "resolve", "pause", "resume", "cancel"})
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+MATCH_KEYS = ("customers", "tenants", "policies", "levels")
+
+
+@dataclass(frozen=True, slots=True)
+class SinkMatch:
+    """Which tickets a sink receives: each key given must match (lists of names; a key left
+    out matches anything). No ``match`` section: every ticket."""
+
+    customers: frozenset[str] | None = None
+    tenants: frozenset[str] | None = None
+    policies: frozenset[str] | None = None
+    levels: frozenset[str] | None = None
+
+    def matches(self, ticket: Ticket) -> bool:
+        facts = (ticket.subject.customer, ticket.subject.tenant, ticket.policy, ticket.level)
+        wanted = (self.customers, self.tenants, self.policies, self.levels)
+        return all(
+            names is None or fact in names for names, fact in zip(wanted, facts, strict=True)
+        )
+
+
+def _parse_match(node: Node) -> SinkMatch:
+    keys = node.mapping(frozenset(MATCH_KEYS))
+    lists: dict[str, frozenset[str]] = {}
+    for key, value in keys.items():
+        names = frozenset(value.texts())
+        if not names:
+            raise value.error("an empty list matches no ticket: leave the key out instead")
+        lists[key] = names
+    return SinkMatch(**lists)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +94,16 @@ class Sink:
     timeout_s: float = 10.0
     ca_file: str | None = None  # extra CA bundle; TLS verification is never turned off
     inbound: Inbound | None = None  # how this sink's desk calls back (its own secret)
+    match: SinkMatch = field(default_factory=SinkMatch)
 
     @property
     def secrets(self) -> tuple[str, ...]:
         if self.secret is None:
             return ()
         return (self.secret,) if isinstance(self.secret, str) else self.secret
+
+    def matches(self, ticket: Ticket) -> bool:
+        return self.match.matches(ticket)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +198,7 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
         backoff=Backoff(duration("backoff_base", 1.0), duration("backoff_cap", 300.0)),
         timeout_s=duration("timeout", 10.0),
         ca_file=ca_file,
+        match=_parse_match(keys["match"]) if "match" in keys else SinkMatch(),
     )
 
 

@@ -100,6 +100,7 @@ class _Request:
     actions: tuple[tuple[DeskAction, str | None], ...]
     actor: str
     repaired: bool = False
+    extra: Mapping[str, str | None] = field(default_factory=dict)  # the contract's fields
 
 
 class InboundDesk:
@@ -190,6 +191,7 @@ class InboundDesk:
             tuple(actions),
             fields.get("actor") or "desk",
             bool(fields.get("repaired", False)),
+            {key: fields.get(key) for key in _CONTRACT_FIELDS},
         )
         return self._run(request, scope, native=False)
 
@@ -241,6 +243,7 @@ class InboundDesk:
                 actor=request.actor,
                 comment=comment,
                 repaired=request.repaired,
+                **request.extra,
             )
             outcome = self._service.on_desk(command, tx)
             events.extend(outcome.events)
@@ -265,6 +268,10 @@ def _load(body: bytes) -> Any:
         return refused(400, "bad_json", "the body is not JSON (or is nested too deep)")
 
 
+# The fields of the contract's actions (set_level, exempt, coverage, start, defer).
+_CONTRACT_FIELDS = ("target", "level", "exemption", "coverage", "charge", "release")
+
+
 def _parse(body: bytes) -> Mapping[str, Any] | Reply:
     data = _load(body)
     if isinstance(data, Reply):
@@ -278,7 +285,7 @@ def _parse(body: bytes) -> Mapping[str, Any] | Reply:
         return refused(400, "bad_request", f"key 'fault': at most {NUMBER_MAX} characters")
     if not isinstance(action, str) or action not in ACTIONS:
         return refused(400, "bad_request", f"key 'action': one of {', '.join(sorted(ACTIONS))}")
-    for key in ("actor", "comment"):
+    for key in ("actor", "comment", *_CONTRACT_FIELDS):
         if key in data and data[key] is not None and not isinstance(data[key], str):
             return refused(400, "bad_request", f"key {key!r}: text expected")
     if "repaired" in data and not isinstance(data["repaired"], bool):
