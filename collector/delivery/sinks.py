@@ -46,6 +46,7 @@ SHARED_KEYS = frozenset(
 )
 # What a desk state may map to (``inbound_map``); comments come from the desk's own comments.
 INBOUND_ACTIONS = frozenset({"ack", "onsite", "resolve", "pause", "resume", "cancel"})
+_WITH_ARG = frozenset({"set_level", "exempt"})  # e.g. "priority:Highest": "set_level:1"
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 MATCH_KEYS = ("customers", "tenants", "policies", "levels")
 
@@ -168,8 +169,9 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
                     raise keys["inbound_secret_env"].error(str(exc)) from None
         options = sink.text_map("inbound_map")
         for state, action in options.items():
-            if action not in INBOUND_ACTIONS:
-                known = ", ".join(sorted(INBOUND_ACTIONS))
+            kind, colon, arg = action.partition(":")
+            if action not in INBOUND_ACTIONS and not (colon and arg and kind in _WITH_ARG):
+                known = ", ".join(sorted(INBOUND_ACTIONS)) + ", set_level:<level>, exempt:<name>"
                 raise keys["inbound_map"].error(f"{state}: {action!r} is not one of {known}")
         inbound = Inbound(inbound_secrets, options)
     elif "inbound_map" in keys:

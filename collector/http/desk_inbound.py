@@ -97,10 +97,9 @@ class _Request:
     msg_id: str
     number: str | None
     ref: str | None
-    actions: tuple[tuple[DeskAction, str | None], ...]
+    actions: tuple[desk_native.Act, ...]
     actor: str
     repaired: bool = False
-    extra: Mapping[str, str | None] = field(default_factory=dict)  # the contract's fields
 
 
 class InboundDesk:
@@ -180,9 +179,10 @@ class InboundDesk:
             return fields
         action = DeskAction(fields["action"])
         comment = fields.get("comment")
-        actions: list[tuple[DeskAction, str | None]] = [(action, comment)]
-        if action is not DeskAction.COMMENT and comment:  # an ack's note is applied too
-            actions = [(action, None), (DeskAction.COMMENT, comment)]
+        extra = {key: fields[key] for key in _CONTRACT_FIELDS if fields.get(key) is not None}
+        actions: list[desk_native.Act] = [(action, comment, extra)]
+        if action not in _WITH_REASON and comment:  # an ack's note is applied too
+            actions = [(action, None, extra), (DeskAction.COMMENT, comment, {})]
         msg_id = checked.msg_id if scope is None else f"{scope}:{checked.msg_id}"
         request = _Request(
             msg_id,
@@ -191,7 +191,6 @@ class InboundDesk:
             tuple(actions),
             fields.get("actor") or "desk",
             bool(fields.get("repaired", False)),
-            {key: fields.get(key) for key in _CONTRACT_FIELDS},
         )
         return self._run(request, scope, native=False)
 
@@ -235,7 +234,7 @@ class InboundDesk:
             return refused(409, "ticket_ended", f"ticket {number} is {stored.state.value}")
         results: list[str] = []
         first: Reply | None = None
-        for action, comment in request.actions:
+        for action, comment, extra in request.actions:
             command = DeskCommand(
                 number=number,
                 action=action,
@@ -243,7 +242,7 @@ class InboundDesk:
                 actor=request.actor,
                 comment=comment,
                 repaired=request.repaired,
-                **request.extra,
+                **extra,
             )
             outcome = self._service.on_desk(command, tx)
             events.extend(outcome.events)
@@ -270,6 +269,9 @@ def _load(body: bytes) -> Any:
 
 # The fields of the contract's actions (set_level, exempt, coverage, start, defer).
 _CONTRACT_FIELDS = ("target", "level", "exemption", "coverage", "charge", "release")
+# Actions whose comment is their reason, not a note of its own.
+_WITH_REASON = frozenset({DeskAction.COMMENT, DeskAction.SET_LEVEL, DeskAction.EXEMPT,
+                          DeskAction.COVERAGE})  # fmt: skip
 
 
 def _parse(body: bytes) -> Mapping[str, Any] | Reply:

@@ -13,7 +13,9 @@ routed to that sink. What each desk sends (docs/desks/<desk>.md):
 - ``pagerduty``: a v3 webhook subscription (``X-PagerDuty-Signature: v1=<hex>[,v1=<hex>]``).
 
 A desk state maps to an action by the sink's ``inbound_map`` (desk state name -> ack, onsite,
-resolve, pause, resume, cancel), over the defaults below. Comments we wrote ourselves come back
+resolve, pause, resume, cancel), over the defaults below; a Jira or PagerDuty priority
+(``priority:<name>``) or an added Jira label (``label:<name>``) may map to ``set_level:<level>``
+or ``exempt:<exemption>``. Comments we wrote ourselves come back
 from the desks that echo every change (Jira, Zammad, ServiceNow); they are recognised by their
 first words (``<event type> at ``) and ignored, so nothing loops.
 """
@@ -41,6 +43,11 @@ _OURS = re.compile(r"^(" + "|".join(k.value for k in EventKind) + r") at \d{4}-"
 MAPPABLE = frozenset({"ack", "onsite", "resolve", "pause", "resume", "cancel"})
 
 
+#: (action, comment or reason, the contract's fields such as ``level`` or ``exemption``)
+Act = tuple[DeskAction, str | None, Mapping[str, str]]
+NO_FIELDS: Mapping[str, str] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Native:
     """One desk callback, authenticated: its id and what it asks of which ticket."""
@@ -48,7 +55,7 @@ class Native:
     msg_id: str
     ticket_ref: str | None  # the desk's own id of the ticket (remote_refs)
     number: str | None  # our fault number, when the desk sends it
-    actions: tuple[tuple[DeskAction, str | None], ...]  # (action, comment)
+    actions: tuple[Act, ...]
     actor: str
 
 
@@ -112,6 +119,18 @@ def _mapped(table: Mapping[str, str], state: str | None) -> DeskAction | None:
     return DeskAction(action) if action in MAPPABLE else None
 
 
+def _contract(table: Mapping[str, str], key: str, why: str) -> Act | None:
+    """``inbound_map`` ``{"priority:Highest": "set_level:1", "label:x": "exempt:power_cut"}``:
+    a desk's priority or label becomes a level change or an exemption, ``why`` its reason."""
+    value = table.get(key, "")
+    kind, _, arg = value.partition(":")
+    if kind == "set_level" and arg:
+        return (DeskAction.SET_LEVEL, why, {"level": arg})
+    if kind == "exempt" and arg:
+        return (DeskAction.EXEMPT, why, {"exemption": arg})
+    return None
+
+
 def _obj(value: Any, key: str) -> dict[str, Any]:
     found = value.get(key) if isinstance(value, dict) else None
     return found if isinstance(found, dict) else {}
@@ -136,24 +155,34 @@ def jira(table: Mapping[str, str], headers: Mapping[str, str], body: bytes, data
     issue = _obj(data, "issue")
     fields = _obj(issue, "fields")
     actor = _str(_obj(data, "user"), "displayName") or "jira"
-    actions: list[tuple[DeskAction, str | None]] = []
+    actions: list[Act] = []
     event = _str(data, "webhookEvent")
     if event == "jira:issue_updated":
         items = _obj(data, "changelog").get("items")
         for item in items if isinstance(items, list) else ():
-            if isinstance(item, dict) and item.get("field") == "status":
+            if not isinstance(item, dict):
+                continue
+            new = _str(item, "toString") or ""
+            if item.get("field") == "status":
                 status = _obj(fields, "status")
                 category = _str(_obj(status, "statusCategory"), "key")
-                name = _str(item, "toString") or _str(status, "name")
-                action = _mapped(table, name) or _mapped(table, category)
+                action = _mapped(table, new or _str(status, "name")) or _mapped(table, category)
                 if action is not None:
-                    actions.append((action, None))
+                    actions.append((action, None, NO_FIELDS))
+            elif item.get("field") == "priority":
+                act = _contract(table, f"priority:{new}", f"priority set to {new} in Jira")
+                actions += [act] if act else []
+            elif item.get("field") == "labels":
+                added = set(new.split()) - set((_str(item, "fromString") or "").split())
+                for label in sorted(added):
+                    act = _contract(table, f"label:{label}", f"label {label} added in Jira")
+                    actions += [act] if act else []
     comment = _obj(data, "comment")
     if event == "comment_created" and comment:
         text = _text(comment.get("body"))
         actor = _str(_obj(comment, "author"), "displayName") or actor
         if text and not ours(text):
-            actions.append((DeskAction.COMMENT, text))
+            actions.append((DeskAction.COMMENT, text, NO_FIELDS))
     msg_id = headers.get("x-atlassian-webhook-identifier") or _digest_id("jira", body)
     return Native(msg_id, _str(issue, "key"), _number_from(fields.get("labels")),
                   tuple(actions), actor)  # fmt: skip
@@ -165,14 +194,14 @@ def zammad(table: Mapping[str, str], headers: Mapping[str, str], body: bytes, da
     actor = _str(_obj(ticket, "updated_by"), "login") or "zammad"
     state = ticket.get("state")
     state_name = _str(state, "name") if isinstance(state, dict) else _str(ticket, "state")
-    actions: list[tuple[DeskAction, str | None]] = []
+    actions: list[Act] = []
     action = _mapped(table, state_name)
     if action is not None:
-        actions.append((action, None))
+        actions.append((action, None, NO_FIELDS))
     text = _str(article, "body")
     if text and not ours(text) and article.get("internal") is not True:
         actor = _str(_obj(article, "created_by"), "login") or actor
-        actions.append((DeskAction.COMMENT, text))
+        actions.append((DeskAction.COMMENT, text, NO_FIELDS))
     tags = ticket.get("tags")
     msg_id = headers.get("x-zammad-delivery") or _digest_id("zammad", body)
     return Native(msg_id, _str(ticket, "id"), _number_from(tags), tuple(actions), actor)
@@ -191,13 +220,13 @@ def _check_authorization(secrets: tuple[str, ...], headers: Mapping[str, str], b
 def servicenow(
     table: Mapping[str, str], headers: Mapping[str, str], body: bytes, data: Any
 ) -> Native:
-    actions: list[tuple[DeskAction, str | None]] = []
+    actions: list[Act] = []
     action = _mapped(table, _str(data, "state"))
     if action is not None:
-        actions.append((action, None))
+        actions.append((action, None, NO_FIELDS))
     text = _str(data, "comments")  # customer-visible additional comments
     if text and not ours(text):
-        actions.append((DeskAction.COMMENT, text))
+        actions.append((DeskAction.COMMENT, text, NO_FIELDS))
     stamp = f"{_str(data, 'sys_updated_on') or ''}:{_str(data, 'sys_mod_count') or ''}"
     msg_id = f"servicenow:{_str(data, 'sys_id') or '-'}:{stamp}"
     if stamp == ":":
@@ -229,12 +258,17 @@ def pagerduty(
     if _str(incident, "type") == "incident_note":  # incident.annotated carries the note
         incident = _obj(incident, "incident")
     kind = _str(event, "event_type") or ""
-    actions: list[tuple[DeskAction, str | None]] = []
+    actions: list[Act] = []
     if kind in _PD_ACTIONS:
-        actions.append((_PD_ACTIONS[kind], None))
+        actions.append((_PD_ACTIONS[kind], None, NO_FIELDS))
     note = _str(_obj(event, "data"), "content")
     if kind == "incident.annotated" and note and not ours(note):
-        actions.append((DeskAction.COMMENT, note))
+        actions.append((DeskAction.COMMENT, note, NO_FIELDS))
+    priority = _str(_obj(incident, "priority"), "summary")
+    if kind == "incident.priority_updated" and priority:
+        why = f"priority set to {priority} in PagerDuty"
+        act = _contract(table, f"priority:{priority}", why)
+        actions += [act] if act else []
     # The dedup key we sent is the incident key: "<number>" or "<number>/<target>".
     key = _str(incident, "incident_key")
     number = key.split("/", 1)[0] if key else None

@@ -86,10 +86,17 @@ def desks(store: TicketStore) -> Iterator[tuple[TicketService, str]]:
     sinks = {
         "tenant-a": DeskSink("tenant-a", "webhook", (TENANT_A,)),
         "tenant-b": DeskSink("tenant-b", "webhook", (TENANT_B,)),
-        "jira": DeskSink("jira", "jira", (JIRA_SECRET,)),
+        "jira": DeskSink(
+            "jira",
+            "jira",
+            (JIRA_SECRET,),
+            {"priority:Highest": "set_level:1", "label:power-cut": "exempt:power_outage"},
+        ),
         "zammad": DeskSink("zammad", "zammad", ("old-token", ZAMMAD_SECRET)),  # rotating
         "servicenow": DeskSink("servicenow", "servicenow", (SNOW_AUTH,)),
-        "pagerduty": DeskSink("pagerduty", "pagerduty", (PD_SECRET,)),
+        "pagerduty": DeskSink(
+            "pagerduty", "pagerduty", (PD_SECRET,), {"priority:P1": "set_level:1"}
+        ),
     }
     server = StarletteServer(InboundDesk(service, None, sinks=sinks))
     server.start()
@@ -228,3 +235,29 @@ def test_unknown_sink_path_and_native_body_errors_are_json_4xx(
         head = f"POST {SINK_PREFIX}jira HTTP/1.1\r\nHost: x\r\nContent-Length: {value}\r\n\r\n"
         status, answer = raw_request(port, head.encode())
         assert 400 <= status < 500 and "error" in answer, (value, status, answer)
+
+
+def test_jira_priority_and_label_change_the_level_and_exempt(
+    desks: tuple[TicketService, str], store: TicketStore
+) -> None:
+    service, base = desks
+    number = open_now(service)
+    store.set_remote_ref("jira", number, REFS["jira"])
+    body = fixture_body("jira", "issue_updated_priority_label", number)
+    reply = httpx.post(base + "jira", content=body, headers=desk_headers("jira", body, "p-1"))
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["results"] == ["applied", "applied"]
+    ticket = service.book.get(number)
+    assert ticket is not None and ticket.level == "1" and ticket.exempt == "power_outage"
+
+
+def test_pagerduty_priority_changes_the_level(desks: tuple[TicketService, str]) -> None:
+    service, base = desks
+    number = open_now(service)
+    body = fixture_body("pagerduty", "incident_priority_updated", number)
+    reply = httpx.post(
+        base + "pagerduty", content=body, headers=desk_headers("pagerduty", body, "x")
+    )
+    assert reply.status_code == 200, reply.text
+    ticket = service.book.get(number)
+    assert ticket is not None and ticket.level == "1"
