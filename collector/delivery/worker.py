@@ -197,7 +197,9 @@ class DeliveryWorker:
         ref = None
         if adapter.uses_refs:
             ref = await asyncio.to_thread(self._store.remote_ref, sink.name, row.ticket)
-        opening = adapter.uses_refs and event["type"] == "ticket_opened"
+        # A ticket routed to this desk after it opened (a level change brought it here) has no
+        # desk ticket yet: its first event here creates one, as an opening would.
+        opening = adapter.uses_refs and (event["type"] == "ticket_opened" or ref is None)
         try:
             if opening and ref is not None:
                 return Attempt(Outcome.DELIVERED, "desk ticket already recorded")
@@ -209,7 +211,8 @@ class DeliveryWorker:
                     if found is not None:
                         return Attempt(Outcome.DELIVERED, "found the desk's ticket", ref=found)
             try:
-                planned = adapter.request(event, ref)
+                as_sent = {**event, "type": "ticket_opened"} if opening else event
+                planned = adapter.request(as_sent, ref)
             except MissingRemoteRef as exc:
                 return Attempt(Outcome.DEAD, f"no_remote_ref: {exc}")
             if planned is None:
@@ -222,7 +225,7 @@ class DeliveryWorker:
         outcome = Outcome.DUPLICATE if status == 409 else Outcome.DELIVERED
         if not opening:
             return Attempt(outcome, str(status))
-        created = adapter.ref_from(event, answer)
+        created = adapter.ref_from(as_sent, answer)
         if created is None:  # the next attempt looks the ticket up instead of creating again
             problem = "conflict_without_id" if status == 409 else "created_without_id"
             return Attempt(Outcome.RETRY, f"{problem}: HTTP {status} named no desk ticket")

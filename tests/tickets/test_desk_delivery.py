@@ -142,3 +142,26 @@ async def test_an_adapter_error_is_a_named_failure_and_the_rest_keep_flowing(
         dead = conn.execute(sa.select(schema.outbox).where(schema.outbox.c.state == "dead")).one()
     assert dead.ticket == bad
     assert "adapter_error: AttributeError" in dead.last_error
+
+
+async def test_a_ticket_routed_here_after_it_opened_gets_one_desk_ticket(
+    store: TicketStore,
+) -> None:
+    """Routing may bring a ticket to a desk mid-life (its level changed): no opening here."""
+    make_events(store, devices=1)
+    with store.engine.begin() as conn:
+        conn.execute(sa.delete(schema.outbox).where(schema.outbox.c.seq == 1))
+    desk = FakeDesk("servicenow")
+    desk.start()
+    sink = Sink("desk", adapter_for(desk), backoff=Backoff(0.02, 0.1))
+    stop = asyncio.Event()
+    task = asyncio.create_task(DeliveryWorker(store, {"desk": sink}, poll_s=0.02).run(stop))
+    try:
+        await wait_until(lambda: store.outbox_counts()["pending"] == 0)
+    finally:
+        stop.set()
+        await task
+        desk.stop()
+    assert store.outbox_counts()["dead"] == 0
+    [ticket] = desk.tickets.values()
+    assert len(ticket.updates) == 2  # the first event created it; commented, resolved on it
