@@ -169,8 +169,8 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
                     raise keys["inbound_secret_env"].error(str(exc)) from None
         options = sink.text_map("inbound_map")
         for state, action in options.items():
-            kind, colon, arg = action.partition(":")
-            if action not in INBOUND_ACTIONS and not (colon and arg and kind in _WITH_ARG):
+            verb, colon, arg = action.partition(":")
+            if action not in INBOUND_ACTIONS and not (colon and arg and verb in _WITH_ARG):
                 known = ", ".join(sorted(INBOUND_ACTIONS)) + ", set_level:<level>, exempt:<name>"
                 raise keys["inbound_map"].error(f"{state}: {action!r} is not one of {known}")
         inbound = Inbound(inbound_secrets, options)
