@@ -5,6 +5,7 @@
                                                          the next SLA due time and time left
     fleetdesk tickets outbox --db URL                    counts and dead-lettered events, JSON
     fleetdesk tickets requeue --db URL [--sink NAME]     send dead-lettered events again
+    fleetdesk tickets drop --db URL [--sink NAME]        give them up; their tickets go on
     fleetdesk tickets open --db URL --inventory FILE (--device ID | --site NAME) --kind KIND
         --level LEVEL [--policy P] [--onset ISO] [--sinks FILE]   a fault reported by phone
 
@@ -47,6 +48,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("outbox", help="outbox rows by state and the dead-lettered events, JSON")
     requeue = sub.add_parser("requeue", help="send dead-lettered events again")
     requeue.add_argument("--sink", help="only this sink's events")
+    drop = sub.add_parser(
+        "drop", help="give up on dead-lettered events: the later events they hold back go on"
+    )
+    drop.add_argument("--sink", help="only this sink's events")
     opening = sub.add_parser("open", help="open a ticket for a fault reported by phone")
     where = opening.add_mutually_exclusive_group(required=True)
     where.add_argument("--device", help="the device's id (inventory)")
@@ -61,7 +66,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     opening.add_argument("--comment", default="", help="what the customer said")
     opening.add_argument("--rules", type=Path, help="rules folder (default: the shipped one)")
     opening.add_argument("--sinks", type=Path, help="sinks file: queue for the matching sinks")
-    for command in (show, listing, sub.choices["outbox"], requeue, opening):
+    for command in (show, listing, sub.choices["outbox"], requeue, drop, opening):
         command.add_argument(
             "--db", required=True, help="database URL: sqlite:///FILE or postgresql+psycopg://..."
         )
@@ -110,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
         elif args.tickets_command == "outbox":
             report: dict[str, Any] = {"counts": store.outbox_counts(), "dead": store.dead_rows()}
             print(json.dumps(report, ensure_ascii=False, indent=2))
+        elif args.tickets_command == "drop":
+            count = store.drop_dead(time.time(), args.sink)
+            print(f"dropped {count} dead-lettered event(s)")
         else:
             count = store.requeue_dead(time.time(), args.sink)
             print(f"requeued {count} dead-lettered event(s)")

@@ -12,15 +12,21 @@ from typing import Any, Protocol
 class Request:
     method: str
     url: str
-    json: Mapping[str, Any]
+    json: Mapping[str, Any] | None
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def body(self) -> bytes:
+        if self.json is None:
+            return b""
         return json.dumps(self.json, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class MissingRemoteRef(Exception):
     """The desk's own id for this ticket is unknown (its opening was never delivered)."""
+
+
+#: One request, several sent in order (all must succeed), or nothing to send.
+Requests = Request | tuple[Request, ...] | None
 
 
 class Adapter(Protocol):
@@ -29,14 +35,23 @@ class Adapter(Protocol):
     ``ref`` is what the desk called the ticket when it was created (None before that; always
     None for adapters with ``uses_refs`` False). Returns None when the desk has nothing to do
     for this event type.
+
+    Adapters with ``uses_refs`` make creates idempotent: before sending ``ticket_opened`` the
+    worker asks the desk (``lookup``) whether it already holds a ticket tagged with our fault
+    number (a create that timed out after the desk made it, a worker killed before recording
+    the answer) and, when it does, records that id instead of creating a second ticket.
     """
 
     @property
     def uses_refs(self) -> bool: ...
 
-    def request(self, event: Mapping[str, Any], ref: str | None) -> Request | None: ...
+    def request(self, event: Mapping[str, Any], ref: str | None) -> Requests: ...
 
     def ref_from(self, event: Mapping[str, Any], response: Any) -> str | None: ...
+
+    def lookup(self, event: Mapping[str, Any]) -> Request | None: ...
+
+    def ref_from_lookup(self, response: Any) -> str | None: ...
 
 
 def summary(event: Mapping[str, Any]) -> str:

@@ -1,8 +1,10 @@
 """Standard Webhooks signatures (https://www.standardwebhooks.com), both directions.
 
 ``webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`` with the key from a
-``whsec_<base64>`` secret. Verification accepts any of several space-separated signatures (key
-rotation) and refuses timestamps outside a tolerance, so an old request cannot be replayed.
+``whsec_<base64>`` secret (padding optional: many desks print the secret without it).
+Signing with several secrets during a rotation sends one signature per secret, space-separated,
+as the spec allows; verification accepts any of them and refuses timestamps outside a
+tolerance, so an old request cannot be replayed.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import base64
 import enum
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 SECRET_PREFIX = "whsec_"
@@ -23,9 +25,9 @@ class SigningError(ValueError):
 
 
 def secret_key(secret: str) -> bytes:
-    text = secret.removeprefix(SECRET_PREFIX)
+    text = secret.removeprefix(SECRET_PREFIX).rstrip("=")
     try:
-        key = base64.b64decode(text, validate=True)
+        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except ValueError as exc:
         raise SigningError("webhook secret must be 'whsec_' followed by base64") from exc
     if not key:
@@ -39,16 +41,18 @@ def signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def sign_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(secret_key(secret), msg_id, timestamp, body),
-    }
+def sign_headers(
+    secrets: str | Sequence[str], msg_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """Headers for one request, signed with every secret given (rotation: old and new)."""
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    signed = " ".join(signature(secret_key(s), msg_id, timestamp, body) for s in keys)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "webhook-signature": signed}
 
 
 class Refusal(enum.StrEnum):
     MISSING_HEADERS = "missing_headers"
+    BAD_HEADERS = "bad_headers"  # not ASCII
     BAD_TIMESTAMP = "bad_timestamp"
     TIMESTAMP_TOO_OLD = "timestamp_too_old"
     TIMESTAMP_IN_FUTURE = "timestamp_in_future"
@@ -62,18 +66,22 @@ class Verified:
 
 
 def verify(
-    secret: str,
+    secret: str | Sequence[str],
     headers: Mapping[str, str],
     body: bytes,
     now: float,
     tolerance_s: int = DEFAULT_TOLERANCE_S,
 ) -> Verified | Refusal:
-    """Check a request's Standard Webhooks headers; ``headers`` keys must be lower case."""
+    """Check a request's Standard Webhooks headers; ``headers`` keys must be lower case.
+
+    ``secret``: one, or several while the desk rotates its secret (any one may match)."""
     msg_id = headers.get("webhook-id")
     stamp = headers.get("webhook-timestamp")
     signatures = headers.get("webhook-signature")
     if not msg_id or not stamp or not signatures:
         return Refusal.MISSING_HEADERS
+    if not (msg_id.isascii() and stamp.isascii() and signatures.isascii()):
+        return Refusal.BAD_HEADERS
     try:
         timestamp = int(stamp)
     except ValueError:
@@ -82,8 +90,9 @@ def verify(
         return Refusal.TIMESTAMP_TOO_OLD
     if timestamp > now + tolerance_s:
         return Refusal.TIMESTAMP_IN_FUTURE
-    expected = signature(secret_key(secret), msg_id, timestamp, body)
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    expected = [signature(secret_key(k), msg_id, timestamp, body) for k in keys]
     for candidate in signatures.split(" "):
-        if hmac.compare_digest(candidate, expected):
+        if any(hmac.compare_digest(candidate, e) for e in expected):
             return Verified(msg_id, timestamp)
     return Refusal.BAD_SIGNATURE

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -37,9 +38,16 @@ SHARED_KEYS = frozenset(
         "backoff_cap",
         "timeout",
         "ca_file",
+        "inbound_secret_env",
+        "inbound_map",
+        "allow_http_loopback",
         "match",
     }
 )
+# What a desk state may map to (``inbound_map``); comments come from the desk's own comments.
+INBOUND_ACTIONS = frozenset({"ack", "onsite", "resolve", "pause", "resume", "cancel"})
+_WITH_ARG = frozenset({"set_level", "exempt"})  # e.g. "priority:Highest": "set_level:1"
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 MATCH_KEYS = ("customers", "tenants", "policies", "levels")
 
 
@@ -78,16 +86,37 @@ class Sink:
 
     name: str
     adapter: Adapter
-    secret: str | None = None  # whsec_...: requests are signed (Standard Webhooks)
+    kind: str = "webhook"  # the desk type (``type`` in the file)
+    # whsec_...: requests are signed (Standard Webhooks); several while rotating: signed with all
+    secret: str | tuple[str, ...] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     dead_after_s: float = 24 * 3600.0
     backoff: Backoff = field(default_factory=Backoff)
     timeout_s: float = 10.0
     ca_file: str | None = None  # extra CA bundle; TLS verification is never turned off
+    inbound: Inbound | None = None  # how this sink's desk calls back (its own secret)
     match: SinkMatch = field(default_factory=SinkMatch)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        if self.secret is None:
+            return ()
+        return (self.secret,) if isinstance(self.secret, str) else self.secret
 
     def matches(self, ticket: Ticket) -> bool:
         return self.match.matches(ticket)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """The credentials this sink's desk signs (or authenticates) its callbacks with.
+
+    ``secrets``: one or more (rotation); for ServiceNow the expected ``Authorization`` values.
+    ``options``: desk-specific mapping of desk states to our actions (``inbound_map``).
+    """
+
+    secrets: tuple[str, ...]
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_sinks(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Sink]:
@@ -121,13 +150,32 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
         raise keys["type"].error(f"{kind!r} is not one of the registered desk types: {known}")
     item.mapping(SHARED_KEYS | desk.keys)  # now that the type is known: no unknown keys
     adapter = desk.build(sink, env)
-    secret = sink.secret("secret_env", env)
-    if secret is not None:
+    secrets = _secrets(sink, "secret_env", env)
+    for value in secrets:
         try:
-            secret_key(secret)
+            secret_key(value)
         except SigningError as exc:  # its message never holds the secret
             raise keys["secret_env"].error(str(exc)) from None
     authorization = sink.secret("authorization_env", env)
+    _require_https(sink, bool(authorization) or desk.credentials_in_body)
+    inbound_secrets = _secrets(sink, "inbound_secret_env", env)
+    inbound = None
+    if inbound_secrets:
+        if kind == "webhook":  # Standard Webhooks: whsec_ secrets
+            for value in inbound_secrets:
+                try:
+                    secret_key(value)
+                except SigningError as exc:
+                    raise keys["inbound_secret_env"].error(str(exc)) from None
+        options = sink.text_map("inbound_map")
+        for state, action in options.items():
+            verb, colon, arg = action.partition(":")
+            if action not in INBOUND_ACTIONS and not (colon and arg and verb in _WITH_ARG):
+                known = ", ".join(sorted(INBOUND_ACTIONS)) + ", set_level:<level>, exempt:<name>"
+                raise keys["inbound_map"].error(f"{state}: {action!r} is not one of {known}")
+        inbound = Inbound(inbound_secrets, options)
+    elif "inbound_map" in keys:
+        raise keys["inbound_map"].error("needs inbound_secret_env")
     ca_file = sink.optional_text("ca_file")
     if ca_file is not None and not Path(ca_file).is_file():
         raise keys["ca_file"].error(f"no such file {ca_file!r}")
@@ -144,7 +192,9 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
     return Sink(
         name=name,
         adapter=adapter,
-        secret=secret,
+        kind=kind,
+        secret=secrets or None,
+        inbound=inbound,
         headers={"authorization": authorization} if authorization else {},
         dead_after_s=duration("dead_after", 24 * 3600.0),
         backoff=Backoff(duration("backoff_base", 1.0), duration("backoff_cap", 300.0)),
@@ -152,3 +202,36 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
         ca_file=ca_file,
         match=_parse_match(keys["match"]) if "match" in keys else SinkMatch(),
     )
+
+
+def _secrets(sink: SinkNode, key: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """``key`` names one environment variable or a list of them (secret rotation)."""
+    node = sink.keys.get(key)
+    if node is None or node.is_null():
+        return ()
+    if not isinstance(node.raw, yaml.SequenceNode):
+        return (sink.required_secret(key, env, "required"),)
+    values = []
+    for item in node.items():
+        var = item.text()
+        if var not in env or not env[var]:
+            raise item.error(f"environment variable {var!r} is not set")
+        values.append(env[var])
+    if not values:
+        raise node.error("expected at least one environment variable name")
+    return tuple(values)
+
+
+def _require_https(sink: SinkNode, credentials: bool) -> None:
+    """Credentials travel only over HTTPS; plain HTTP only to loopback, and only when asked."""
+    node = sink.keys.get("url")
+    if node is None or not credentials or not node.text().startswith("http://"):
+        return
+    allow = sink.keys.get("allow_http_loopback")
+    host = urlsplit(node.text()).hostname or ""
+    if allow is not None and allow.value is True and host in _LOOPBACK:
+        return
+    problem = "a sink carrying credentials needs an https:// URL"
+    if host in _LOOPBACK:
+        problem += " (for a loopback test desk set allow_http_loopback: true)"
+    raise node.error(problem)

@@ -2,14 +2,20 @@
 
 At-least-once: a row is marked delivered only after the desk accepted it, so a worker killed
 mid-request sends that row again on start; the receiver deduplicates on ``webhook-id`` /
-``Idempotency-Key`` (the event id). Per-ticket order holds because the store only hands out
-the oldest pending row of each (sink, ticket). One worker per database. Database calls run in
-a thread so the event loop (the collector's intake) never waits on the disk.
+``Idempotency-Key`` (the event id). Desks that ignore those (Jira, Zammad, ServiceNow) are
+asked for the ticket tagged with our fault number before a create, so a retried create finds
+the first one (``Adapter.lookup``); the desk's id is recorded in the same transaction as the
+delivery result. Per-ticket order holds because the store only hands out the oldest
+undelivered row of each (sink, ticket), locked for one worker (several workers may share a
+PostgreSQL database: ``collector.store.outbox``). No adapter error stops the worker: it
+becomes the event's named failure, retried until the dead-letter horizon. Database calls run
+in a thread so the event loop (the collector's intake) never waits on the disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 import logging
@@ -24,9 +30,10 @@ import httpx
 
 from collector.delivery.backoff import parse_retry_after
 from collector.delivery.metrics import DeliveryMetrics, default_metrics
-from collector.delivery.request import MissingRemoteRef
+from collector.delivery.request import MissingRemoteRef, Request
 from collector.delivery.signing import sign_headers
 from collector.delivery.sinks import Sink
+from collector.store.outbox import Claim
 from collector.store.tickets import OutboxRow, TicketStore
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,15 @@ class Attempt:
     outcome: Outcome
     reason: str
     retry_after_s: float | None = None
+    ref: str | None = None  # the desk's id for the ticket, learnt by this attempt
+
+
+class _Failed(Exception):
+    """A request of an event failed: ``attempt`` says how."""
+
+    def __init__(self, attempt: Attempt) -> None:
+        super().__init__(attempt.reason)
+        self.attempt = attempt
 
 
 class DeliveryWorker:
@@ -94,44 +110,69 @@ class DeliveryWorker:
             self._refresh_gauges()
             while not stop.is_set():
                 self._wake.clear()  # before looking: a notify during the pass is kept
-                if await self.run_once():
-                    continue
-                await self._sleep(stop)
+                try:
+                    if await self.run_once():
+                        continue
+                    await self._sleep(stop)
+                except Exception:  # e.g. the database is away: log, wait, try again
+                    log.exception("delivery pass failed; trying again in %.1fs", self._poll_s)
+                    await self._pause(stop, self._poll_s)
 
     async def run_once(self) -> int:
         """Attempt the rows due now (one per sink and ticket), then record the outcomes in one
         transaction; returns how many were attempted."""
-        due = await asyncio.to_thread(self._store.due, self._clock(), self._batch)
-        rows = [r for r in due if r.sink in self._sinks]
-        if not rows:
-            return 0
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(self._deliver(row), name=f"deliver {row.sink} {row.event_id}")
-                for row in rows
-            ]
-        results = [(row, task.result()) for row, task in zip(rows, tasks, strict=True)]
-        await asyncio.to_thread(self._settle, results)
-        return len(rows)
+        claim = await asyncio.to_thread(
+            self._store.claim, self._clock(), self._batch, tuple(self._sinks)
+        )
+        try:
+            rows = [r for r in claim.rows if r.sink in self._sinks]
+            if not rows:
+                return 0
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(self._deliver(row), name=f"deliver {row.sink} {row.event_id}")
+                    for row in rows
+                ]
+            results = [(row, task.result()) for row, task in zip(rows, tasks, strict=True)]
+            await asyncio.to_thread(self._settle, claim, results)
+            return len(rows)
+        finally:
+            await asyncio.to_thread(claim.release)
 
     async def _deliver(self, row: OutboxRow) -> Attempt:
         async with self._slots:
-            attempt = await self._attempt(self._sinks[row.sink], row)
+            try:
+                attempt = await self._attempt(self._sinks[row.sink], row)
+            except Exception as exc:  # an adapter bug or a desk answer it did not expect
+                log.warning(
+                    "delivery %s to %s: adapter error", row.event_id, row.sink, exc_info=True
+                )
+                attempt = Attempt(
+                    Outcome.RETRY, f"adapter_error: {type(exc).__name__}: {exc}"[:300]
+                )
         self.metrics.attempts.labels(row.sink, attempt.outcome.value).inc()
         return attempt
 
-    def _settle(self, results: list[tuple[OutboxRow, Attempt]]) -> None:
+    def _settle(self, claim: Claim[OutboxRow], results: list[tuple[OutboxRow, Attempt]]) -> None:
         now = self._clock()
         delivered: list[tuple[int, float]] = []
         retries: list[tuple[int, int, float, str]] = []
         dead: list[tuple[int, int, float, str]] = []
+        refs: list[tuple[str, str, str]] = []
         for row, attempt in results:
             sink = self._sinks[row.sink]
+            if attempt.ref is not None:
+                refs.append((row.sink, row.ticket, attempt.ref))
             if attempt.outcome in (Outcome.DELIVERED, Outcome.DUPLICATE, Outcome.SKIPPED):
                 delivered.append((row.id, now))
                 self.metrics.latency.observe(max(0.0, now - row.created_at))
             elif attempt.outcome is Outcome.RETRY and now - row.created_at < sink.dead_after_s:
-                delay = sink.backoff.delay(row.attempts + 1, self._rng, attempt.retry_after_s)
+                # A Retry-After never pushes the next attempt past the dead-letter horizon.
+                horizon = max(0.0, row.created_at + sink.dead_after_s - now)
+                retry_after = attempt.retry_after_s
+                if retry_after is not None:
+                    retry_after = min(retry_after, horizon)
+                delay = min(sink.backoff.delay(row.attempts + 1, self._rng, retry_after), horizon)
                 retries.append((row.id, row.attempts + 1, now + delay, attempt.reason))
                 log.info(
                     "delivery %s to %s failed (%s), retry in %.1fs",
@@ -146,50 +187,84 @@ class DeliveryWorker:
                     reason = f"still failing after {sink.dead_after_s:g}s: {reason}"
                 dead.append((row.id, row.attempts + 1, now, reason))
                 log.error("delivery %s to %s dead-lettered: %s", row.event_id, row.sink, reason)
-        self._store.settle(delivered, retries, dead)
+        claim.settle(delivered, retries, dead, refs)
         if dead:
             self._refresh_gauges()
 
     async def _attempt(self, sink: Sink, row: OutboxRow) -> Attempt:
         event = json.loads(row.body)
+        adapter = sink.adapter
+        ref = None
+        if adapter.uses_refs:
+            ref = await asyncio.to_thread(self._store.remote_ref, sink.name, row.ticket)
+        # A ticket routed to this desk after it opened (a level change brought it here) has no
+        # desk ticket yet: its first event here creates one, as an opening would.
+        opening = adapter.uses_refs and (event["type"] == "ticket_opened" or ref is None)
         try:
-            ref = None
-            if sink.adapter.uses_refs:
-                ref = await asyncio.to_thread(self._store.remote_ref, sink.name, row.ticket)
-            request = sink.adapter.request(event, ref)
-        except MissingRemoteRef as exc:
-            return Attempt(Outcome.DEAD, f"no_remote_ref: {exc}")
-        if request is None:
-            return Attempt(Outcome.SKIPPED, "nothing to send for this event type")
+            if opening and ref is not None:
+                return Attempt(Outcome.DELIVERED, "desk ticket already recorded")
+            if opening:
+                lookup = adapter.lookup(event)
+                if lookup is not None:
+                    _, answer = await self._send(sink, row, lookup)
+                    found = adapter.ref_from_lookup(answer)
+                    if found is not None:
+                        return Attempt(Outcome.DELIVERED, "found the desk's ticket", ref=found)
+            try:
+                as_sent = {**event, "type": "ticket_opened"} if opening else event
+                planned = adapter.request(as_sent, ref)
+            except MissingRemoteRef as exc:
+                return Attempt(Outcome.DEAD, f"no_remote_ref: {exc}")
+            if planned is None:
+                return Attempt(Outcome.SKIPPED, "nothing to send for this event type")
+            status = 0
+            for request in planned if isinstance(planned, tuple) else (planned,):
+                status, answer = await self._send(sink, row, request)
+        except _Failed as failed:
+            return failed.attempt
+        outcome = Outcome.DUPLICATE if status == 409 else Outcome.DELIVERED
+        if not opening:
+            return Attempt(outcome, str(status))
+        created = adapter.ref_from(as_sent, answer)
+        if created is None:  # the next attempt looks the ticket up instead of creating again
+            problem = "conflict_without_id" if status == 409 else "created_without_id"
+            return Attempt(Outcome.RETRY, f"{problem}: HTTP {status} named no desk ticket")
+        return Attempt(outcome, str(status), ref=created)
+
+    async def _send(self, sink: Sink, row: OutboxRow, request: Request) -> tuple[int, object]:
+        """Send one request; its status (2xx or 409) and JSON answer, or ``_Failed``."""
         body = request.body()
         headers = {
-            "content-type": "application/json",
             "user-agent": USER_AGENT,
             "idempotency-key": row.event_id,
             **sink.headers,
             **request.headers,
         }
-        if sink.secret is not None:
-            headers.update(sign_headers(sink.secret, row.event_id, int(self._clock()), body))
+        if request.json is not None:
+            headers["content-type"] = "application/json"
+        if sink.secrets:
+            headers.update(sign_headers(sink.secrets, row.event_id, int(self._clock()), body))
         client = self._clients.get(sink.name)
         if client is None:
             raise RuntimeError("DeliveryWorker.run_once called outside run()")
         try:
             response = await client.request(
-                request.method, request.url, content=body, headers=headers
+                request.method, request.url, content=body or None, headers=headers
             )
         except httpx.HTTPError as exc:
-            return Attempt(Outcome.RETRY, f"{type(exc).__name__}: {exc}".rstrip(": "))
+            reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            raise _Failed(Attempt(Outcome.RETRY, reason)) from None
         status = response.status_code
         if 200 <= status < 300 or status == 409:
-            ref = sink.adapter.ref_from(event, _json_or_none(response))
-            if ref is not None:
-                await asyncio.to_thread(self._store.set_remote_ref, sink.name, row.ticket, ref)
-            return Attempt(Outcome.DELIVERED if status != 409 else Outcome.DUPLICATE, str(status))
+            return status, _json_or_none(response)
         if status in RETRYABLE:
             retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
-            return Attempt(Outcome.RETRY, f"HTTP {status}", retry_after)
-        return Attempt(Outcome.DEAD, f"rejected: HTTP {status} {response.text[:200]}")
+            raise _Failed(Attempt(Outcome.RETRY, f"HTTP {status}", retry_after))
+        raise _Failed(Attempt(Outcome.DEAD, f"rejected: HTTP {status} {response.text[:200]}"))
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
     async def _sleep(self, stop: asyncio.Event) -> None:
         next_at = await asyncio.to_thread(self._store.next_due_at)

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import h11
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from collector.metrics import Metrics
 
@@ -51,6 +54,20 @@ def build_app(metrics: Metrics, health: Health, routes: Sequence[BaseRoute] = ()
     )
 
 
+class _JsonH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, answering a request it cannot parse (a malformed or negative
+    ``Content-Length``, a broken header) with a JSON 400 like every other refusal."""
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps({"error": "bad_http_request", "detail": msg or "malformed request"})
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close"),
+                   (b"content-length", str(len(body)).encode())]  # fmt: skip
+        self.transport.write(self.conn.send(h11.Response(status_code=400, headers=headers)))
+        self.transport.write(self.conn.send(h11.Data(data=body.encode())))
+        self.transport.write(self.conn.send(h11.EndOfMessage()))
+        self.transport.close()
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -65,7 +82,9 @@ async def serve(
     on_listening: Callable[[int], None] | None = None,
 ) -> None:
     """Serve until ``stop``; ``on_listening(port)`` gets the bound port (``port`` may be 0)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off", http=_JsonH11
+    )
     server = _Server(config)
 
     async def serve_once() -> None:

@@ -1,7 +1,9 @@
-"""A small threaded HTTP server for the inbound desk endpoint (standard library only).
+"""A small threaded HTTP server for the inbound desk endpoints (standard library only).
 
-The collector service can mount ``InboundDesk.handle`` in its own HTTP server instead; this one
-serves it alone, e.g. next to ``fleetdesk deliver``.
+The collector service can mount them in its own HTTP server instead; this one serves them
+alone, e.g. next to ``fleetdesk deliver``. It reads exactly ``Content-Length`` bytes and
+refuses, before reading any, a request without one (chunked bodies: 411), a malformed or
+negative one (400) or one over ``MAX_BODY`` (413), then closes that connection.
 """
 
 from __future__ import annotations
@@ -10,13 +12,21 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from collector.http.desk_inbound import MAX_BODY, PATH, InboundDesk, Reply
+from collector.http.desk_inbound import (
+    PATH,
+    SINK_PREFIX,
+    InboundDesk,
+    Reply,
+    check_length,
+    refused,
+)
 
 
 class InboundServer:
     def __init__(self, desk: InboundDesk, host: str = "127.0.0.1", port: int = 0) -> None:
         self._desk = desk
         self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
@@ -46,22 +56,37 @@ class InboundServer:
             disable_nagle_algorithm = True  # headers and body leave together, no 40 ms stall
 
             def do_POST(self) -> None:
-                if self.path != PATH:
-                    self._send(Reply(404, {"error": "not_found", "detail": f"POST {PATH}"}))
+                path = self.path.split("?", 1)[0]
+                sink = path.removeprefix(SINK_PREFIX) if path.startswith(SINK_PREFIX) else None
+                if path != PATH and not sink:
+                    self._refuse(refused(404, "not_found", f"POST {PATH} or {SINK_PREFIX}<sink>"))
                     return
-                length = int(self.headers.get("content-length") or 0)
-                if length > MAX_BODY:
-                    self._send(Reply(413, {"error": "body_too_large", "detail": str(MAX_BODY)}))
+                length = self.headers.get("content-length")
+                if length is None:
+                    self._refuse(refused(411, "length_required", "Content-Length is required"))
                     return
-                body = self.rfile.read(length)
+                refusal = check_length(length.strip())
+                if refusal is not None:
+                    self._refuse(refusal)
+                    return
+                body = self.rfile.read(int(length))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                self._send(desk.handle(headers, body))
+                if sink:
+                    self._send(desk.handle_sink(sink, headers, body))
+                else:
+                    self._send(desk.handle(headers, body))
 
-            def _send(self, reply: Reply) -> None:
+            def _refuse(self, reply: Reply) -> None:
+                self.close_connection = True  # the body (if any) was not read
+                self._send(reply, close=True)
+
+            def _send(self, reply: Reply, *, close: bool = False) -> None:
                 payload = reply.encoded()
                 self.send_response(reply.status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
+                if close:
+                    self.send_header("connection", "close")
                 self.end_headers()
                 self.wfile.write(payload)
 

@@ -220,7 +220,7 @@ async def run(
 ) -> Service:
     """Run until ``stop`` is set, then drain. Returns the service (for tests to inspect)."""
     from collector.http import app as http
-    from collector.http.desk_route import desk_route
+    from collector.http.desk_route import desk_routes
     from collector.service.web import web_routes
 
     store = await asyncio.to_thread(Store.open, cfg.store.url)
@@ -233,7 +233,7 @@ async def run(
     service = build(cfg, store, setup, engine, tickets)
     routes = web_routes(service, setup)
     if service.tickets is not None and service.tickets.inbound is not None:
-        routes.append(desk_route(service.tickets.inbound))
+        routes.extend(desk_routes(service.tickets.inbound))
     app = http.build_app(service.metrics, service.health, routes)
 
     def listening(port: int) -> None:

@@ -22,7 +22,7 @@ from collector.delivery.metrics import DeliveryMetrics
 from collector.delivery.signing import SigningError, secret_key
 from collector.delivery.sinks import Sink, SinkConfigError, load_sinks
 from collector.delivery.worker import DeliveryWorker
-from collector.http.desk_inbound import InboundDesk
+from collector.http.desk_inbound import DeskSink, InboundDesk
 from collector.pipeline.rules_stage import RulesSetup
 from collector.pipeline.ticket_runtime import TicketRuntime
 from collector.pipeline.ticket_service import TicketService
@@ -107,6 +107,13 @@ def build_tickets(
         )
     runtime = TicketRuntime(service, worker)
     inbound = None
-    if setup.inbound_secret is not None:
-        inbound = InboundDesk(service, setup.inbound_secret, on_commit=runtime.committed)
+    desks = {
+        name: DeskSink(name, sink.kind, sink.inbound.secrets, sink.inbound.options)
+        for name, sink in setup.sinks.items()
+        if sink.inbound is not None
+    }
+    if setup.inbound_secret is not None or desks:
+        inbound = InboundDesk(
+            service, setup.inbound_secret, sinks=desks, on_commit=runtime.committed
+        )
     return Tickets(runtime, inbound)

@@ -98,4 +98,5 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     ticket_tables.v3_tickets,
     ticket_tables.v4_outbox,
     api_tables.v5_api,
+    ticket_tables.v_inbound_seen_index,  # 6
 )

@@ -90,6 +90,7 @@ inbound_seen: Final = sa.Table(
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("response", sa.Text, nullable=False),
+    sa.Index("inbound_seen_received", "received_at"),  # pruning
 )
 
 
@@ -103,3 +104,13 @@ def v3_tickets(conn: sa.Connection) -> None:
 def v4_outbox(conn: sa.Connection) -> None:
     for table in (outbox, remote_refs, inbound_seen):
         table.create(conn, checkfirst=True)
+
+
+_SEEN_INDEX = "inbound_seen_received"
+
+
+def v_inbound_seen_index(conn: sa.Connection) -> None:
+    """An index to prune ``inbound_seen`` by age (a new database has it from step 4)."""
+    indexes = {i["name"] for i in sa.inspect(conn).get_indexes("inbound_seen")}
+    if _SEEN_INDEX not in indexes:
+        conn.execute(sa.text(f"CREATE INDEX {_SEEN_INDEX} ON inbound_seen (received_at)"))

@@ -20,11 +20,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.store import database
+from collector.store import database, outbox
 from collector.store import ticket_tables as schema
 from collector.store.database import StoreError
 from collector.tickets import codec
 from collector.tickets.model import LIVE_STATES, EventKind, RepairRecord, Ticket, TicketEvent
+
+# A desk retries for minutes to hours; a week of remembered answers covers every retry policy
+# we know of, and signed requests older than the timestamp tolerance are refused anyway.
+INBOUND_KEEP_S = 7 * 24 * 3600.0
+WEBHOOK_ID_MAX = 255  # the inbound_seen column
 
 # The one database error type (kept under its old name for callers).
 TicketStoreError = StoreError
@@ -52,15 +57,8 @@ _UPDATE_TICKET = (
 )
 
 
-_MARK_DELIVERED = (
-    sa.update(schema.outbox)
-    .where(schema.outbox.c.id == sa.bindparam("row_id"))
-    .values(state="delivered", done_at=sa.bindparam("done_at"), last_error=None)
-)
-
-
-def _update_row(row_id: int, values: Mapping[str, Any]) -> sa.Update:
-    return sa.update(schema.outbox).where(schema.outbox.c.id == row_id).values(dict(values))
+_MARK_DELIVERED = outbox.MARK_DELIVERED
+_update_row = outbox.update_row
 
 
 @lru_cache(maxsize=4)
@@ -142,11 +140,29 @@ class TicketTx:
         return (int(row.status), str(row.response)) if row else None
 
     def remember_inbound(self, webhook_id: str, status: int, response: str, now: float) -> None:
+        """Keep the answer for a desk's retries; answers older than ``INBOUND_KEEP_S`` go."""
+        table = schema.inbound_seen
+        self.conn.execute(sa.delete(table).where(table.c.received_at < now - INBOUND_KEEP_S))
         self.conn.execute(
-            sa.insert(schema.inbound_seen).values(
+            sa.insert(table).values(
                 webhook_id=webhook_id, received_at=now, status=status, response=response
             )
         )
+
+    def routed(self, number: str, sink: str) -> bool:
+        """Whether the ticket's events go to ``sink`` (a desk may act only on those)."""
+        o = schema.outbox
+        found = self.conn.execute(
+            sa.select(o.c.id).where(o.c.sink == sink, o.c.ticket == number).limit(1)
+        ).first()
+        return found is not None
+
+    def ticket_for_ref(self, sink: str, ref: str) -> str | None:
+        r = schema.remote_refs
+        value = self.conn.execute(
+            sa.select(r.c.ticket).where(r.c.sink == sink, r.c.ref == ref).limit(1)
+        ).scalar_one_or_none()
+        return str(value) if value is not None else None
 
     def find(self, number: str) -> Ticket | None:
         body = self.conn.execute(
@@ -226,27 +242,15 @@ class TicketStore:
 
     # -- outbox ------------------------------------------------------------------------------
     def due(self, now: float, limit: int = 100) -> list[OutboxRow]:
-        """Pending rows due by ``now``, only the oldest pending row of each (sink, ticket)."""
-        o = schema.outbox
-        earlier = o.alias("earlier")
-        blocked = (
-            sa.select(earlier.c.id)
-            .where(
-                earlier.c.sink == o.c.sink,
-                earlier.c.ticket == o.c.ticket,
-                earlier.c.state == "pending",
-                earlier.c.id < o.c.id,
-            )
-            .exists()
-        )
-        stmt = (
-            sa.select(o)
-            .where(o.c.state == "pending", o.c.next_attempt_at <= now, ~blocked)
-            .order_by(o.c.id)
-            .limit(limit)
-        )
+        """Pending rows due by ``now``, only the oldest undelivered row of each (sink, ticket)."""
         with self.engine.connect() as conn:
-            return [_row(r) for r in conn.execute(stmt)]
+            return [_row(r) for r in conn.execute(outbox.due_stmt(now, limit))]
+
+    def claim(
+        self, now: float, limit: int, sinks: Sequence[str] | None = None
+    ) -> outbox.Claim[OutboxRow]:
+        """The rows due now (of ``sinks``), held for this worker until ``Claim.settle``."""
+        return outbox.Claim.take(self.engine, now, limit, _row, sinks)
 
     def next_due_at(self) -> float | None:
         o = schema.outbox
@@ -261,21 +265,11 @@ class TicketStore:
         delivered: Sequence[tuple[int, float]] = (),
         retries: Sequence[tuple[int, int, float, str]] = (),
         dead: Sequence[tuple[int, int, float, str]] = (),
+        refs: Sequence[tuple[str, str, str]] = (),
     ) -> None:
-        """Record a pass of delivery attempts in one transaction.
-
-        ``delivered``: (row id, when); ``retries``: (row id, attempts, next attempt, error);
-        ``dead``: (row id, attempts, when, error).
-        """
+        """Record a pass of delivery attempts in one transaction (``outbox.settle``)."""
         with self.engine.begin() as conn:
-            if delivered:
-                conn.execute(_MARK_DELIVERED, [{"row_id": i, "done_at": at} for i, at in delivered])
-            for row_id, attempts, next_at, error in retries:
-                values = {"attempts": attempts, "next_attempt_at": next_at, "last_error": error}
-                conn.execute(_update_row(row_id, values))
-            for row_id, attempts, at, error in dead:
-                values = {"state": "dead", "attempts": attempts, "done_at": at, "last_error": error}
-                conn.execute(_update_row(row_id, values))
+            outbox.settle(conn, delivered, retries, dead, refs)
 
     def mark_delivered(self, row_id: int, at: float) -> None:
         with self.engine.begin() as conn:
@@ -309,7 +303,8 @@ class TicketStore:
     def requeue_dead(self, now: float, sink: str | None = None) -> int:
         """Send dead-lettered events again (e.g. after the desk was fixed); returns how many.
 
-        Their dead-letter clock starts again from ``now``.
+        Their dead-letter clock starts again from ``now``. A dead row holds back the later rows
+        of its (sink, ticket), so a requeued event is still sent before them.
         """
         o = schema.outbox
         stmt = sa.update(o).where(o.c.state == "dead")
@@ -320,6 +315,16 @@ class TicketStore:
         with self.engine.begin() as conn:
             return int(conn.execute(stmt.values(values)).rowcount)
 
+    def drop_dead(self, now: float, sink: str | None = None) -> int:
+        """Give up on dead-lettered events (state ``dropped``): the later events of their
+        tickets, held back behind them, are sent. Returns how many."""
+        o = schema.outbox
+        stmt = sa.update(o).where(o.c.state == "dead")
+        if sink is not None:
+            stmt = stmt.where(o.c.sink == sink)
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt.values(state="dropped", done_at=now)).rowcount)
+
     def remote_ref(self, sink: str, ticket: str) -> str | None:
         r = schema.remote_refs
         with self.engine.connect() as conn:
@@ -329,10 +334,8 @@ class TicketStore:
         return str(value) if value is not None else None
 
     def set_remote_ref(self, sink: str, ticket: str, ref: str) -> None:
-        r = schema.remote_refs
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(r).where(r.c.sink == sink, r.c.ticket == ticket))
-            conn.execute(sa.insert(r).values(sink=sink, ticket=ticket, ref=ref))
+            outbox.set_ref(conn, sink, ticket, ref)
 
     def _update(self, row_id: int, **values: Any) -> None:
         with self.engine.begin() as conn:

@@ -98,7 +98,7 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(answer.body)
 
-            do_POST = do_PUT = do_PATCH = _handle
+            do_POST = do_PUT = do_PATCH = do_GET = _handle
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

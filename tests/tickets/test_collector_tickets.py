@@ -56,6 +56,7 @@ def tickets_config(tmp_path: Path, broker: Broker, receiver: Receiver, devices: 
         "sinks:\n  - name: desk\n    type: webhook\n"
         f"    url: {receiver.url}\n    secret_env: DESK_OUT_SECRET\n"
         "    backoff_base: 0.05s\n    backoff_cap: 0.2s\n"
+        "    inbound_secret_env: [DESK_SINK_SECRET]\n"
     )
     extra = (
         f"rules:\n  inventory: {inventory}\n  state_flush_s: 0.2\n"
@@ -78,7 +79,9 @@ def signed_post(url: str, secret: str, payload: dict[str, str], msg_id: str) -> 
 
 async def test_fault_to_signed_webhook_and_ack_back(tmp_path: Path, broker: Broker) -> None:
     out_secret, in_secret = new_secret(), new_secret()
-    env = {"DESK_OUT_SECRET": out_secret, "DESK_IN_SECRET": in_secret}
+    sink_secret = new_secret()
+    env = {"DESK_OUT_SECRET": out_secret, "DESK_IN_SECRET": in_secret,
+           "DESK_SINK_SECRET": sink_secret}  # fmt: skip
     receiver = Receiver(free_port())
     receiver.start()
     http_port = free_port()
@@ -118,6 +121,13 @@ async def test_fault_to_signed_webhook_and_ack_back(tmp_path: Path, broker: Brok
                 'fleetdesk_webhook_attempts_total{outcome="delivered",sink="desk"} 2.0' in metrics
             )
             assert "fleetdesk_outbox_dead 0.0" in metrics
+            # the sink's own desk door, with the sink's own secret
+            own = f"http://127.0.0.1:{http_port}/desk/v1/sinks/desk"
+            payload = {"fault": number, "action": "comment", "comment": "van on its way"}
+            reply = await asyncio.to_thread(signed_post, own, sink_secret, payload, "desk-2")
+            assert reply.status_code == 200, reply.text
+            refused = await asyncio.to_thread(signed_post, own, in_secret, payload, "desk-3")
+            assert refused.status_code == 401
     finally:
         receiver.stop()
 
@@ -135,7 +145,8 @@ def test_collector_killed_during_delivery_delivers_the_rest(tmp_path: Path, brok
     http_port = free_port()
     config = tmp_path / "collector.yaml"
     config.write_text(tickets_config(tmp_path, broker, receiver, devices, http_port))
-    env = {**os.environ, "DESK_OUT_SECRET": out_secret, "DESK_IN_SECRET": new_secret()}
+    env = {**os.environ, "DESK_OUT_SECRET": out_secret, "DESK_IN_SECRET": new_secret(),
+           "DESK_SINK_SECRET": new_secret()}  # fmt: skip
     log = tmp_path / "collector.log"
 
     def start() -> subprocess.Popen[bytes]:
@@ -235,7 +246,8 @@ def test_worker_false_only_queues_for_an_external_deliverer(tmp_path: Path, brok
     receiver = Receiver(free_port())
     text = tickets_config(tmp_path, broker, receiver, 1, free_port())
     cfg = make_config(tmp_path, text + "  worker: false\n")
-    env = {"DESK_OUT_SECRET": new_secret(), "DESK_IN_SECRET": new_secret()}
+    env = {"DESK_OUT_SECRET": new_secret(), "DESK_IN_SECRET": new_secret(),
+           "DESK_SINK_SECRET": new_secret()}  # fmt: skip
     rules = load_setup(cfg)
     assert rules is not None
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")

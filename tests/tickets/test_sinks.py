@@ -29,7 +29,8 @@ sinks:
   - name: jira
     type: jira
     url: https://example.atlassian.net
-    project: OPS
+    service_desk_id: "1"
+    request_type_id: "10"
     transitions: {resolved: 31}
     authorization_env: JIRA_AUTH
   - name: pager
@@ -47,7 +48,7 @@ def test_good_file_loads(tmp_path: Path) -> None:
     desk = sinks["desk"]
     assert desk.adapter == WebhookAdapter("https://desk.example.com/hooks")
     assert desk.dead_after_s == 12 * 3600 and desk.backoff.base_s == 2 and desk.backoff.cap_s == 600
-    assert desk.secret == ENV["DESK_SECRET"]
+    assert desk.secrets == (ENV["DESK_SECRET"],)
     assert isinstance(sinks["jira"].adapter, JiraAdapter)
     assert sinks["jira"].adapter.transitions == {"resolved": "31"}
     assert sinks["jira"].headers == {"authorization": "Basic eDp5"}
@@ -90,16 +91,20 @@ FLOW = "sinks:\n  - {name: a, type: webhook, url: https://x"
             3,
             "sinks[1].name: duplicate sink name 'a'",
         ),
-        ("sinks:\n  - {name: a, type: jira, url: https://x}", 2, "sinks[0].project: required"),
+        (
+            "sinks:\n  - {name: a, type: jira, url: https://x}",
+            2,
+            "sinks[0].service_desk_id: required",
+        ),
         (
             "sinks:\n  - name: a\n    type: webhook\n    url: https://x\n    project: OPS",
             5,
-            "sinks[0].project: unknown key (expected one of: authorization_env, backoff_base,",
+            "sinks[0].project: unknown key (expected one of: allow_http_loopback,",
         ),
         (
-            "sinks:\n  - name: a\n    type: jira\n    url: https://x\n    project: OPS\n"
-            "    transitions: {resolve: 31}",
-            6,
+            "sinks:\n  - name: a\n    type: jira\n    url: https://x\n    service_desk_id: 1\n"
+            "    request_type_id: 2\n    transitions: {resolve: 31}",
+            7,
             "sinks[0].transitions.resolve: unknown key (expected one of: acknowledged,",
         ),
         ("sinks:\n  - {name: a, type: pagerduty}", 2, "sinks[0].routing_key_env: required for"),
@@ -143,12 +148,12 @@ def test_every_desk_is_registered_and_builds_from_its_keys(tmp_path: Path) -> No
         "sinks:\n"
         "  - {name: z, type: zammad, url: https://z, group: Field, customer: noc@example.com}\n"
         "  - {name: s, type: servicenow, url: https://s}\n"
-        "  - {name: j, type: jira, url: https://j, project: OPS, issue_type: Task}\n"
+        "  - {name: j, type: jira, url: https://j, service_desk_id: 1, request_type_id: 2}\n"
     )
     sinks = load_sinks(path, {})
     assert sinks["z"].adapter == ZammadAdapter("https://z", "Field", "noc@example.com")
     assert sinks["s"].adapter == ServiceNowAdapter("https://s", None)
-    assert sinks["j"].adapter == JiraAdapter("https://j", "OPS", "Task", {})
+    assert sinks["j"].adapter == JiraAdapter("https://j", "1", "2", {})
 
 
 def test_durations() -> None:

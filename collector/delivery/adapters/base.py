@@ -95,3 +95,4 @@ class Desk:
     name: str  # the sink's ``type``
     keys: frozenset[str]  # the sink keys this desk reads, besides the shared ones
     build: Factory
+    credentials_in_body: bool = False  # e.g. PagerDuty's routing key: HTTPS required

@@ -1,4 +1,4 @@
-"""Jira Service Management: an issue per ticket, moved by configured transitions."""
+"""Jira Service Management: a customer request per ticket, moved by configured transitions."""
 
 from collector.delivery.adapters.base import Desk
 from collector.delivery.adapters.jira.config import KEYS, from_config

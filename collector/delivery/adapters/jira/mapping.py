@@ -1,8 +1,16 @@
-"""Jira Service Management (Jira Cloud REST API v3): create an issue, then transition it.
+"""Jira Service Management: a customer request per ticket (``/rest/servicedeskapi``).
 
-Opening creates an issue (labels carry the fault number); events with a configured transition
-move the issue through the desk's workflow (transition ids differ per project, hence config);
-every other event becomes a comment. Rich text is Atlassian Document Format.
+Opening creates a request (``POST /rest/servicedeskapi/request`` with the service desk's id,
+the request type's id and ``requestFieldValues``); its labels carry the fault number, so a
+retried create first asks JQL (``labels = "<number>"``) whether the request exists already.
+Events with a configured transition move the request through the desk's workflow (transition
+ids differ per project, hence config) with the event as the transition's comment; every other
+event becomes a comment, public (the customer sees it) or internal (agents only) by event type:
+what the customer is waiting for (acknowledged, on site, resolved ...) is public, SLA
+mechanics (escalations, breaches, level changes, pauses) are internal.
+
+Jira platform issues (``/rest/api/3/issue``) are not an adapter of their own: a team on Jira
+Software without Service Management takes the generic webhook into an Automation rule.
 """
 
 from __future__ import annotations
@@ -10,52 +18,60 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import quote, urlencode
 
 from collector.delivery.request import MissingRemoteRef, Request, describe, summary
 
-DEFAULT_ISSUE_TYPE = "[System] Incident"
-
-
-def _adf(text: str) -> dict[str, Any]:
-    paragraph = {"type": "paragraph", "content": [{"type": "text", "text": text}]}
-    return {"type": "doc", "version": 1, "content": [paragraph]}
+PUBLIC_EVENTS = frozenset({"acknowledged", "onsite", "resolved", "reopened", "closed", "cancelled"})
 
 
 @dataclass(frozen=True, slots=True)
 class JiraAdapter:
     uses_refs: ClassVar[bool] = True
     base_url: str
-    project: str
-    issue_type: str = DEFAULT_ISSUE_TYPE
+    service_desk_id: str
+    request_type_id: str
     transitions: Mapping[str, str] = field(default_factory=dict)  # event type -> transition id
+    public_events: frozenset[str] = PUBLIC_EVENTS
 
     def request(self, event: Mapping[str, Any], ref: str | None) -> Request:
-        base = self.base_url.rstrip("/")
+        base = self.base_url.rstrip("/") + "/rest/servicedeskapi/request"
         ticket = event["ticket"]
         if event["type"] == "ticket_opened":
-            fields = {
-                "project": {"key": self.project},
-                "issuetype": {"name": self.issue_type},
-                "summary": summary(event),
-                "description": _adf(describe(event)),
-                "labels": ["fleetdesk", ticket["number"], f"coverage-{ticket['coverage']}"],
+            body = {
+                "serviceDeskId": self.service_desk_id,
+                "requestTypeId": self.request_type_id,
+                "requestFieldValues": {
+                    "summary": summary(event),
+                    "description": describe(event),
+                    "labels": ["fleetdesk", ticket["number"]],
+                },
             }
-            return Request("POST", f"{base}/rest/api/3/issue", {"fields": fields})
+            return Request("POST", base, body)
         if ref is None:
-            raise MissingRemoteRef(f"no Jira issue for {ticket['number']}")
+            raise MissingRemoteRef(f"no Jira request for {ticket['number']}")
+        key = quote(ref, safe="")
         transition = self.transitions.get(event["type"])
         if transition is not None:
-            body = {
-                "transition": {"id": transition},
-                "update": {"comment": [{"add": {"body": _adf(describe(event))}}]},
-            }
-            return Request("POST", f"{base}/rest/api/3/issue/{ref}/transitions", body)
-        return Request(
-            "POST", f"{base}/rest/api/3/issue/{ref}/comment", {"body": _adf(describe(event))}
-        )
+            move = {"id": transition, "additionalComment": {"body": describe(event)}}
+            return Request("POST", f"{base}/{key}/transition", move)
+        comment = {"body": describe(event), "public": event["type"] in self.public_events}
+        return Request("POST", f"{base}/{key}/comment", comment)
 
     def ref_from(self, event: Mapping[str, Any], response: Any) -> str | None:
-        if event["type"] == "ticket_opened" and isinstance(response, dict):
-            key = response.get("key")
-            return str(key) if key else None
+        if isinstance(response, dict):
+            key = response.get("issueKey")
+            return str(key) if isinstance(key, str | int) and key else None
+        return None
+
+    def lookup(self, event: Mapping[str, Any]) -> Request:
+        jql = f'labels = "{event["ticket"]["number"]}" ORDER BY created ASC'
+        query = urlencode({"jql": jql, "fields": "key", "maxResults": "1"})
+        return Request("GET", f"{self.base_url.rstrip('/')}/rest/api/3/search/jql?{query}", None)
+
+    def ref_from_lookup(self, response: Any) -> str | None:
+        issues = response.get("issues") if isinstance(response, dict) else None
+        if isinstance(issues, list) and issues and isinstance(issues[0], dict):
+            key = issues[0].get("key")
+            return str(key) if isinstance(key, str) and key else None
         return None

@@ -22,3 +22,9 @@ class WebhookAdapter:
 
     def ref_from(self, event: Mapping[str, Any], response: Any) -> str | None:
         return None
+
+    def lookup(self, event: Mapping[str, Any]) -> Request | None:
+        return None  # the receiver deduplicates on webhook-id
+
+    def ref_from_lookup(self, response: Any) -> str | None:
+        return None
