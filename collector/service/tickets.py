@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from collector.config.collector import CollectorConfig
@@ -25,6 +24,8 @@ from collector.http.desk_inbound import InboundDesk
 from collector.pipeline.rules_stage import RulesSetup
 from collector.pipeline.ticket_runtime import TicketRuntime
 from collector.pipeline.ticket_service import TicketService
+from collector.store import Store
+from collector.store.retry import Health
 from collector.store.tickets import TicketStore
 from collector.tickets.book import TicketBook
 from collector.tickets.from_rules import InventoryWarranty
@@ -73,10 +74,13 @@ def build_tickets(
     cfg: CollectorConfig,
     setup: TicketsSetup,
     rules: RulesSetup,
-    engine: sa.Engine,
+    faults: Store,
     registry: CollectorRegistry,
+    *,
+    health: Health | None = None,
 ) -> Tickets:
-    store = TicketStore(cfg.store.url, engine=engine)
+    """``faults``: the collector's store, whose fault events the tickets consume."""
+    store = TicketStore(cfg.store.url, engine=faults.engine)
     sla = SlaEngine(rules.policies_dir)
     devices = InventoryWarranty(rules.inventory)
     followup = timedelta(seconds=cfg.tickets.default_followup_s)
@@ -95,8 +99,9 @@ def build_tickets(
             setup.sinks,
             poll_s=cfg.tickets.delivery_poll_s,
             metrics=DeliveryMetrics(registry),
+            health=health,
         )
-    runtime = TicketRuntime(service, worker)
+    runtime = TicketRuntime(service, faults, worker, health)
     inbound = None
     if setup.inbound_secret is not None:
         inbound = InboundDesk(service, setup.inbound_secret, on_commit=runtime.committed)
