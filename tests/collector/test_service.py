@@ -30,8 +30,7 @@ async def test_tsdb_down_fills_the_disk_buffer_then_stops_acknowledging(
     victoria = Victoria(tmp_path / "victoria")  # its port is chosen, not yet listening
     text = collector_yaml(tmp_path, broker).replace(
         "intake:",
-        f"tsdb:\n  url: {victoria.url}\n  max_buffer_lines: 5\n  retry_interval_ms: 100\n"
-        "intake:",
+        f"tsdb:\n  url: {victoria.url}\n  max_buffer_lines: 5\n  retry_interval_ms: 100\nintake:",
     )
     cfg = make_config(tmp_path, text)
     pub = Publisher(broker)
