@@ -237,7 +237,7 @@ class StoreConfig(Section):
     flush_interval_s: Seconds = Field(default=1.0, ge=0.01)
     """Longest time a change with no message to acknowledge (a timer's fault, an SNMP poll)
     waits to be committed."""
-    commit_interval_s: Seconds = Field(default=0.05, ge=0.0, le=10.0)
+    commit_interval_s: Seconds = Field(default=0.2, ge=0.0, le=10.0)
     """Shortest time between two intake commits: batches arriving meanwhile share one
     transaction (group commit), so acknowledgements wait at most about this long plus a commit."""
 

@@ -55,6 +55,12 @@ class Pass:
     def faults(self) -> bool:
         return bool(self.events)
 
+    @property
+    def empty(self) -> bool:
+        return not (self.acks[1] or self.rows or self.events or self.lines) and (
+            self.open_now is None
+        )
+
 
 class Committer:
     def __init__(
@@ -109,6 +115,8 @@ class Committer:
             backoff = Backoff()
             while True:
                 work = self._held or self._take()
+                if work.empty:
+                    return True
                 try:
                     await asyncio.to_thread(self._write, work)
                 except RETRIED as exc:
