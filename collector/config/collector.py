@@ -268,9 +268,9 @@ class TsdbConfig(Section):
     measurement: Text = "fleet"
     """Line protocol measurement (VictoriaMetrics names series `fleet_<metric>`)."""
     batch_size: Int = Field(default=5000, ge=1, le=100_000)
-    """Most lines per write."""
+    """Lines waiting that start a write (which carries all that wait, up to 20,000 lines)."""
     flush_interval_ms: Int = Field(default=500, ge=1, le=600_000)
-    """Longest wait before a partial batch is written."""
+    """Longest wait before fewer lines are written."""
     max_buffer_lines: Int = Field(default=5_000_000, ge=1, le=1_000_000_000)
     """Bound of the disk buffer (lines not yet written); when full the collector stops
     acknowledging MQTT messages and the broker keeps the backlog (docs/reliability.md)."""

@@ -32,6 +32,9 @@ from collector.metrics import Metrics
 log = logging.getLogger("fleetdesk.collector.tsdb")
 
 SEGMENT_BYTES = 16 * 1024 * 1024
+# One write carries what is buffered, up to this many lines (and 1 MiB): a backlog is shipped in
+# a few large requests, not thousands of small ones (each costs the GIL a millisecond).
+WRITE_LINES = 20_000
 
 
 class BufferFull(Exception):
@@ -198,7 +201,9 @@ class DiskBuffer:
 
 
 class Shipper:
-    """The thread that empties the disk buffer into the database, retrying until accepted."""
+    """The thread that empties the disk buffer into the database, retrying until accepted.
+
+    It writes once ``batch_size`` lines are waiting or ``flush_interval_ms`` after the first."""
 
     def __init__(self, buffer: DiskBuffer, cfg: TsdbConfig, metrics: Metrics) -> None:
         assert cfg.url is not None
@@ -234,7 +239,7 @@ class Shipper:
             while not self._stop.is_set():
                 self.buffer.wait_for(self.cfg.batch_size, self.cfg.flush_interval_ms / 1000)
                 while not self._stop.is_set():
-                    data, count = self.buffer.peek(self.cfg.batch_size)
+                    data, count = self.buffer.peek(WRITE_LINES)
                     if not count:
                         break
                     started = time.monotonic()
