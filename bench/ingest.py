@@ -8,9 +8,9 @@ interleaved, reporting the best of each, because the machine may be shared):
 - ``mosquitto_sub_msgs_per_s``: the C client (``mosquitto_sub -c -q 1 -C N``), the ceiling;
 - ``paho_msgs_per_s``: a bare paho-mqtt callback loop (``loop_forever``, count, stop);
 - ``collector_msgs_per_s``: the collector's intake and pipeline (decode, dedup, registry,
-  line protocol to VictoriaMetrics through influxdb-client's batching writer, and the rules
+  line protocol to VictoriaMetrics through the disk buffer and its shipper, and the rules
   engine with the default rules over an inventory of the 1,000 devices), counted when the
-  pipeline has accepted every message.
+  pipeline has accepted every message (acknowledgements follow each commit).
 
 Also ``bytes_per_device``: memory the collector holds per tracked device (registry and
 de-duplication state plus the rules engine's state and inventory entry, measured with

@@ -53,7 +53,22 @@ class Metrics:
         )
         self.tsdb_backlog = Gauge(
             "collector_tsdb_backlog_lines",
-            "Lines handed to the writer, not yet written.",
+            "Lines in the disk buffer, not yet written to the database.",
+            registry=r,
+        )
+        self.tsdb_buffer_bytes = Gauge(
+            "collector_tsdb_buffer_bytes",
+            "Bytes in the disk buffer, not yet written to the database.",
+            registry=r,
+        )
+        self.unacked = Gauge(
+            "collector_mqtt_unacked",
+            "MQTT messages received and not yet acknowledged (their effects not yet stored).",
+            registry=r,
+        )
+        self.commits = Counter(
+            "collector_intake_commits",
+            "Intake commits (registry rows, fault events and telemetry made durable).",
             registry=r,
         )
         self.tsdb_write_seconds = Histogram(
@@ -85,6 +100,9 @@ class Metrics:
         )
         self.open_faults = Gauge("collector_open_faults", "Faults open now.", registry=r)
         self.store_errors = Counter(
-            "collector_store_errors", "Failed writes to the state store.", registry=r
+            "collector_store_errors",
+            "Failed storage operations by part (each is retried with backoff).",
+            ["part"],
+            registry=r,
         )
         self.draining = Gauge("collector_draining", "1 while shutting down.", registry=r)

@@ -106,6 +106,9 @@ class MqttConfig(Section):
     """`$share/<group>/` subscriptions: several collectors split the load."""
     max_batch: Int = Field(default=1000, ge=1, le=100_000)
     """Messages per pipeline batch."""
+    max_unacked: Int = Field(default=10_000, ge=1, le=65_535)
+    """Messages received but not yet acknowledged (MQTT 5 Receive Maximum): a message is
+    acknowledged only once what it caused is stored; past this the broker waits."""
     reconnect_max_s: Seconds = Field(default=30.0, ge=0.1)
     """Longest back-off between connection attempts."""
 
@@ -232,7 +235,11 @@ class StoreConfig(Section):
     url: Annotated[Text, AfterValidator(_store_url)] = "sqlite:///fleetdesk-collector.db"
     """SQLite or PostgreSQL URL; default `fleetdesk-collector.db` beside the config file."""
     flush_interval_s: Seconds = Field(default=1.0, ge=0.01)
-    """Device registry write interval."""
+    """Longest time a change with no message to acknowledge (a timer's fault, an SNMP poll)
+    waits to be committed."""
+    commit_interval_s: Seconds = Field(default=0.2, ge=0.0, le=10.0)
+    """Shortest time between two intake commits: batches arriving meanwhile share one
+    transaction (group commit), so acknowledgements wait at most about this long plus a commit."""
 
     @model_validator(mode="before")
     @classmethod
@@ -260,18 +267,22 @@ class TsdbConfig(Section):
     """InfluxDB bucket (database)."""
     measurement: Text = "fleet"
     """Line protocol measurement (VictoriaMetrics names series `fleet_<metric>`)."""
-    batch_size: Int = Field(default=50, ge=1, le=100_000)
-    """Lines per write."""
+    batch_size: Int = Field(default=5000, ge=1, le=100_000)
+    """Lines waiting that start a write (which carries all that wait, up to 20,000 lines)."""
     flush_interval_ms: Int = Field(default=500, ge=1, le=600_000)
-    """Longest wait before a partial batch is written."""
-    max_buffer_lines: Int = Field(default=500_000, ge=1, le=100_000_000)
-    """Bound of the hand-over buffer; past it (database down) new lines are dropped, counted."""
+    """Longest wait before fewer lines are written."""
+    max_buffer_lines: Int = Field(default=5_000_000, ge=1, le=1_000_000_000)
+    """Bound of the disk buffer (lines not yet written); when full the collector stops
+    acknowledging MQTT messages and the broker keeps the backlog (docs/reliability.md)."""
+    buffer_dir: FilePath | None = None
+    """Folder of the disk buffer; default `<store file>.tsdb-buffer/` for SQLite, else
+    `fleetdesk-tsdb-buffer/` beside the config file."""
     max_retries: Int = Field(default=5, ge=0, le=1000)
-    """Retries of a failed write."""
+    """Ignored since the disk buffer: writes are retried until the database accepts them."""
     retry_interval_ms: Int = Field(default=1_000, ge=1, le=600_000)
     """First retry; the interval doubles, up to 30 s."""
     max_retry_time_ms: Int = Field(default=60_000, ge=1, le=86_400_000)
-    """Longest time a batch is retried."""
+    """Ignored since the disk buffer: writes are retried until the database accepts them."""
     recent_samples: Int = Field(default=8, ge=0, le=10_000)
     """Per device, kept in memory for the board's device charts (with or without a database)."""
 

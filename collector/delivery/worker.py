@@ -34,11 +34,13 @@ from collector.delivery.request import MissingRemoteRef, Request
 from collector.delivery.signing import sign_headers
 from collector.delivery.sinks import Sink
 from collector.store.outbox import Claim
+from collector.store.retry import STORAGE_ERRORS, Backoff, Health, sleep_unless
 from collector.store.tickets import OutboxRow, TicketStore
 
 log = logging.getLogger(__name__)
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 USER_AGENT = "fleetdesk-delivery/1"
+PART = "delivery"
 
 
 class Outcome(enum.StrEnum):
@@ -76,8 +78,10 @@ class DeliveryWorker:
         max_in_flight: int = 4,
         poll_s: float = 0.5,
         metrics: DeliveryMetrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.metrics = metrics if metrics is not None else default_metrics()
+        self.health = health or Health()
         self._store = store
         self._sinks = dict(sinks)
         self._clock = clock
@@ -90,6 +94,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._stale_gauges = True
 
     def notify(self) -> None:
         """New rows were committed: look now instead of at the next poll (from any thread)."""
@@ -107,16 +112,28 @@ class DeliveryWorker:
                     verify = ssl.create_default_context(cafile=sink.ca_file)
                 client = httpx.AsyncClient(timeout=sink.timeout_s, verify=verify)
                 self._clients[sink.name] = await stack.enter_async_context(client)
-            self._refresh_gauges()
+            backoff = Backoff()
             while not stop.is_set():
                 self._wake.clear()  # before looking: a notify during the pass is kept
                 try:
+                    if self._stale_gauges:
+                        await asyncio.to_thread(self._refresh_gauges)
                     if await self.run_once():
+                        self.health.recovered(PART)
                         continue
                     await self._sleep(stop)
-                except Exception:  # e.g. the database is away: log, wait, try again
+                except STORAGE_ERRORS as exc:
+                    # The outbox cannot be read or settled: an attempt whose outcome was not
+                    # recorded is sent again later (the desk deduplicates on the event id).
+                    self.health.failed(PART, exc)
+                    await sleep_unless(stop, backoff.take())
+                    continue
+                except Exception:  # anything else: log, wait, try again (the worker survives)
                     log.exception("delivery pass failed; trying again in %.1fs", self._poll_s)
                     await self._pause(stop, self._poll_s)
+                    continue
+                self.health.recovered(PART)
+                backoff.reset()
 
     async def run_once(self) -> int:
         """Attempt the rows due now (one per sink and ticket), then record the outcomes in one
@@ -279,7 +296,9 @@ class DeliveryWorker:
                 waiter.cancel()
 
     def _refresh_gauges(self) -> None:
+        self._stale_gauges = True
         counts = self._store.outbox_counts()
+        self._stale_gauges = False
         for state, n in counts.items():
             self.metrics.outbox.labels(state).set(n)
         self.metrics.dead.set(counts.get("dead", 0))

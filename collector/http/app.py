@@ -34,8 +34,11 @@ def build_app(metrics: Metrics, health: Health, routes: Sequence[BaseRoute] = ()
     """``routes``: more endpoints (the inbound desk endpoint of the tickets)."""
 
     async def healthz(_request: Request) -> Response:
+        # "degraded" (200: still running, catching up): a part is retrying a storage error;
+        # detail["degraded"] names each part and why. "unavailable" (503): draining.
         ok, detail = health()
-        return JSONResponse({"status": "ok" if ok else "unavailable", **detail}, 200 if ok else 503)
+        status = "unavailable" if not ok else "degraded" if detail.get("degraded") else "ok"
+        return JSONResponse({"status": status, **detail}, 200 if ok else 503)
 
     async def prometheus(_request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,6 +8,14 @@ appends ``(topic, payload, arrival time)`` to a list, and the list goes down the
 it reaches ``max_batch`` or 2 ms later, whichever comes first. PUBACKs and pings are written
 with ``loop_write`` right after each read (and by a writer callback when the socket is full).
 
+Acknowledgement is manual (paho 2 ``manual_ack``): a message is acknowledged only once what it
+caused is durable. After a batch went down the pipeline its message ids wait in ``_processed``;
+the service's committer takes them (``take_acks``) before it commits the registry rows, fault
+events and telemetry those batches produced, and acknowledges them (``ack``) after the commit,
+all PUBACKs of a commit in one write. Until then the broker holds them: at most
+``max_unacked`` (MQTT 5 Receive Maximum; for 3.1.1 the broker's ``max_inflight_messages``), and
+redelivers them to the next session if the collector dies first.
+
 The session is persistent: a fixed client id, QoS 1 subscriptions, MQTT 5 ``clean_start=False``
 with a session expiry (or 3.1.1 ``clean_session=False``), so what devices publish while the
 collector is down waits in the broker. A broker that refuses MQTT 5 gets 3.1.1 on the next try.
@@ -21,7 +29,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -36,6 +44,7 @@ from collector.metrics import Metrics
 log = logging.getLogger("fleetdesk.collector.mqtt")
 
 Deliver = Callable[[list[tuple[str, bytes, float]]], None]
+Acks = tuple[mqtt.Client | None, list[int]]  # (the connection they belong to, its message ids)
 
 FLUSH_DELAY_S = 0.002
 READS_PER_EVENT = 64
@@ -57,6 +66,8 @@ class MqttIntake:
         mappings: tuple[MetricMapping, ...],
         deliver: Deliver,
         metrics: Metrics,
+        *,
+        on_batch: Callable[[], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.topics = subscriptions(cfg, mappings)
@@ -74,6 +85,11 @@ class MqttIntake:
         self._sock: Any = None
         self._writing = False
         self._received = 0
+        self._mids: list[int] = []  # of the batch being gathered
+        self._processed: list[int] = []  # through the pipeline, waiting for the next commit
+        self.on_batch = on_batch
+        # before a clean disconnect: the last commit, so its acks still reach the broker
+        self.before_disconnect: Callable[[], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -81,6 +97,29 @@ class MqttIntake:
         """Best-effort QoS 0 publish (dead letters); dropped while disconnected."""
         if self.client is not None and self.connected:
             self.client.publish(topic, payload, qos=0)
+            self._write(self.client)
+
+    def take_acks(self) -> Acks:
+        """The ids of the messages whose batches went down the pipeline (event loop thread)."""
+        mids, self._processed = self._processed, []
+        return self.client, mids
+
+    def ack(self, acks: Acks) -> None:
+        """Acknowledge after their effects were committed; ids of a connection that is gone
+        are not sent (the broker redelivers those, and dedup drops the repeats)."""
+        client, mids = acks
+        if not mids:
+            return
+        if client is not None and client is self.client and self.connected:
+            for mid in mids:
+                client.ack(mid, 1)
+            self._write(client)
+        self.metrics.unacked.dec(len(mids))
+
+    def pause(self) -> None:
+        """Read no more (the drain): what the broker still sends waits for the next session."""
+        if self._sock is not None and self._loop is not None:
+            self._loop.remove_reader(self._sock)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
@@ -106,11 +145,17 @@ class MqttIntake:
             stopped.cancel()
             down.cancel()
             if stop.is_set() and not self._down.is_set():
+                self.pause()
+                self._flush()
+                if self.before_disconnect is not None:
+                    await self.before_disconnect()
                 await self._disconnect(client)
             misc.cancel()
             await asyncio.gather(misc, return_exceptions=True)
             self._flush()
             self._drop_socket()
+            self.metrics.unacked.dec(len(self._processed))
+            self._processed = []  # their connection is gone: the broker sends them again
             self.connected = False
             self.metrics.mqtt_connected.set(0)
             self.client = None
@@ -130,8 +175,11 @@ class MqttIntake:
             client_id=self.cfg.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             clean_session=None if v5 else False,
+            manual_ack=True,
         )
         client.max_queued_messages_set(0)
+        # PUBACKs are queued, not written one by one: _write sends a commit's acks at once
+        client.on_socket_register_write = _no_op
         if self.cfg.username is not None:
             client.username_pw_set(self.cfg.username, self.cfg.password)
         tls = self.cfg.tls
@@ -155,6 +203,7 @@ class MqttIntake:
         if self.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self.cfg.session_expiry_s
+            props.ReceiveMaximum = self.cfg.max_unacked
             kwargs = {"clean_start": False, "properties": props}
         # connect() does DNS, TCP and TLS: off the event loop. Socket callbacks hop back.
         await asyncio.to_thread(
@@ -266,6 +315,8 @@ class MqttIntake:
         self._received += 1
         batch = self._batch
         batch.append((message.topic, bytes(message.payload), time.time()))
+        if message.qos:
+            self._mids.append(message.mid)
         if len(batch) >= self.cfg.max_batch:
             self._flush()
         elif self._flush_handle is None and self._loop is not None:
@@ -278,11 +329,22 @@ class MqttIntake:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
+        mids, self._mids = self._mids, []
         try:
             self.deliver(batch)
         except Exception:  # a bug in a stage must not stop the intake
             self.metrics.messages.labels("failed").inc(len(batch))
             log.exception("pipeline failed on a batch of %d messages", len(batch))
+        # acknowledged after the next commit (a failed batch too: redelivering it would fail
+        # the same way, for ever)
+        self._processed += mids
+        self.metrics.unacked.inc(len(mids))
+        if self.on_batch is not None:
+            self.on_batch()
+
+
+def _no_op(*_args: Any) -> None:
+    pass
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

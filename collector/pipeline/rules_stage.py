@@ -20,6 +20,7 @@ from collector.config.errors import ConfigError
 from collector.intake.envelope import Envelope
 from collector.intake.snmp_traps import TrapNotice
 from collector.metrics import Metrics
+from collector.pipeline import fault_handoff
 from collector.pipeline.stage import FaultStage
 from collector.preset_paths import default_rules_dir
 from collector.rules.engine import Engine
@@ -29,6 +30,7 @@ from collector.rules.inventory import Inventory
 from collector.rules.ruleset import RuleSet
 from collector.rules.snapshot import fault_to_dict
 from collector.store import OpenFault
+from collector.store.store import FaultRecord
 
 log = logging.getLogger("fleetdesk.collector.rules")
 
@@ -99,15 +101,19 @@ class FaultLog:
     The state writer takes them (``take``) and writes events and the open-fault set in one
     transaction; what it could not write is put back for the next flush."""
 
-    def __init__(self, engine: Engine, metrics: Metrics) -> None:
+    def __init__(self, engine: Engine, metrics: Metrics, *, tickets: bool = False) -> None:
         self.engine = engine
         self.metrics = metrics
-        self.pending: list[tuple[float, str, str, dict[str, Any]]] = []
+        self.tickets = tickets  # store each event's ticket input: the durable hand-off
+        self.pending: list[FaultRecord] = []
         self.changed = False
 
     def on_fault(self, event: FaultEvent) -> None:
         fault = event.fault
-        self.pending.append((event.at.timestamp(), fault.subject, fault.kind, event.to_json()))
+        signal = fault_handoff.encode(event) if self.tickets else None
+        self.pending.append(
+            (event.at.timestamp(), fault.subject, fault.kind, event.to_json(), signal)
+        )
         self.metrics.fault_events.labels(fault.kind).inc()
         self.changed = True
 
@@ -122,7 +128,7 @@ class FaultLog:
             for f in faults
         ]
 
-    def take(self) -> tuple[list[tuple[float, str, str, dict[str, Any]]], list[OpenFault]]:
+    def take(self) -> tuple[list[FaultRecord], list[OpenFault]]:
         events, self.pending = self.pending, []
         self.changed = False
         return events, self.open_now()

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from collector.pipeline.ticket_service import TicketService
+from collector.store.retry import STORAGE_ERRORS, Backoff, Health, sleep_unless
 from collector.tickets.model import TicketEvent
+
+PART = "ticket-clock"
 
 
 def utc_now() -> datetime:
@@ -25,11 +28,24 @@ async def run_ticket_clock(
     now: Callable[[], datetime] = utc_now,
     max_sleep_s: float = 60.0,
     on_events: Callable[[list[TicketEvent]], None] | None = None,
+    health: Health | None = None,
 ) -> None:
-    """Tick the service whenever something falls due; ``wake`` is set when inputs changed it."""
+    """Tick the service whenever something falls due; ``wake`` is set when inputs changed it.
+
+    A storage error (the book is rebuilt from the database) is waited out with backoff and
+    shown in ``health``; the tick is tried again, so no escalation is skipped."""
     wake = wake or asyncio.Event()
+    health = health or Health()
+    backoff = Backoff()
     while not stop.is_set():
-        events = await asyncio.to_thread(service.tick, now())
+        try:
+            events = await asyncio.to_thread(service.tick, now())
+        except STORAGE_ERRORS as exc:
+            health.failed(PART, exc)
+            await sleep_unless(stop, backoff.take())
+            continue
+        health.recovered(PART)
+        backoff.reset()
         if events and on_events is not None:
             on_events(events)
         next_at = service.next_wakeup()

@@ -1,9 +1,12 @@
 """The ticket service inside an asyncio process (the collector): one task, three parts.
 
-Fault events from the rules engine are queued by ``submit`` (cheap, from the event loop) and
-applied in order by a consumer that runs each database transaction in a thread; the ticket
+Fault events reach the tickets through the store, not memory: the intake commit writes each
+event with its ticket input (``fault_events.signal``), and the consumer here applies the events
+after its cursor in id order, committing the tickets, their outbox rows and the new cursor in one
+transaction, so each stored fault event is applied exactly once, even across a crash. The ticket
 clock ticks at the next escalation or follow-up end; the delivery worker (when sinks are
-configured) is woken after every commit. ``run`` is one task of the service's TaskGroup.
+configured) is woken after every commit. Storage errors are retried with backoff and shown in
+``/healthz``; ``run`` is one task of the service's TaskGroup.
 """
 
 from __future__ import annotations
@@ -11,42 +14,55 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, Protocol
 
 from collector.delivery.worker import DeliveryWorker
+from collector.pipeline import fault_handoff
 from collector.pipeline.ticket_clock import run_ticket_clock
 from collector.pipeline.ticket_service import TicketService
-from collector.rules.faults import FaultEvent
-from collector.tickets.from_rules import signal_of
+from collector.store.retry import STORAGE_ERRORS, Health, retrying
+from collector.tickets.inputs import FaultSignal
 from collector.tickets.model import TicketEvent
 
 log = logging.getLogger("fleetdesk.tickets")
 MAX_BATCH = 256
+POLL_S = 1.0
+PART = "tickets"
+
+
+class FaultSource(Protocol):
+    """The stored fault events (collector.store.Store)."""
+
+    def fault_events_after(self, cursor: int, limit: int) -> list[tuple[int, str | None]]: ...
+
+    def ticket_cursor(self) -> int: ...
 
 
 class TicketRuntime:
-    def __init__(self, service: TicketService, worker: DeliveryWorker | None = None) -> None:
+    def __init__(
+        self,
+        service: TicketService,
+        source: FaultSource,
+        worker: DeliveryWorker | None = None,
+        health: Health | None = None,
+    ) -> None:
         self.service = service
+        self.source = source
         self.worker = worker
-        self._queue: asyncio.Queue[FaultEvent] = asyncio.Queue()
+        self.health = health or Health()
+        self._new_faults = asyncio.Event()
         self._clock_wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._cursor: int | None = None
         self.opened = 0
         # called on the event loop with every commit's events (the API's live event stream)
         self.listeners: list[Callable[[Sequence[TicketEvent]], None]] = []
 
-    def on_fault(self, event: FaultEvent) -> None:
-        """A fault stage: queue the event (from the event loop's thread) for the ticket book."""
-        self._queue.put_nowait(event)
-
-    def submit(self, events: Iterable[FaultEvent]) -> None:
-        for event in events:
-            self._queue.put_nowait(event)
-
-    def advance(self, now: datetime) -> None:
-        """Nothing to do: the ticket clock task wakes itself at the next exact deadline."""
+    def notify(self) -> None:
+        """Fault events were committed to the store (from the event loop's thread)."""
+        self._new_faults.set()
 
     def committed(self, events: Sequence[TicketEvent]) -> None:
         """Ticket changes were committed: wake the worker and the clock (from any thread)."""
@@ -72,7 +88,11 @@ class TicketRuntime:
             group.create_task(self._consume(stop), name="tickets-faults")
             group.create_task(
                 run_ticket_clock(
-                    self.service, stop, wake=self._clock_wake, on_events=self.committed
+                    self.service,
+                    stop,
+                    wake=self._clock_wake,
+                    on_events=self.committed,
+                    health=self.health,
                 ),
                 name="tickets-clock",
             )
@@ -113,44 +133,84 @@ class TicketRuntime:
                 worker_loop.call_soon_threadsafe(own_stop.set)
         await done
 
-    async def drain(self) -> None:
-        """Apply what is queued (on shutdown, after intake stopped)."""
-        while not self._queue.empty():
-            await self._apply(self._take())
-
-    def _take(self, first: FaultEvent | None = None) -> list[FaultEvent]:
-        """Everything queued now (up to a bound): one transaction for a burst of faults."""
-        batch = [first] if first is not None else []
-        while not self._queue.empty() and len(batch) < MAX_BATCH:
-            batch.append(self._queue.get_nowait())
-        return batch
+    async def drain(self, give_up: asyncio.Event | None = None) -> None:
+        """Apply every stored event after the cursor (on shutdown, after the last commit)."""
+        while await self._apply_next(give_up):
+            pass
 
     async def _consume(self, stop: asyncio.Event) -> None:
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            while not stop.is_set():
-                getter = asyncio.ensure_future(self._queue.get())
-                await asyncio.wait({getter, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    break
-                await self._apply(self._take(getter.result()))
-            await self.drain()
-        finally:
-            stopped.cancel()
+        while not stop.is_set():
+            self._new_faults.clear()  # before looking: a notify during the pass is kept
+            try:
+                if await self._apply_next(stop):
+                    continue
+            except STORAGE_ERRORS:
+                if stop.is_set():
+                    return  # the drain tries once more; what stays is applied on the next start
+                raise
+            waiters = [asyncio.ensure_future(self._new_faults.wait())]
+            waiters.append(asyncio.ensure_future(stop.wait()))
+            try:
+                await asyncio.wait(waiters, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
 
-    async def _apply(self, batch: list[FaultEvent]) -> None:
-        signals = [signal_of(event) for event in batch]
+    async def _apply_next(self, give_up: asyncio.Event | None) -> bool:
+        """Apply the next stored events (up to MAX_BATCH); False when there were none."""
+        if self._cursor is None:
+            self._cursor = await retrying(
+                PART,
+                lambda: asyncio.to_thread(self.source.ticket_cursor),
+                self.health,
+                give_up=give_up,
+            )
+        cursor = self._cursor
+        rows = await retrying(
+            PART,
+            lambda: asyncio.to_thread(self.source.fault_events_after, cursor, MAX_BATCH),
+            self.health,
+            give_up=give_up,
+        )
+        if not rows:
+            return False
+        items = [(i, fault_handoff.decode(text)) for i, text in rows if text is not None]
+        last = rows[-1][0]
         try:
-            events = await asyncio.to_thread(self.service.on_faults, signals)
+            events = await retrying(
+                PART,
+                lambda: asyncio.to_thread(self.service.on_faults, [s for _, s in items], last),
+                self.health,
+                give_up=give_up,
+            )
+        except STORAGE_ERRORS:
+            raise
         except Exception:
-            # The transaction rolled back and the book was reloaded; apply the batch one by one
-            # so that one bad fault does not cost the others their tickets.
-            events = []
-            for signal in signals:
-                try:
-                    events += await asyncio.to_thread(self.service.on_fault, signal)
-                except Exception:
-                    log.exception("ticket for fault %s failed", signal.fault_id)
+            # Not the database: the book refused one of them. Apply them one by one so one bad
+            # fault does not cost the others their tickets; the bad one is logged and passed.
+            events = await self._one_by_one(items, last, give_up)
+        self._cursor = last
         if events:
             self.committed(events)
+        return True
+
+    async def _one_by_one(
+        self, items: list[tuple[int, FaultSignal]], last: int, give_up: asyncio.Event | None
+    ) -> list[TicketEvent]:
+        events: list[TicketEvent] = []
+        for i, (event_id, signal) in enumerate(items):
+            upto = last if i == len(items) - 1 else event_id
+
+            def one(signal: FaultSignal = signal, upto: int = upto) -> list[TicketEvent]:
+                try:
+                    return self.service.on_faults([signal], upto)
+                except STORAGE_ERRORS:
+                    raise
+                except Exception:
+                    log.exception("ticket for fault %s failed; passed over", signal.fault_id)
+                    return self.service.on_faults([], upto)
+
+            events += await retrying(
+                PART, partial(asyncio.to_thread, one), self.health, give_up=give_up
+            )
+        return events

@@ -68,13 +68,20 @@ class TicketService:
         """``tx``: inside a caller's transaction (it then wakes the worker itself)."""
         return self._apply(lambda own: self.book.on_fault(signal, own), tx)
 
-    def on_faults(self, signals: Sequence[FaultSignal]) -> list[TicketEvent]:
-        """Several fault signals, in order, in one transaction (one commit for a burst)."""
+    def on_faults(
+        self, signals: Sequence[FaultSignal], cursor: int | None = None
+    ) -> list[TicketEvent]:
+        """Several fault signals, in order, in one transaction (one commit for a burst).
+
+        ``cursor``: the id of the last stored fault event these signals came from; it is
+        committed with the tickets, so each stored event is applied exactly once."""
 
         def apply(tx: TicketTx) -> list[TicketEvent]:
             events: list[TicketEvent] = []
             for signal in signals:
                 events += self.book.on_fault(signal, tx)
+            if cursor is not None:
+                tx.set_ticket_cursor(cursor)
             return events
 
         return self._apply(apply)

@@ -1,10 +1,15 @@
 """The collector service: its parts assembled in one place and run under one TaskGroup.
 
 Tasks: MQTT intake, SNMP poller and trap receiver (when configured), the rules clock (one tick
-a second for absence and ``for`` timers), the state writer (device registry and faults to the
-store) and the HTTP server. ``stop`` (set by SIGTERM/SIGINT) drains: intake disconnects
-first (the broker keeps the persistent session), the last batch goes down the pipeline, then
-the registry, faults and rules state are written, the TSDB writer flushes and the store closes.
+a second for absence and ``for`` timers), the intake committer (registry rows, fault events and
+telemetry made durable, then the MQTT messages acknowledged: ``committer.py``), the rules-state
+writer, the tickets and the HTTP server; the TSDB shipper is a thread emptying the disk buffer.
+``stop`` (set by SIGTERM/SIGINT) drains: intake stops reading, the last batch goes down the
+pipeline and is committed and acknowledged, the connection closes (the broker keeps the
+persistent session), the tickets apply the last fault events, the rules state is saved, the
+shipper sends what it can in a few seconds (the rest stays on disk) and the store closes.
+Storage errors never stop the service: each part retries with backoff and ``/healthz`` says
+``degraded`` (see docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from collector.config.collector import CollectorConfig
 from collector.intake.deadletter import Rejects
@@ -32,13 +41,18 @@ from collector.pipeline.stage import FaultStage
 from collector.preset_paths import default_rules_dir
 from collector.rules.engine import Engine
 from collector.service.calendars import EstimatedCalendars
+from collector.service.committer import Committer
 from collector.service.tickets import Tickets, TicketsSetup, build_tickets, load_tickets
 from collector.store import Store
-from collector.store.tsdb import InfluxWriter, RecentSamples, TelemetryWriter
+from collector.store.retry import STORAGE_ERRORS, Health
+from collector.store.tsdb import RecentSamples
+from collector.store.tsdb_buffer import DiskBuffer, Shipper
 
 log = logging.getLogger("fleetdesk.collector")
 
 ENGINE_STATE = "rules_engine"
+DRAIN_COMMIT_S = 10.0  # a drain keeps retrying a failed commit this long (then the broker keeps it)
+DRAIN_SHIP_S = 5.0  # ... and ships the disk buffer this long (the rest is sent on the next start)
 
 
 @dataclass
@@ -51,9 +65,12 @@ class Service:
     registry: Registry
     rejects: Rejects
     pipeline: Pipeline
-    sink: TelemetryWriter | None
+    sink: DiskBuffer | None
     recent: RecentSamples | None
     intake: MqttIntake
+    committer: Committer
+    health_parts: Health
+    shipper: Shipper | None = None
     rules: RulesStage | None = None
     faults: FaultLog | None = None
     tickets: Tickets | None = None
@@ -73,6 +90,11 @@ class Service:
         }
         if self.calendars is not None:  # estimated holidays ahead: deadlines may move
             detail["calendars_estimated"] = self.calendars.now()
+        degraded = self.health_parts.degraded()
+        if self.shipper is not None and self.shipper.failing is not None:
+            degraded["tsdb"] = f"{self.shipper.failing} (kept in the disk buffer)"
+        if degraded:
+            detail["degraded"] = degraded
         return not self.stopping, detail
 
 
@@ -97,20 +119,30 @@ def build(
         topic=cfg.intake.dead_letter_topic,
         logs_per_minute=cfg.intake.reject_logs_per_minute,
     )
-    writer: TelemetryWriter | None = InfluxWriter(cfg.tsdb, metrics) if cfg.tsdb.url else None
+    health = Health(metrics.store_errors)
+    writer = (
+        DiskBuffer(buffer_dir(cfg), cfg.tsdb.max_buffer_lines, metrics) if cfg.tsdb.url else None
+    )
     recent = RecentSamples(cfg.tsdb.recent_samples, metrics)  # for the board, TSDB or not
     faults = None
     ticketing = None
     fault_stages: list[FaultStage] = []
     if engine is not None and setup is not None:
-        faults = FaultLog(engine, metrics)
+        # every fault becomes a ticket (kept in the store; delivered when sinks are configured),
+        # handed over through the store: each event is committed with its ticket input
+        faults = FaultLog(engine, metrics, tickets=True)
         faults.open_now()  # a restored engine's open faults show at once
-        # every fault becomes a ticket (kept in the store; delivered when sinks are configured)
         ticket_setup = tickets if tickets is not None else load_tickets(cfg)
         ticketing = build_tickets(
-            cfg, ticket_setup, setup, store.engine, metrics.registry, serials=registry.serial
+            cfg,
+            ticket_setup,
+            setup,
+            store,
+            metrics.registry,
+            health=health,
+            serials=registry.serial,
         )
-        fault_stages = [faults, ticketing.runtime]
+        fault_stages = [faults]
     pipeline = assemble(
         intake=cfg.intake,
         mappings=cfg.mappings,
@@ -125,6 +157,20 @@ def build(
     )
     intake = MqttIntake(cfg.mqtt, cfg.mappings, pipeline.feed, metrics)
     rejects.publish = intake.publish
+    committer = Committer(
+        store=store,
+        registry=registry,
+        faults=faults,
+        buffer=writer,
+        intake=intake,
+        metrics=metrics,
+        health=health,
+        commit_interval_s=cfg.store.commit_interval_s,
+        idle_interval_s=cfg.store.flush_interval_s,
+    )
+    intake.on_batch = committer.notify
+    if ticketing is not None:
+        committer.on_faults.append(ticketing.runtime.notify)
     service = Service(
         cfg,
         metrics,
@@ -135,12 +181,16 @@ def build(
         writer,
         recent,
         intake,
-        pipeline.rules,
-        faults,
-        ticketing,
+        committer,
+        health,
+        rules=pipeline.rules,
+        faults=faults,
+        tickets=ticketing,
     )
     rules_dir = setup.policies_dir if setup is not None else None
     service.calendars = EstimatedCalendars(rules_dir).register(metrics.registry)
+    if writer is not None:
+        service.shipper = Shipper(writer, cfg.tsdb, metrics)
     if cfg.snmp.targets:
         service.poller = Poller(cfg.snmp, snmp_profiles(cfg), pipeline, metrics)
     if cfg.snmp.traps is not None:
@@ -174,40 +224,28 @@ async def _every(stop: asyncio.Event, seconds: float, work: Any) -> None:
             await work()
 
 
-async def flush_state(service: Service) -> None:
-    """Write dirty devices and new fault events to the store (off the event loop).
-
-    What could not be written (database down) is kept and written on the next flush.
-    """
-    rows = service.registry.take_dirty()
-    try:
-        if rows:
-            await asyncio.to_thread(service.store.upsert_devices, rows)
-    except Exception:
-        service.metrics.store_errors.inc()
-        for row in rows:
-            dev = service.registry.devices.get(row.id)
-            if dev is not None:
-                service.registry.dirty.add(dev)
-        log.exception("state store: device registry write failed")
-    faults = service.faults
-    if faults is None or not faults.changed:
-        return
-    events, open_now = faults.take()
-    try:
-        await asyncio.to_thread(service.store.record_faults, events, open_now)
-    except Exception:
-        service.metrics.store_errors.inc()
-        faults.pending[:0] = events
-        faults.changed = True
-        log.exception("state store: fault write failed")
+def buffer_dir(cfg: CollectorConfig) -> Path:
+    """The TSDB disk buffer's folder: configured, or beside the SQLite file, or the config."""
+    if cfg.tsdb.buffer_dir is not None:
+        return cfg.tsdb.buffer_dir
+    url = sa.engine.make_url(cfg.store.url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(f"{url.database}.tsdb-buffer")
+    return cfg.source.parent / "fleetdesk-tsdb-buffer"
 
 
 async def save_engine_state(service: Service, engine: Engine | None) -> None:
+    """The rules engine's state to the store; a storage error is counted, shown and retried at
+    the next interval (the engine keeps running on what it has in memory)."""
     if engine is None:
         return
     state = engine.export_state()
-    await asyncio.to_thread(service.store.save_state, ENGINE_STATE, state)
+    try:
+        await asyncio.to_thread(service.store.save_state, ENGINE_STATE, state)
+    except STORAGE_ERRORS as exc:
+        service.health_parts.failed("rules-state", exc)
+        return
+    service.health_parts.recovered("rules-state")
 
 
 async def run(
@@ -242,12 +280,18 @@ async def run(
 
     async def clock() -> None:
         service.pipeline.tick(datetime.now(UTC))
+        if service.faults is not None and service.faults.changed:
+            service.committer.notify()
 
     async def engine_state() -> None:
         await save_engine_state(service, engine)
 
-    async def state() -> None:
-        await flush_state(service)
+    async def last_commit() -> None:  # before the intake disconnects: its acks still go out
+        await service.committer.commit(stop, time.monotonic() + DRAIN_COMMIT_S)
+
+    service.intake.before_disconnect = last_commit
+    if service.shipper is not None:
+        service.shipper.start()
 
     try:
         async with asyncio.TaskGroup() as tg:
@@ -256,7 +300,7 @@ async def run(
                 http.serve(app, cfg.http.host, cfg.http.port, stop, on_listening=listening),
                 name="http",
             )
-            tg.create_task(_every(stop, cfg.store.flush_interval_s, state), name="state-writer")
+            tg.create_task(service.committer.run(stop), name="intake-commit")
             if service.poller is not None:
                 tg.create_task(service.poller.run(stop), name="snmp-poller")
             if service.traps is not None:
@@ -278,10 +322,16 @@ async def run(
     finally:
         stop.set()
         log.info("draining")
-        await flush_state(service)
-        if service.tickets is not None:  # fault events of the last batch
-            await service.tickets.runtime.drain()
+        # what SNMP and the timers produced after the intake's last commit
+        committed = await service.committer.commit(stop, time.monotonic() + DRAIN_COMMIT_S)
+        if service.tickets is not None and committed:  # fault events of the last batch
+            try:
+                await service.tickets.runtime.drain(stop)
+            except STORAGE_ERRORS:
+                log.error("tickets not drained (database unavailable): applied on next start")
         await save_engine_state(service, engine)
+        if service.shipper is not None:
+            await asyncio.to_thread(service.shipper.stop, DRAIN_SHIP_S)
         if service.sink is not None:
             await asyncio.to_thread(service.sink.close)
         service.rejects.close()

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter
 
 from collector.config.collector import CollectorConfig
@@ -26,6 +25,8 @@ from collector.http.desk_inbound import DeskSink, InboundDesk
 from collector.pipeline.rules_stage import RulesSetup
 from collector.pipeline.ticket_runtime import TicketRuntime
 from collector.pipeline.ticket_service import TicketService
+from collector.store import Store
+from collector.store.retry import Health
 from collector.store.tickets import TicketStore
 from collector.tickets.book import TicketBook
 from collector.tickets.from_rules import InventoryWarranty
@@ -73,13 +74,15 @@ def build_tickets(
     cfg: CollectorConfig,
     setup: TicketsSetup,
     rules: RulesSetup,
-    engine: sa.Engine,
+    faults: Store,
     registry: CollectorRegistry,
     *,
+    health: Health | None = None,
     serials: Callable[[str], str] | None = None,
 ) -> Tickets:
-    """``serials``: a device's serial number as the device registry knows it (for tickets)."""
-    store = TicketStore(cfg.store.url, engine=engine)
+    """``faults``: the collector's store, whose fault events the tickets consume;
+    ``serials``: a device's serial number as the device registry knows it (for tickets)."""
+    store = TicketStore(cfg.store.url, engine=faults.engine)
     sla = SlaEngine(rules.policies_dir)
     devices = InventoryWarranty(rules.inventory, serials)
     followup = timedelta(seconds=cfg.tickets.default_followup_s)
@@ -104,8 +107,9 @@ def build_tickets(
             setup.sinks,
             poll_s=cfg.tickets.delivery_poll_s,
             metrics=DeliveryMetrics(registry),
+            health=health,
         )
-    runtime = TicketRuntime(service, worker)
+    runtime = TicketRuntime(service, faults, worker, health)
     inbound = None
     desks = {
         name: DeskSink(name, sink.kind, sink.inbound.secrets, sink.inbound.options)

@@ -31,8 +31,16 @@ def safe_url(url: str) -> str:
     return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
+# PostgreSQL waits for a lock for ever by default; like SQLite's busy_timeout, give up after 5 s
+# so a locked table becomes a counted, retried error shown in /healthz instead of a silent stall.
+PG_OPTIONS = "-c lock_timeout=5000"
+
+
 def create_engine(url: str) -> sa.Engine:
-    engine = sa.create_engine(url, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if sa.engine.make_url(url).get_backend_name() == "postgresql":
+        connect_args["options"] = PG_OPTIONS
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -8,6 +8,7 @@ are what the data-access layer queries with.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -65,7 +66,12 @@ fault_events: Final = sa.Table(
     sa.Column("device", sa.String(64), nullable=False),
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+    # the ticket book's input (JSON), null when tickets are off: the durable fault-to-ticket
+    # hand-off, consumed in id order behind the cursor service_state[TICKET_CURSOR]
+    sa.Column("signal", sa.Text, nullable=True),
 )
+
+TICKET_CURSOR: Final = "ticket_cursor"
 
 # Opaque state blobs that must survive a restart (the rules engine's timers and clocks).
 service_state: Final = sa.Table(
@@ -87,6 +93,20 @@ def _v2_faults(conn: sa.Connection) -> None:
     service_state.create(conn)
 
 
+def v5_fault_handoff(conn: sa.Connection) -> None:
+    """Fault events carry their ticket input; tickets consume them behind a cursor that starts
+    after the events already there (those were ticketed by the in-memory hand-off)."""
+    # a fresh database got the column from step 2 (which creates the table as described here)
+    if "signal" not in {c["name"] for c in sa.inspect(conn).get_columns("fault_events")}:
+        conn.execute(sa.text("ALTER TABLE fault_events ADD COLUMN signal TEXT"))
+    last = conn.execute(sa.select(sa.func.max(fault_events.c.id))).scalar() or 0
+    conn.execute(
+        service_state.insert().values(
+            name=TICKET_CURSOR, body=f'{{"id": {int(last)}}}', saved_at=time.time()
+        )
+    )
+
+
 Migration = Callable[[sa.Connection], None]
 
 # Index + 1 is the schema version the step leads to. Tickets and the delivery outbox
@@ -99,4 +119,5 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     ticket_tables.v4_outbox,
     api_tables.v5_api,
     ticket_tables.v_inbound_seen_index,  # 6
+    v5_fault_handoff,  # 7
 )

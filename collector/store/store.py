@@ -38,6 +38,10 @@ class DeviceRow:
     unassigned: bool = False
 
 
+# (at, device or site, kind, replay-line body, ticket input as JSON or None)
+FaultRecord = tuple[float, str, str, dict[str, Any], str | None]
+
+
 @dataclass(frozen=True, slots=True)
 class OpenFault:
     key: str
@@ -76,22 +80,41 @@ class Store:
     def upsert_devices(self, rows: Sequence[DeviceRow]) -> None:
         if not rows:
             return
-        table = schema.devices
-        values = [_device_values(r) for r in rows]
         with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
+            self._upsert_devices(conn, rows)
 
-                stmt: Any = pg_insert(table)
-            else:
-                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    def _upsert_devices(self, conn: sa.Connection, rows: Sequence[DeviceRow]) -> None:
+        table = schema.devices
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-                stmt = sqlite_insert(table)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[table.c.id],
-                set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name != "id"},
-            )
-            conn.execute(stmt, values)
+            stmt: Any = pg_insert(table)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.id],
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name != "id"},
+        )
+        conn.execute(stmt, [_device_values(r) for r in rows])
+
+    def commit_intake(
+        self,
+        rows: Sequence[DeviceRow],
+        events: Sequence[FaultRecord],
+        open_now: list[OpenFault] | None,
+    ) -> None:
+        """One intake commit: device rows, fault events (with their ticket input) and, when
+        faults changed, the open-fault set, in one transaction (the batch's MQTT messages are
+        acknowledged after it)."""
+        if not rows and not events and open_now is None:
+            return
+        with self.engine.begin() as conn:
+            if rows:
+                self._upsert_devices(conn, rows)
+            if events or open_now is not None:
+                self._record_faults(conn, events, open_now)
 
     def devices(self) -> list[DeviceRow]:
         with self.engine.connect() as conn:
@@ -107,17 +130,21 @@ class Store:
 
     # ----------------------------------------------------------------- faults
 
-    def record_faults(
-        self, events: Iterable[tuple[float, str, str, dict[str, Any]]], open_now: list[OpenFault]
-    ) -> None:
+    def record_faults(self, events: Iterable[FaultRecord], open_now: list[OpenFault]) -> None:
         """Append fault events and replace the open-fault set, in one transaction."""
-        rows = [
-            {"at": at, "device": device, "kind": kind, "body": json.dumps(body)}
-            for at, device, kind, body in events
-        ]
         with self.engine.begin() as conn:
-            if rows:
-                conn.execute(schema.fault_events.insert(), rows)
+            self._record_faults(conn, list(events), open_now)
+
+    def _record_faults(
+        self, conn: sa.Connection, events: Sequence[FaultRecord], open_now: list[OpenFault] | None
+    ) -> None:
+        rows = [
+            {"at": at, "device": device, "kind": kind, "body": json.dumps(body), "signal": signal}
+            for at, device, kind, body, signal in events
+        ]
+        if rows:
+            conn.execute(schema.fault_events.insert(), rows)
+        if open_now is not None:
             conn.execute(schema.faults.delete())
             if open_now:
                 conn.execute(
@@ -141,6 +168,22 @@ class Store:
                 OpenFault(r.fault_key, r.device, r.kind, r.opened_at, json.loads(r.body))
                 for r in rows
             ]
+
+    def fault_events_after(self, cursor: int, limit: int) -> list[tuple[int, str | None]]:
+        """(id, ticket input) of the fault events after ``cursor``, oldest first."""
+        table = schema.fault_events
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(table.c.id, table.c.signal)
+                .where(table.c.id > cursor)
+                .order_by(table.c.id)
+                .limit(limit)
+            )
+            return [(int(r.id), r.signal) for r in found]
+
+    def ticket_cursor(self) -> int:
+        body = self.load_state(schema.TICKET_CURSOR)
+        return int(body.get("id", 0)) if body else 0
 
     def fault_event_count(self) -> int:
         with self.engine.connect() as conn:

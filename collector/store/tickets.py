@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.store import database, outbox
+from collector.store import schema as state_schema
 from collector.store import ticket_tables as schema
 from collector.store.database import StoreError
 from collector.tickets import codec
@@ -78,6 +79,18 @@ class TicketTx:
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
+
+    def set_ticket_cursor(self, fault_event_id: int) -> None:
+        """The fault events up to this id were applied (committed with the tickets they made)."""
+        table = state_schema.service_state
+        self.conn.execute(table.delete().where(table.c.name == state_schema.TICKET_CURSOR))
+        self.conn.execute(
+            table.insert().values(
+                name=state_schema.TICKET_CURSOR,
+                body=json.dumps({"id": fault_event_id}),
+                saved_at=time.time(),
+            )
+        )
 
     def next_number(self, day: date) -> int:
         stmt = _next_number_stmt(self.conn.dialect.name)

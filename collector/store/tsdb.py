@@ -1,11 +1,9 @@
 """Telemetry to the time-series database, as InfluxDB line protocol built by hand.
 
-Lines are built here (building ``Point`` objects costs about three times as much), joined into
-one chunk per intake batch and handed to influxdb-client's batching ``WriteApi``, which writes
-from its own thread with retries and back-off to any server speaking the InfluxDB v2 write API
-(InfluxDB 2/3, VictoriaMetrics). The hand-over never blocks: lines waiting to be written are
-counted, and past ``max_buffer_lines`` new lines are dropped and counted, so a database outage
-costs history, never intake or rule evaluation. Without a database the last few samples of each
+Lines are built here (building influxdb-client ``Point`` objects costs about three times as
+much) and handed to the disk buffer (``tsdb_buffer.py``), which the intake commit writes before
+the messages are acknowledged and a shipper thread sends to any server speaking the InfluxDB v2
+write API (InfluxDB 2/3, VictoriaMetrics). Without a database the last few samples of each
 device are kept in memory (``RecentSamples``) for the board.
 
 Integers are written as floats so a metric keeps one field type whatever a device sends.
@@ -13,17 +11,11 @@ Integers are written as floats so a metric keeps one field type whatever a devic
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections import deque
-from typing import Any, Protocol
+from typing import Protocol
 
 from agent import wire
-from collector.config.collector import TsdbConfig
 from collector.metrics import Metrics
-
-log = logging.getLogger("fleetdesk.collector.tsdb")
 
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " "})
 
@@ -57,7 +49,7 @@ def line(measurement: str, tenant: str, msg: wire.Telemetry) -> str | None:
 
 
 class TelemetryWriter(Protocol):
-    """Where telemetry lines go (the InfluxDB v2 write API client, or a test's stand-in)."""
+    """Where telemetry lines go (the disk buffer, or a test's stand-in)."""
 
     def submit(self, lines: list[str]) -> None: ...
 
@@ -65,95 +57,6 @@ class TelemetryWriter(Protocol):
 
     @property
     def backlog(self) -> int: ...
-
-
-class InfluxWriter:
-    """influxdb-client's batching writer behind a bounded, counted hand-over."""
-
-    def __init__(self, cfg: TsdbConfig, metrics: Metrics) -> None:
-        from influxdb_client.client.influxdb_client import InfluxDBClient
-        from influxdb_client.client.write_api import WriteOptions
-        from influxdb_client.domain.write_precision import WritePrecision
-
-        assert cfg.url is not None
-        self.cfg = cfg
-        self.metrics = metrics
-        self._lock = threading.Lock()
-        self._backlog = 0
-        self._sent: deque[tuple[float, int]] = deque()  # (hand-over time, lines) per chunk
-        self._precision = WritePrecision.MS
-        self._client = InfluxDBClient(
-            url=cfg.url, token=cfg.token or "none", org=cfg.org, timeout=10_000
-        )
-        self._api = self._client.write_api(
-            write_options=WriteOptions(
-                batch_size=cfg.batch_size,
-                flush_interval=cfg.flush_interval_ms,
-                jitter_interval=0,
-                retry_interval=cfg.retry_interval_ms,
-                max_retries=cfg.max_retries,
-                max_retry_delay=min(30_000, cfg.max_retry_time_ms),
-                max_retry_time=cfg.max_retry_time_ms,
-                exponential_base=2,
-                max_close_wait=10_000,
-            ),
-            success_callback=self._written,
-            error_callback=self._failed,
-            retry_callback=self._retrying,
-        )
-
-    @property
-    def backlog(self) -> int:
-        return self._backlog
-
-    def submit(self, lines: list[str]) -> None:
-        with self._lock:
-            room = self.cfg.max_buffer_lines - self._backlog
-            if len(lines) > room:  # the buffer is full: keep what fits, count the rest
-                self.metrics.tsdb_lines.labels("dropped").inc(len(lines) - max(room, 0))
-                lines = lines[: max(room, 0)]
-                if not lines:
-                    return
-            n = len(lines)
-            self._backlog += n
-            self._sent.append((time.monotonic(), n))
-        self.metrics.tsdb_backlog.set(self._backlog)
-        self._api.write(
-            bucket=self.cfg.bucket,
-            org=self.cfg.org,
-            record="\n".join(lines).encode(),
-            write_precision=self._precision,  # type: ignore[arg-type]  # a str enum member
-        )
-
-    def _settle(self, data: Any, outcome: str) -> None:
-        n = (data.count(b"\n") if isinstance(data, bytes) else str(data).count("\n")) + 1
-        now = time.monotonic()
-        with self._lock:
-            self._backlog = max(0, self._backlog - n)
-            left, first = n, None
-            while left > 0 and self._sent:
-                at, lines = self._sent.popleft()
-                first = at if first is None else first
-                left -= lines
-        self.metrics.tsdb_backlog.set(self._backlog)
-        self.metrics.tsdb_lines.labels(outcome).inc(n)
-        if outcome == "written" and first is not None:
-            self.metrics.tsdb_write_seconds.observe(now - first)
-
-    def _written(self, _conf: Any, data: Any) -> None:
-        self._settle(data, "written")
-
-    def _failed(self, _conf: Any, data: Any, exc: BaseException) -> None:
-        log.warning("TSDB write failed, lines dropped: %s", str(exc).splitlines()[0][:200])
-        self._settle(data, "failed")
-
-    def _retrying(self, _conf: Any, _data: Any, exc: BaseException) -> None:
-        log.info("TSDB write will be retried: %s", str(exc).splitlines()[0][:200])
-
-    def close(self) -> None:
-        """Flush what is buffered (waiting at most ``max_close_wait``), then disconnect."""
-        self._api.close()  # type: ignore[no-untyped-call]
-        self._client.close()  # type: ignore[no-untyped-call]
 
 
 class RecentSamples:

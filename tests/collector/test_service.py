@@ -24,25 +24,43 @@ from tests.support.victoria import Victoria
 T = "fleet/v1/acme/{}/telemetry"
 
 
-async def test_tsdb_down_counts_drops_and_never_blocks_intake(
+async def test_tsdb_down_fills_the_disk_buffer_then_stops_acknowledging(
     tmp_path: Path, broker: Broker
 ) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
+    victoria = Victoria(tmp_path / "victoria")  # its port is chosen, not yet listening
     text = collector_yaml(tmp_path, broker).replace(
         "intake:",
-        f"tsdb:\n  url: {dead}\n  max_buffer_lines: 5\n  batch_size: 1000\n"
-        "  flush_interval_ms: 60000\n  max_retries: 0\nintake:",
+        f"tsdb:\n  url: {victoria.url}\n  max_buffer_lines: 5\n  retry_interval_ms: 100\nintake:",
     )
     cfg = make_config(tmp_path, text)
     pub = Publisher(broker)
-    async with running(cfg) as service:
-        await asyncio.to_thread(pub.many, [(T.format("d1"), telemetry("d1", s)) for s in range(20)])
-        value = service.metrics.registry.get_sample_value
-        await eventually(lambda: value("collector_messages_total", {"outcome": "accepted"}) == 20)
-        assert value("collector_tsdb_backlog_lines") == 5
-        assert value("collector_tsdb_lines_total", {"outcome": "dropped"}) == 15
-        assert service.registry.devices["d1"].high == 19  # the registry kept up
-    pub.close()
+    try:
+        async with running(cfg) as service:
+            value = service.metrics.registry.get_sample_value
+            first = [(T.format("d1"), telemetry("d1", s, ts=ago(60 - s))) for s in range(5)]
+            await asyncio.to_thread(pub.many, first)
+            await eventually(lambda: value("collector_tsdb_backlog_lines") == 5)
+            await eventually(lambda: value("collector_mqtt_unacked") == 0)  # on disk: acked
+            assert "tsdb" in service.health()[1]["degraded"]  # the database is down
+            rest = [(T.format("d1"), telemetry("d1", s, ts=ago(60 - s))) for s in range(5, 20)]
+            await asyncio.to_thread(pub.many, rest)
+            # the buffer is full: the batch is held, not acknowledged (the broker keeps it)
+            await eventually(lambda: "tsdb-buffer" in service.health()[1].get("degraded", {}))
+            await eventually(lambda: value("collector_mqtt_unacked") == 15)
+            assert value("collector_tsdb_backlog_lines") == 5
+            assert service.registry.devices["d1"].high == 19  # evaluation kept up
+            await asyncio.to_thread(victoria.start)
+            await eventually(lambda: value("collector_mqtt_unacked") == 0, seconds=30)
+            await eventually(lambda: value("collector_tsdb_backlog_lines") == 0, seconds=30)
+            assert "degraded" not in service.health()[1]
+            assert value("collector_tsdb_lines_total", {"outcome": "written"}) == 20
+        stored = await asyncio.to_thread(
+            victoria.wait_for_samples, 'fleet_cpu_pct{device="d1"}', 20
+        )
+        assert [v for _, v in stored["d1"]] == [float(s) for s in range(20)]
+    finally:
+        pub.close()
+        victoria.stop()
 
 
 async def test_mqtt_311_persistent_session_delivers_what_was_missed(
@@ -153,7 +171,8 @@ async def test_tsdb_writes_are_retried_until_the_database_is_back(
             await eventually(
                 lambda: value("collector_messages_total", {"outcome": "accepted"}) == 10
             )
-            assert value("collector_tsdb_backlog_lines") == 10  # held while the database is down
+            # on disk (the next intake commit) and held while the database is down
+            await eventually(lambda: value("collector_tsdb_backlog_lines") == 10)
             await asyncio.to_thread(victoria.start)
             await eventually(lambda: value("collector_tsdb_backlog_lines") == 0, seconds=30)
             assert value("collector_tsdb_lines_total", {"outcome": "written"}) == 10

@@ -71,9 +71,9 @@ def test_devices_upsert_and_read_back(store: Store) -> None:
 
 def test_faults_and_state_blobs(store: Store) -> None:
     fault = OpenFault("f1", "dev-1", "device_offline", 1_700_000_000.0, {"level": "A"})
-    store.record_faults([(1.0, "dev-1", "device_offline", {"event": "opened"})], [fault])
+    store.record_faults([(1.0, "dev-1", "device_offline", {"event": "opened"}, None)], [fault])
     assert store.open_faults() == [fault]
-    store.record_faults([(2.0, "dev-1", "device_offline", {"event": "cleared"})], [])
+    store.record_faults([(2.0, "dev-1", "device_offline", {"event": "cleared"}, None)], [])
     assert store.open_faults() == []
     assert store.fault_event_count() == 2
     assert store.load_state("engine") is None

@@ -251,8 +251,9 @@ def test_worker_false_only_queues_for_an_external_deliverer(tmp_path: Path, brok
     rules = load_setup(cfg)
     assert rules is not None
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    Store(engine).migrate()
-    tickets = build_tickets(cfg, load_tickets(cfg, env), rules, engine, CollectorRegistry())
+    store = Store(engine)
+    store.migrate()
+    tickets = build_tickets(cfg, load_tickets(cfg, env), rules, store, CollectorRegistry())
     assert tickets.runtime.worker is None
     assert tickets.inbound is not None
     engine.dispose()

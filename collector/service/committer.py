@@ -1,0 +1,165 @@
+"""The intake committer: what the pipeline produced is made durable, then acknowledged.
+
+One task. Each pass takes, at one instant on the event loop (so they match): the message ids
+of the batches processed so far, the dirty registry rows, the new fault events (each with its
+ticket input) and the telemetry lines. Then, in a worker thread: the lines are appended to the
+TSDB disk buffer, and the rows and events are committed in one database transaction. Only then
+are the messages acknowledged and the ticket runtime woken. Batches arriving meanwhile wait for
+the next pass (group commit: one transaction for many batches); passes are at least
+``store.commit_interval_s`` apart.
+
+A failed pass (database locked or down, disk buffer full or its disk full) is kept and retried
+with backoff; it is counted, ``/healthz`` shows the part as degraded, and nothing more is
+acknowledged, so the broker keeps the backlog (bounded by ``mqtt.max_unacked``). Lines already
+on disk are not appended twice on a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from collector.intake.mqtt import Acks, MqttIntake
+from collector.metrics import Metrics
+from collector.pipeline.dedup import Registry
+from collector.pipeline.rules_stage import FaultLog
+from collector.store import DeviceRow, OpenFault, Store
+from collector.store.retry import STORAGE_ERRORS, Backoff, Health, sleep_unless
+from collector.store.store import FaultRecord
+from collector.store.tsdb_buffer import BufferFull, DiskBuffer
+
+log = logging.getLogger("fleetdesk.collector.commit")
+
+PART = "intake-commit"
+BUFFER_PART = "tsdb-buffer"
+RETRIED: tuple[type[BaseException], ...] = (BufferFull, *STORAGE_ERRORS)
+
+
+@dataclass
+class Pass:
+    """What one commit makes durable, and the acknowledgements that wait for it."""
+
+    acks: Acks
+    rows: list[DeviceRow]
+    events: list[FaultRecord]
+    open_now: list[OpenFault] | None
+    lines: list[str] = field(default_factory=list)
+    lines_on_disk: bool = False
+    stored: bool = False
+
+    @property
+    def faults(self) -> bool:
+        return bool(self.events)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.acks[1] or self.rows or self.events or self.lines) and (
+            self.open_now is None
+        )
+
+
+class Committer:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        faults: FaultLog | None,
+        buffer: DiskBuffer | None,
+        intake: MqttIntake,
+        metrics: Metrics,
+        health: Health,
+        commit_interval_s: float,
+        idle_interval_s: float,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.faults = faults
+        self.buffer = buffer
+        self.intake = intake
+        self.metrics = metrics
+        self.health = health
+        self.commit_interval_s = commit_interval_s
+        self.idle_interval_s = idle_interval_s
+        self.on_faults: list[Callable[[], None]] = []  # after a commit that stored fault events
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._held: Pass | None = None
+
+    def notify(self) -> None:
+        """A batch went down the pipeline (event loop thread)."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        last = 0.0
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_interval_s)
+            wait = self.commit_interval_s - (time.monotonic() - last)
+            if wait > 0:  # group commit: let a few more batches join this pass
+                await sleep_unless(stop, wait)
+            if stop.is_set():
+                break
+            self._wake.clear()
+            last = time.monotonic()
+            await self.commit(stop)
+
+    async def commit(self, give_up: asyncio.Event | None = None, deadline: float = 0.0) -> bool:
+        """One pass (and its retries). False if it was given up (``give_up`` set and, if given,
+        ``deadline`` passed): then nothing was acknowledged and the broker redelivers."""
+        async with self._lock:
+            backoff = Backoff()
+            while True:
+                work = self._held or self._take()
+                if work.empty:
+                    return True
+                try:
+                    await asyncio.to_thread(self._write, work)
+                except RETRIED as exc:
+                    self._held = work
+                    part = BUFFER_PART if isinstance(exc, BufferFull | OSError) else PART
+                    if isinstance(exc, BufferFull):
+                        self.health.failed(part, str(exc))
+                    else:
+                        self.health.failed(part, exc)
+                    if give_up is not None and give_up.is_set() and time.monotonic() >= deadline:
+                        log.error("intake commit given up at shutdown: %s", exc)
+                        return False
+                    await asyncio.sleep(backoff.take())
+                    continue
+                self._held = None
+                self.health.recovered(PART)
+                self.health.recovered(BUFFER_PART)
+                self.intake.ack(work.acks)
+                self.metrics.commits.inc()
+                if work.faults:
+                    for wake in self.on_faults:
+                        wake()
+                return True
+
+    def _take(self) -> Pass:
+        acks = self.intake.take_acks()
+        rows = self.registry.take_dirty()
+        events: list[FaultRecord] = []
+        open_now = None
+        if self.faults is not None and self.faults.changed:
+            events, open_now = self.faults.take()
+        lines = self.buffer.take() if self.buffer is not None else []
+        return Pass(acks, rows, events, open_now, lines)
+
+    def _write(self, work: Pass) -> None:
+        """Worker thread: lines to the disk buffer first, then the database transaction.
+
+        A crash between the two leaves the batch unacknowledged: it is redelivered and its
+        lines written again, which the TSDB stores once per series and timestamp."""
+        if work.lines and not work.lines_on_disk:
+            assert self.buffer is not None
+            self.buffer.append(work.lines)
+            work.lines_on_disk = True
+        if not work.stored:
+            self.store.commit_intake(work.rows, work.events, work.open_now)
+            work.stored = True
