@@ -93,8 +93,17 @@ class Api:
         """One MQTT telemetry payload through the pipeline, its tickets committed."""
         topic = f"fleet/v1/{tenant}/{device}/telemetry"
         self.service.pipeline.feed([(topic, telemetry(device, seq, **metrics), time.time())])
-        assert self.service.tickets is not None
-        asyncio.run(self.service.tickets.runtime.drain())
+        self.settle()
+
+    def settle(self) -> None:
+        """Commit what the pipeline holds; the ticket runtime takes the fault events from there."""
+
+        async def commit_and_ticket() -> None:
+            await self.service.committer.commit()
+            assert self.service.tickets is not None
+            await self.service.tickets.runtime.drain()
+
+        asyncio.run(commit_and_ticket())
 
     def close(self) -> None:
         self.store.close()

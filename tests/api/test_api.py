@@ -382,8 +382,7 @@ def test_maintenance_applies_live_and_cancel_raises_held_faults(
     assert [w["id"] for w in listed] == [window_id]
     cancelled = client.delete(f"{V1}/maintenance/{window_id}?reason=done early", headers=auth)
     assert cancelled.status_code == 200 and cancelled.json()["active"] is False
-    assert api.service.tickets is not None
-    asyncio.run(api.service.tickets.runtime.drain())
+    api.settle()
     assert client.get(f"{V1}/tickets?device=gw-2", headers=auth).json()["total"] == 1
     audit = api_store.actions(api.store.engine)
     assert [(a["action"], a["target"]) for a in audit] == [

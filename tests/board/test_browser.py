@@ -58,7 +58,11 @@ async def test_fault_on_board_countdown_ack_and_viewer(tmp_path: Path, broker: B
     receiver.start()
     http_port = free_port()
     cfg = make_config(tmp_path, tickets_config(tmp_path, broker, receiver, 2, http_port))
-    env = {"DESK_OUT_SECRET": new_secret(), "DESK_IN_SECRET": new_secret()}
+    env = {
+        "DESK_OUT_SECRET": new_secret(),
+        "DESK_IN_SECRET": new_secret(),
+        "DESK_SINK_SECRET": new_secret(),
+    }
     pub = Publisher(broker)
     base = f"http://127.0.0.1:{http_port}"
     try:

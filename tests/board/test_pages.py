@@ -77,8 +77,7 @@ def test_board_paginates_and_filters(tmp_path: Path) -> None:
     api.service.pipeline.feed([(f"fleet/v1/acme/d-{i}/telemetry",
                                 telemetry(f"d-{i}", 1, disk_used_pct=97.0), now)
                                for i in range(230)])  # fmt: skip
-    assert api.service.tickets is not None
-    asyncio.run(api.service.tickets.runtime.drain())
+    api.settle()
     client = signed_in(api, "viewer")
     first = client.get("/board").text
     assert first.count("<tr class=") == 100 and "page 1 of 3 (230 tickets)" in first
