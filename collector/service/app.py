@@ -27,6 +27,8 @@ from collector.intake.snmp_traps import TrapReceiver
 from collector.metrics import Metrics
 from collector.pipeline.assembly import Pipeline, assemble
 from collector.pipeline.dedup import Registry
+from collector.pipeline.identity import Identity
+from collector.pipeline.listening import ListeningClock
 from collector.pipeline.rules_stage import FaultLog, RulesSetup, RulesStage, load_setup, new_engine
 from collector.pipeline.stage import FaultStage
 from collector.preset_paths import default_rules_dir
@@ -80,11 +82,7 @@ def build(
 ) -> Service:
     """The service's parts, wired; ``engine`` is the rules engine built from ``setup``."""
     metrics = Metrics()
-    known = None
-    if setup is not None:
-        inventory = setup.inventory
-        known = lambda device: inventory.get(device) is not None  # noqa: E731
-    registry = Registry(metrics, window=cfg.intake.dedup_window, known=known)
+    registry = Registry(metrics, window=cfg.intake.dedup_window, identity=identity(cfg, setup))
     registry.restore(store.devices())
     rejects = Rejects(
         metrics,
@@ -140,6 +138,20 @@ def build(
             cfg.snmp.traps, cfg.snmp.targets, pipeline, metrics, trap_names=named
         )
     return service
+
+
+def identity(cfg: CollectorConfig, setup: RulesSetup | None) -> Identity | None:
+    """Devices' tenants from the inventory; polled SNMP devices are known too."""
+    if setup is None:
+        return None
+    inventory = setup.inventory
+
+    def lookup(device: str) -> str | None:
+        dev = inventory.get(device)
+        return dev.tenant if dev is not None else None
+
+    polled = (t.device for t in cfg.snmp.targets)
+    return Identity(lookup, configured=polled, adopt=cfg.rules.adopt_tenants)
 
 
 def snmp_profiles(cfg: CollectorConfig) -> dict[str, Profile]:
@@ -230,8 +242,10 @@ async def run(
         service.http_port = port
         log.info("http on %s:%d (/healthz, /metrics)", cfg.http.host, port)
 
+    listening_clock = ListeningClock(service.pipeline)  # absence only while listening
+
     async def clock() -> None:
-        service.pipeline.tick(datetime.now(UTC))
+        listening_clock(datetime.now(UTC), service.intake.connected)
 
     async def engine_state() -> None:
         await save_engine_state(service, engine)
