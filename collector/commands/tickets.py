@@ -5,7 +5,8 @@
     fleetdesk tickets outbox --db URL                    counts and dead-lettered events, JSON
     fleetdesk tickets requeue --db URL [--sink NAME]     send dead-lettered events again
 
-Bad input (an unreachable database, an unknown fault number) exits 2 with one line on stderr.
+Bad input (an unreachable database, a SQLite file that does not exist, an unknown fault number)
+exits 2 with one line on stderr; a wrong path never creates an empty database.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"fleetdesk tickets: {message}", file=sys.stderr)
         return 2
 
+    missing = _missing_sqlite_file(args.db)
+    if missing is not None:  # opening would create an empty database and show nothing
+        return fail(f"no database at {missing} (--db sqlite:///FILE names an existing file)")
     store = TicketStore(args.db)
     try:
         store.migrate()
@@ -73,3 +77,18 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The file a ``sqlite:`` URL names when it does not exist (None: it does, or not SQLite)."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None  # TicketStore names what is wrong with the URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return None if Path(parsed.database).is_file() else parsed.database

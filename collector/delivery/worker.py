@@ -72,6 +72,7 @@ class DeliveryWorker:
         self._batch = 4 * max_in_flight
         self._poll_s = poll_s
         self._wake = asyncio.Event()
+        self._gauge_states: set[str] = set()  # outbox states the gauge has shown
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
 
@@ -97,6 +98,8 @@ class DeliveryWorker:
                 if await self.run_once():
                     continue
                 await self._sleep(stop)
+                if self._wake.is_set():  # rows committed (notify): the gauge shows them now
+                    await asyncio.to_thread(self._refresh_gauges)
 
     async def run_once(self) -> int:
         """Attempt the rows due now (one per sink and ticket), then record the outcomes in one
@@ -147,8 +150,7 @@ class DeliveryWorker:
                 dead.append((row.id, row.attempts + 1, now, reason))
                 log.error("delivery %s to %s dead-lettered: %s", row.event_id, row.sink, reason)
         self._store.settle(delivered, retries, dead)
-        if dead:
-            self._refresh_gauges()
+        self._refresh_gauges()  # on every delivery, not minutes later
 
     async def _attempt(self, sink: Sink, row: OutboxRow) -> Attempt:
         event = json.loads(row.body)
@@ -205,6 +207,9 @@ class DeliveryWorker:
 
     def _refresh_gauges(self) -> None:
         counts = self._store.outbox_counts()
+        for state in self._gauge_states - counts.keys():  # emptied since: 0, not the old count
+            self.metrics.outbox.labels(state).set(0)
+        self._gauge_states = set(counts)
         for state, n in counts.items():
             self.metrics.outbox.labels(state).set(n)
         self.metrics.dead.set(counts.get("dead", 0))

@@ -153,3 +153,19 @@ async def test_hostile_labels_land_under_the_right_tenant_and_device_in_victoria
     assert (metric["tenant"], metric["device"]) == ("acme", "gw-1")
     assert metric["site"] == "a\\"
     assert metric["zone"] == "x\\,tenant=evil"
+
+
+def test_tickets_with_a_wrong_database_path_refuses_and_creates_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    missing = tmp_path / "nope" / "collector.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "collector", "tickets", "list", "--db", f"sqlite:///{missing}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "no database at" in result.stderr
+    assert not missing.exists() and not missing.parent.exists()
