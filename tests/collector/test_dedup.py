@@ -87,3 +87,28 @@ def test_reject_logging_is_rate_limited() -> None:
     assert limit.suppressed == 2
     assert limit.allow(10.0) is False  # a third of a token back
     assert limit.allow(31.0) is True  # one token back after 30 s
+
+
+def test_a_restored_spool_is_not_dropped_as_duplicates() -> None:
+    """Same device and boot, the counter back at 1 (spool restored from a copy): the reports are
+    newer than any seen, so a new epoch starts; nothing is dropped, the rewind is counted."""
+    from datetime import UTC, datetime, timedelta
+
+    from agent import wire
+    from collector.intake.envelope import Envelope
+    from collector.metrics import Metrics
+    from collector.pipeline.dedup import DedupStage, Registry
+
+    metrics = Metrics()
+    stage = DedupStage(Registry(metrics, window=64), metrics)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def env(seq: int, second: int) -> Envelope:
+        msg = wire.Telemetry("gw", "b1", seq, t0 + timedelta(seconds=second), {"x": 1.0})
+        return Envelope("fleet/v1/t/gw/telemetry", b"", 0.0, msg=msg, tenant="t")
+
+    assert len(stage([env(s, s) for s in range(1, 501)])) == 500
+    restored = [env(s, 1000 + s) for s in range(1, 301)]  # seq 1.. again, newer stamps
+    assert len(stage(restored)) == 300
+    assert metrics.registry.get_sample_value("collector_seq_rewinds_total") == 1
+    assert stage([env(300, 1300)]) == []  # and a repeat of them is a duplicate again

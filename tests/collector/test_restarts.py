@@ -1,7 +1,8 @@
 """Restarts do not invent outages: the collector as a subprocess, a real Mosquitto, devices
 reporting every second. A collector SIGKILL, a SIGTERM restart after 20 s and a broker restart
 after 25 s give no fault and no ticket (so nothing to deliver to a desk) for the devices that
-kept reporting; the one that went silent during the first outage is found offline."""
+kept reporting; the one that went silent during the first outage is found offline, and the
+registry says so."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from collector.store import Store
 from collector.store.tickets import TicketStore
 from tests.collector.conftest import collector_yaml, telemetry
 from tests.collector.test_end_to_end import CollectorProcess
@@ -138,6 +140,10 @@ def test_restarts_invent_no_outage_and_a_silent_device_is_still_found(
     events = _fault_events(db)
     assert [e for e in events if e[0] in KEPT] == [], events
     assert (SILENT, "device_offline", "opened") in events
+    registry = Store.open(f"sqlite:///{db}")
+    states = {row.id: row.state for row in registry.devices()}
+    registry.close()
+    assert states == {**dict.fromkeys(KEPT, "online"), SILENT: "offline"}  # as the engine sees it
     store = TicketStore(f"sqlite:///{db}")
     tickets = store.tickets(live_only=False)
     store.close()
