@@ -22,6 +22,7 @@ from typing import Final
 from agent import wire
 from collector.intake.deadletter import Rejects
 from collector.intake.envelope import Envelope
+from collector.rules.inventory import Inventory
 
 TENANT_MISMATCH: Final = "tenant_mismatch"
 UNASSIGNED_STATE: Final = "unassigned"  # the registry state of a device nobody adopted yet
@@ -56,6 +57,18 @@ class Identity:
     def judged(self, device: str, tenant: str) -> bool:
         """Whether the rules judge the device: known, or its tenant adopts unknown devices."""
         return self.known(device) or EVERY_TENANT in self.adopt or tenant in self.adopt
+
+
+def from_inventory(
+    inventory: Inventory, *, configured: Iterable[str] = (), adopt: Iterable[str] = ()
+) -> Identity:
+    """Tenants from the inventory (the live service and replay alike)."""
+
+    def lookup(device: str) -> str | None:
+        dev = inventory.get(device)
+        return dev.tenant if dev is not None else None
+
+    return Identity(lookup, configured=configured, adopt=adopt)
 
 
 class IdentityStage:

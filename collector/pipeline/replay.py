@@ -24,7 +24,7 @@ from collector.intake.envelope import Envelope
 from collector.metrics import Metrics
 from collector.pipeline.assembly import Pipeline, assemble
 from collector.pipeline.dedup import Registry
-from collector.pipeline.identity import Identity
+from collector.pipeline.identity import from_inventory
 from collector.rules.engine import Engine
 from collector.rules.faults import FaultEvent
 from collector.rules.inputs import Maintenance, Trap
@@ -169,18 +169,6 @@ def _maintenance(raw: object) -> Maintenance:
         raise BadLine(f"maintenance: {exc}") from None
 
 
-def _identity(engine: Engine, adopt: Sequence[str]) -> Identity:
-    """As in the service: tenants from the inventory; devices not in it are judged only when
-    their tenant is adopted (``--adopt``, ``rules.adopt_tenants``)."""
-    inventory = engine.inventory
-
-    def lookup(device: str) -> str | None:
-        dev = inventory.get(device)
-        return dev.tenant if dev is not None else None
-
-    return Identity(lookup, adopt=adopt)
-
-
 class Replay:
     def __init__(
         self,
@@ -199,7 +187,7 @@ class Replay:
             intake=IntakeConfig(),
             mappings=(),
             metrics=metrics,
-            registry=Registry(metrics, identity=_identity(engine, adopt)),
+            registry=Registry(metrics, identity=from_inventory(engine.inventory, adopt=adopt)),
             rejects=self._refusals,
             measurement="fleet",
             telemetry=None,

@@ -27,7 +27,7 @@ from collector.intake.snmp_traps import TrapReceiver
 from collector.metrics import Metrics
 from collector.pipeline.assembly import Pipeline, assemble
 from collector.pipeline.dedup import Registry
-from collector.pipeline.identity import Identity
+from collector.pipeline.identity import from_inventory
 from collector.pipeline.listening import ListeningClock
 from collector.pipeline.rules_stage import FaultLog, RulesSetup, RulesStage, load_setup, new_engine
 from collector.pipeline.stage import FaultStage
@@ -82,7 +82,11 @@ def build(
 ) -> Service:
     """The service's parts, wired; ``engine`` is the rules engine built from ``setup``."""
     metrics = Metrics()
-    registry = Registry(metrics, window=cfg.intake.dedup_window, identity=identity(cfg, setup))
+    identity = None
+    if setup is not None:  # tenants from the inventory; polled SNMP devices are known too
+        polled = [t.device for t in cfg.snmp.targets]
+        identity = from_inventory(setup.inventory, configured=polled, adopt=cfg.rules.adopt_tenants)
+    registry = Registry(metrics, window=cfg.intake.dedup_window, identity=identity)
     registry.restore(store.devices())
     rejects = Rejects(
         metrics,
@@ -138,20 +142,6 @@ def build(
             cfg.snmp.traps, cfg.snmp.targets, pipeline, metrics, trap_names=named
         )
     return service
-
-
-def identity(cfg: CollectorConfig, setup: RulesSetup | None) -> Identity | None:
-    """Devices' tenants from the inventory; polled SNMP devices are known too."""
-    if setup is None:
-        return None
-    inventory = setup.inventory
-
-    def lookup(device: str) -> str | None:
-        dev = inventory.get(device)
-        return dev.tenant if dev is not None else None
-
-    polled = (t.device for t in cfg.snmp.targets)
-    return Identity(lookup, configured=polled, adopt=cfg.rules.adopt_tenants)
 
 
 def snmp_profiles(cfg: CollectorConfig) -> dict[str, Profile]:
