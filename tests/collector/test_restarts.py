@@ -1,7 +1,7 @@
 """Restarts do not invent outages: the collector as a subprocess, a real Mosquitto, devices
-reporting every second. A collector SIGKILL, a SIGTERM restart after 20 s and a broker restart
-after 25 s give no fault and no ticket (so nothing to deliver to a desk) for the devices that
-kept reporting; the one that went silent during the first outage is found offline, and the
+reporting every second, a webhook desk. A collector SIGKILL, a SIGTERM restart after 20 s and a
+broker restart after 25 s give no fault, no ticket and no webhook for the devices that kept
+reporting; the one that went silent during the first outage is found offline, and the
 registry says so."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.store import Store
@@ -22,6 +23,8 @@ from tests.collector.conftest import collector_yaml, telemetry
 from tests.collector.test_end_to_end import CollectorProcess
 from tests.support.mosquitto import Broker
 from tests.support.services import free_port
+from tests.tickets.receiver import Receiver
+from tests.tickets.test_delivery import new_secret
 
 HEADER = (
     "device,tenant,model,class,site,parent,criticality,customer,policy,"
@@ -85,8 +88,16 @@ def _connected(port: int) -> bool:
 
 
 def test_restarts_invent_no_outage_and_a_silent_device_is_still_found(
-    tmp_path: Path, broker: Broker
+    tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    desk = Receiver(free_port())  # the customer's service desk: what reaches it is the proof
+    desk.start()
+    monkeypatch.setenv("DESK_OUT_SECRET", new_secret())  # inherited by the collector process
+    sinks = tmp_path / "sinks.yaml"
+    sinks.write_text(
+        f"sinks:\n  - name: desk\n    type: webhook\n    url: {desk.url}\n"
+        "    secret_env: DESK_OUT_SECRET\n"
+    )
     inventory = tmp_path / "inventory.csv"
     inventory.write_text(
         HEADER
@@ -100,14 +111,17 @@ def test_restarts_invent_no_outage_and_a_silent_device_is_still_found(
         tmp_path,
         broker,
         http_port=http_port,
-        extra=f"rules:\n  inventory: {inventory}\n  state_flush_s: 2\n",
+        extra=(
+            f"rules:\n  inventory: {inventory}\n  state_flush_s: 2\n"
+            f"tickets:\n  sinks: {sinks}\n  delivery_poll_s: 0.2\n"
+        ),
     ).replace(
         "  client_id: collector-test\n", "  client_id: collector-test\n  reconnect_max_s: 1\n"
     )
     config = tmp_path / "collector.yaml"
     config.write_text(text)
     db = tmp_path / "state.db"
-    collector = CollectorProcess(config, http_port, tmp_path / "collector.log")
+    collector = CollectorProcess(config, http_port, tmp_path / "collector.log", start_s=90)
     devices = Devices(broker)
     try:
         collector.start()
@@ -120,6 +134,7 @@ def test_restarts_invent_no_outage_and_a_silent_device_is_still_found(
         time.sleep(8)
         collector.start()
         _wait(lambda: (SILENT, "device_offline", "opened") in _fault_events(db))
+        _wait(lambda: len(desk.accepted()) >= 1)  # its ticket reached the desk
         time.sleep(5)
 
         assert collector.terminate() == 0, collector.log.read_text()  # 2. SIGTERM, 20 s down
@@ -136,6 +151,7 @@ def test_restarts_invent_no_outage_and_a_silent_device_is_still_found(
     finally:
         collector.kill()
         devices.close()
+        desk.stop()
 
     events = _fault_events(db)
     assert [e for e in events if e[0] in KEPT] == [], events
@@ -149,3 +165,5 @@ def test_restarts_invent_no_outage_and_a_silent_device_is_still_found(
     store.close()
     assert sorted({t.device for t in tickets}) == [SILENT]  # nothing else to send to a desk
     assert {t.kind for t in tickets} == {"device_offline"}
+    sent = [r.json()["ticket"] for r in desk.accepted()]
+    assert {(t["device"], t["fault_kind"]) for t in sent} == {(SILENT, "device_offline")}
