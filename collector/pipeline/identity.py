@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from agent import wire
 from collector.intake.deadletter import Rejects
 from collector.intake.envelope import Envelope
 from collector.rules.inventory import Inventory
@@ -86,11 +85,10 @@ class IdentityStage:
         out: list[Envelope] = []
         tenant_of, bound = self.identity.tenant, self.bound
         for env in batch:
-            msg = env.msg
-            if env.source != "mqtt" or not isinstance(msg, wire.Message):
+            device = getattr(env.msg, "device", None)  # every decoded wire message has one
+            if env.source != "mqtt" or device is None:
                 out.append(env)
                 continue
-            device = msg.device
             expected = tenant_of(device) or bound(device)
             if expected is not None and expected != env.tenant:
                 self.rejects.reject(
