@@ -1,5 +1,5 @@
-"""``fleetdesk agent`` (and ``fleetdesk-agent``): run the edge agent, check its config, or
-send a dying gasp.
+"""``fleetdesk agent`` (and ``fleetdesk-agent``): run the edge agent, check its config, send
+a dying gasp, or sign a downlink command (the operator's side: ``sign-command``).
 
 Exit status: 0 after a clean stop, 2 for a bad configuration or command line (one line on
 stderr naming file, key and reason), 1 when a dying gasp could not be delivered.
@@ -23,13 +23,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "action",
         nargs="?",
-        choices=("run", "dying-gasp"),
+        choices=("run", "dying-gasp", "sign-command"),
         default="run",
-        help="run (default), or dying-gasp: make the running agent (or, if none, this "
-        "command) publish the dying_gasp event and state now",
+        help="run (default); dying-gasp: make the running agent (or, if none, this "
+        "command) publish the dying_gasp event and state now; sign-command: print a signed "
+        "command payload for --cmd/--args (tenant, device and key from --config or the "
+        "options below)",
     )
-    parser.add_argument("--config", "-c", required=True, metavar="FILE", help="agent TOML file")
+    parser.add_argument("--config", "-c", metavar="FILE", help="agent TOML file")
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
+    sign = parser.add_argument_group("sign-command")
+    sign.add_argument("--cmd", help="command name: ping, set_interval, run_probe")
+    sign.add_argument("--args", default="{}", metavar="JSON", help="arguments, a JSON object")
+    sign.add_argument("--ttl", type=float, default=300.0, metavar="S", help="life (300 s)")
+    sign.add_argument("--id", dest="command_id", metavar="ID", help="command id (random)")
+    sign.add_argument("--tenant", help="tenant id (default: the config's)")
+    sign.add_argument("--device", help="device id (default: the config's)")
+    sign.add_argument("--key-file", type=Path, metavar="FILE", help="the command key's file")
+    sign.add_argument("--key-env", metavar="NAME", help="environment variable with the key")
 
 
 def _fail(message: str) -> int:
@@ -57,6 +68,12 @@ def _running_pid(spool: Path) -> int | None:
 def run(args: argparse.Namespace) -> int:
     from agent.config import ConfigError, load
 
+    if args.action == "sign-command":
+        from agent.sign_command import sign_command
+
+        return sign_command(args)
+    if args.config is None:
+        return _fail("--config FILE is required")
     try:
         config = load(args.config)
     except ConfigError as exc:
@@ -80,10 +97,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if pid is not None and pid != os.getpid():
         return _fail(f"another agent (pid {pid}) is using the spool {str(config.spool.path)!r}")
-    try:
-        agent = Agent(config)
-    except (OSError, sqlite3.Error) as exc:
-        return _fail(f"cannot open the spool {str(config.spool.path)!r}: {exc}")
+    agent = Agent(config)  # a spool that cannot open is reported by the agent, not fatal
     if args.action == "dying-gasp":
         if dying_gasp_now(agent):
             print("dying gasp published")

@@ -28,6 +28,7 @@ from agent.config_types import (
     BrokerConfig,
     BrokerUrl,
     CellularOptions,
+    CommandsConfig,
     ConfigError,
     DeviceConfig,
     ExecCheck,
@@ -52,6 +53,7 @@ __all__ = [
     "BrokerConfig",
     "BrokerUrl",
     "CellularOptions",
+    "CommandsConfig",
     "ConfigError",
     "DeviceConfig",
     "ExecCheck",
@@ -297,6 +299,38 @@ def _probes(root: ConfigTable) -> ProbesConfig:
     return ProbesConfig(system, interfaces, reach, cellular, serial, tuple(checks))
 
 
+def _commands(root: ConfigTable) -> CommandsConfig:
+    t = root.table("commands")
+    if t is None:
+        return CommandsConfig()
+    from agent.command_auth import read_key
+
+    key_env, key_file = t.opt_str("key_env"), _path(t, "key_file")
+    if key_env is not None and key_file is not None:
+        raise t.fail("key_file", "give either key_env or key_file, not both")
+    key = None
+    if key_env is not None or key_file is not None:
+        try:
+            key = read_key(key_env, key_file)
+        except ValueError as exc:
+            raise t.fail("key_env" if key_env is not None else "key_file", str(exc)) from None
+    low = t.number("min_interval_s", 1.0, MIN_INTERVAL_S, MAX_INTERVAL_S)
+    targets = t.str_list("ping_targets")
+    for target in targets:
+        _reach_target(t, "ping_targets", target)  # the same forms as the probe's targets
+    commands = CommandsConfig(
+        key=key,
+        trust_broker_acl=t.boolean("trust_broker_acl", False),
+        max_ttl_s=t.number("max_ttl_s", 3600.0, 1, 7 * 86_400),
+        clock_skew_s=t.number("clock_skew_s", 60.0, 0, 3600),
+        min_interval_s=low,
+        max_interval_s=t.number("max_interval_s", MAX_INTERVAL_S, low, MAX_INTERVAL_S),
+        ping_targets=targets,
+    )
+    t.done()
+    return commands
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -328,6 +362,7 @@ def parse(text: str, source: str = "<config>") -> AgentConfig:
         broker=_broker(root),
         spool=_spool(root),
         probes=_probes(root),
+        commands=_commands(root),
     )
     root.done()
     return config

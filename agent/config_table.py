@@ -81,6 +81,14 @@ class ConfigTable:
             raise self.fail(name, f"must be between {low} and {high}, not {value!r}")
         return value
 
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(name, f"must be true or false, not {value!r}")
+        return value
+
     def str_list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         value = self.raw(name)
         if value is None:

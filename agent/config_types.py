@@ -129,6 +129,22 @@ class ProbesConfig(NamedTuple):
     exec: tuple[ExecCheck, ...] = ()
 
 
+class CommandsConfig(NamedTuple):
+    """Who may command the agent and within which bounds (docs/agent.md, "Commands")."""
+
+    key: bytes | None = None  # HMAC-SHA256 key; kept out of repr (below)
+    trust_broker_acl: bool = False  # accept unsigned commands: the broker ACL is the guard
+    max_ttl_s: float = 3600.0  # exp at most this far ahead
+    clock_skew_s: float = 60.0  # tolerance between the operator's and the gateway's clocks
+    min_interval_s: float = 1.0  # bounds of set_interval
+    max_interval_s: float = MAX_INTERVAL_S
+    ping_targets: tuple[str, ...] = ()  # "host" / "host:port" the ping command may probe
+
+    def __repr__(self) -> str:
+        shown = (f"{n}={getattr(self, n)!r}" for n in self._fields if n != "key")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
 class AgentConfig(NamedTuple):
     source: str
     device: DeviceConfig
@@ -138,3 +154,4 @@ class AgentConfig(NamedTuple):
     interval_s: float = 10.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     host_root: Path = Path("/")  # where /proc, /sys, /etc and /dev are read (containers)
+    commands: CommandsConfig = CommandsConfig()

@@ -33,7 +33,7 @@ class LinkEvents(Protocol):
 
     def acked(self, mid: int, ok: bool) -> None: ...
 
-    def message(self, topic: str, payload: bytes) -> None: ...
+    def message(self, topic: str, payload: bytes, retained: bool) -> None: ...
 
 
 def backoff_delay(failures: int, low: float, high: float, jitter: float) -> float:
@@ -161,7 +161,7 @@ class Link:
             self._last_error = text
 
     def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
-        self.events.message(message.topic, bytes(message.payload))
+        self.events.message(message.topic, bytes(message.payload), bool(message.retain))
 
     def _fail(self, reason: str) -> None:
         if self._last_error:

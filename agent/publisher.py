@@ -3,7 +3,9 @@
 Entries appended since the link came up ("fresh") go out at once; the backlog from before
 drains in spool order at ``spool.drain_rate`` per second (a token bucket). At most
 ``spool.inflight`` spooled publishes await their PUBACK at any time. Acknowledged entries are
-deleted from the spool in batches. Main thread only.
+deleted from the spool in batches (kept for the next batch when the spool cannot delete now).
+When a damaged spool is replaced by a new file, ids of the old one are forgotten. Main thread
+only.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from typing import Final
 
 from agent.mqtt import Link
-from agent.spool import Spool
+from agent.spool_guard import SpoolGuard
 
 log = logging.getLogger("fleetdesk.agent")
 
@@ -22,8 +24,9 @@ ACK_FLUSH_COUNT: Final = 500
 
 
 class SpoolPublisher:
-    def __init__(self, spool: Spool, link: Link, window: int, drain_rate: float) -> None:
+    def __init__(self, spool: SpoolGuard, link: Link, window: int, drain_rate: float) -> None:
         self.spool, self.link = spool, link
+        self._generation = spool.generation
         self.window, self.drain_rate = window, drain_rate
         self._inflight: dict[int, int | None] = {}  # mid -> spool id (None: not spooled)
         self._spooled_inflight = 0
@@ -41,6 +44,7 @@ class SpoolPublisher:
     def link_up(self) -> None:
         """A new session: nothing in flight; what the spool holds now is the backlog."""
         self.forget_inflight()
+        self._generation = self.spool.generation
         self._fresh_from = self.spool.last_id() + 1
         self._fresh_cursor = self._fresh_from - 1
         self._backlog_cursor = 0
@@ -51,6 +55,17 @@ class SpoolPublisher:
         """The session is gone: unacknowledged entries stay in the spool for the next one."""
         self._inflight.clear()
         self._spooled_inflight = 0
+
+    def _spool_replaced(self) -> None:
+        """Another spool file (or none): publishes in flight belong to the old one (never ack
+        their ids in this one); what the new one holds is backlog."""
+        self._generation = self.spool.generation
+        self._inflight = dict.fromkeys(self._inflight)
+        self._spooled_inflight = 0
+        self._acked.clear()
+        self._fresh_from = self.spool.last_id() + 1
+        self._fresh_cursor = self._fresh_from - 1
+        self._backlog_cursor, self._backlog_left = 0, self.spool.pending > 0
 
     def acked(self, mid: int, ok: bool) -> None:
         if mid not in self._inflight:
@@ -97,6 +112,8 @@ class SpoolPublisher:
         return last, len(entries)
 
     def pump(self, now: float) -> None:
+        if self._generation != self.spool.generation:
+            self._spool_replaced()
         if not self.link.up:
             return
         free = self.window - self._spooled_inflight
@@ -126,8 +143,10 @@ class SpoolPublisher:
             or len(self._acked) >= ACK_FLUSH_COUNT
             or now - self._acks_flushed_at >= ACK_FLUSH_S
         ):
-            self.spool.ack(self._acked)
-            self._acked.clear()
+            if self._generation != self.spool.generation:
+                self._spool_replaced()
+            elif self.spool.ack(self._acked):
+                self._acked.clear()
             self._acks_flushed_at = now
 
     def waits(self, now: float) -> list[float]:

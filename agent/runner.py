@@ -3,7 +3,9 @@
 One thread owns the spool and the MQTT link and waits in ``select`` on the broker socket and a
 wake-up socket (signals and the probe worker write to it). Probes run on a second thread
 (:mod:`agent.probe_worker`) so a slow ``ping`` or ``mmcli`` never stalls publishing; what goes
-out when, and how many at once, is :mod:`agent.publisher`'s.
+out when, and how many at once, is :mod:`agent.publisher`'s; commands are :mod:`agent.commands`'.
+When the spool cannot take a message (full or failing disk, see :mod:`agent.spool_guard`) it is
+published directly and the telemetry says so (``agent_spool_ok``, ``agent_spool_errors``).
 """
 
 from __future__ import annotations
@@ -16,24 +18,36 @@ import queue
 import signal
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from agent import __version__, wire
-from agent.config_types import MAX_INTERVAL_S, MIN_INTERVAL_S, AgentConfig, ReachTarget
+from agent.config_types import AgentConfig
 from agent.identity import resolve
 from agent.mqtt import Link, Will, backoff_delay
 from agent.probe_worker import Job, JobDone, ProbeWorker, run_probe
 from agent.probes import ProbeEvent, ProbeResult, Reading, Reason, Unavailable, build_probes
 from agent.publisher import SpoolPublisher
-from agent.spool import Spool
+from agent.spool_guard import Notice, SpoolGuard
 
-__all__ = ["COMMANDS", "Agent", "dying_gasp_now", "run_probe"]
+if TYPE_CHECKING:
+    from agent.commands import Commands
+
+__all__ = ["Agent", "dying_gasp_now", "run_probe"]
 
 log = logging.getLogger("fleetdesk.agent")
 
 SHUTDOWN_FLUSH_S: Final = 2.0
-COMMANDS: Final = ("ping", "run_probe", "set_interval")
+SPOOL_METRICS: Final = 4  # spool_pending, spool_dropped, agent_spool_ok, agent_spool_errors
+
+
+class Emitted(NamedTuple):
+    """Where a message went: a spool entry (``entry``), or published directly (``mid``)."""
+
+    seq: int
+    entry: int | None
+    mid: int | None
 
 
 def _now() -> datetime:
@@ -52,7 +66,7 @@ class Agent:
         self.interval_s = config.interval_s
         self.identity = resolve(device, config.host_root)
         self.probes = build_probes(config.probes, config.host_root)
-        self.spool = Spool(config.spool.path, config.spool.max_bytes)
+        self.store = SpoolGuard(config.spool.path, config.spool.max_bytes)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -61,12 +75,14 @@ class Agent:
         self.link = Link(config.broker, client_id, will, self)
         self.worker = ProbeWorker(self.probes, self.wake)
         spool = config.spool
-        self.publisher = SpoolPublisher(self.spool, self.link, spool.inflight, spool.drain_rate)
+        self.publisher = SpoolPublisher(self.store, self.link, spool.inflight, spool.drain_rate)
+        self._commands: Commands | None = None
         # connection state
         self._failures = 0
         self._url_index = 0
         self._next_attempt = 0.0
         self._probe_state: dict[str, str] = {}
+        self._notices: list[Notice] = []  # spool notices not yet published
         self._next_report = 0.0
         self._announce = True  # birth and "online" on connect (not for a one-shot gasp)
         # requests from signal handlers
@@ -82,7 +98,7 @@ class Agent:
         return wire.encode(
             wire.Birth(
                 device=self.device_id,
-                boot=self.spool.boot,
+                boot=self.store.boot,
                 ts=_now(),
                 model=self.identity.model,
                 serial=self.identity.serial,
@@ -94,16 +110,40 @@ class Agent:
             )
         )
 
-    def _append_event(self, name: str, data: dict[str, Any], ts: datetime) -> int:
-        drops = name == "spool_dropped"
+    def _emit(
+        self, kind: wire.Kind, build: Callable[[str, int, bool], bytes], drops: bool = False
+    ) -> Emitted:
+        """Spool a message (``build(boot, seq, spooled)``); when the spool cannot take it,
+        publish it directly, in the guard's own epoch (lost if the link is down too)."""
+        topic = self.topic[kind]
 
-        def build(boot: str, seq: int) -> bytes:
+        def spooled(boot: str, seq: int) -> bytes:
+            return build(boot, seq, True)
+
+        spare = self.publisher.in_flight_ids()
+        entry = self.store.append(topic, spooled, reports_drops=drops, spare=spare)
+        if entry is not None:
+            return Emitted(entry.seq, entry.id, None)
+        boot, seq = self.store.direct_seq()
+        mid = self.link.publish(topic, build(boot, seq, False))
+        if mid is not None:
+            self.publisher.track(mid, None)
+        log.warning(
+            "%s seq=%d %s: the spool is failing (%s)",
+            kind.value,
+            seq,
+            "published without the spool" if mid is not None else "lost (link down too)",
+            (self.store.fault or ("gone", ""))[0],
+        )
+        return Emitted(seq, None, mid)
+
+    def _append_event(self, name: str, data: dict[str, Any], ts: datetime) -> Emitted:
+        def build(boot: str, seq: int, _spooled: bool) -> bytes:
             return wire.encode(wire.Event(self.device_id, boot, seq, ts, name, data))
 
-        topic, spare = self.topic[wire.Kind.EVENT], self.publisher.in_flight_ids()
-        entry = self.spool.append(topic, build, reports_drops=drops, spare=spare)
-        log.info("event %s seq=%d %s", name, entry.seq, json.dumps(data)[:200])
-        return entry.id
+        emitted = self._emit(wire.Kind.EVENT, build, drops=name == "spool_dropped")
+        log.info("event %s seq=%d %s", name, emitted.seq, json.dumps(data)[:200])
+        return emitted
 
     def _report(self, ts: datetime, results: list[tuple[str, ProbeResult]]) -> None:
         metrics: dict[str, wire.MetricValue] = {}
@@ -125,36 +165,51 @@ class Agent:
                         ProbeEvent("probe_error", {"probe": name, "error": result.detail})
                     )
             self._probe_state[name] = status
-        metrics["spool_pending"] = self.spool.pending
-        metrics["spool_dropped"] = self.spool.dropped_total
-        if len(metrics) > wire.MAX_METRICS:
-            log.warning("%d metrics: keeping the first %d", len(metrics), wire.MAX_METRICS)
-            metrics = dict(list(metrics.items())[: wire.MAX_METRICS])
+        keep = wire.MAX_METRICS - SPOOL_METRICS
+        if len(metrics) > keep:
+            log.warning("%d metrics: keeping the first %d", len(metrics), keep)
+            metrics = dict(list(metrics.items())[:keep])
+        self.store.retry()  # a failed spool is tried again once per report
         for event in events:
             self._append_event(event.name, event.data, ts)
         labels = dict(self.config.device.labels)
 
-        def build(boot: str, seq: int) -> bytes:
-            return wire.encode(wire.Telemetry(self.device_id, boot, seq, ts, metrics, labels))
+        def build(boot: str, seq: int, spooled: bool) -> bytes:
+            store = self.store
+            values = metrics | {
+                "spool_pending": store.pending,
+                "spool_dropped": store.dropped_total,
+                "agent_spool_ok": int(spooled),
+                "agent_spool_errors": store.errors,
+            }
+            return wire.encode(wire.Telemetry(self.device_id, boot, seq, ts, values, labels))
 
         try:
-            topic = self.topic[wire.Kind.TELEMETRY]
-            entry = self.spool.append(topic, build, spare=self.publisher.in_flight_ids())
+            emitted = self._emit(wire.Kind.TELEMETRY, build)
         except ValueError as exc:  # past the payload limit: a configuration problem
             log.error("telemetry not sent: %s", exc)
             return
-        log.info(
-            "telemetry seq=%d: %d metrics; spool %d pending%s",
-            entry.seq,
-            len(metrics),
-            self.spool.pending,
-            "" if self.link.up else " (link down)",
-        )
+        if emitted.entry is not None:
+            log.info(
+                "telemetry seq=%d: %d metrics; spool %d pending%s",
+                emitted.seq,
+                len(metrics) + SPOOL_METRICS,
+                self.store.pending,
+                "" if self.link.up else " (link down)",
+            )
+        # spool_failed, _reset, _recovered; one that could go nowhere (no spool, no link yet)
+        # waits for the next report.
+        unsent, self._notices = self._notices + self.store.take_notices(), []
+        for name, data in unsent:
+            emitted = self._append_event(name, data, ts)
+            if emitted.entry is None and emitted.mid is None:
+                self._notices.append((name, data))
+        del self._notices[:-16]  # bounded: a gateway that never connects keeps the latest
         # The loss is told once the link is back (while it is down, an event per report would
         # only push more reports out of a full spool); the counter above is always there.
-        if self.spool.unreported_drops and self.link.up:
-            dropped = self.spool.unreported_drops
-            data = {"count": dropped, "total": self.spool.dropped_total}
+        if self.store.unreported_drops and self.link.up:
+            dropped = self.store.unreported_drops
+            data = {"count": dropped, "total": self.store.dropped_total}
             self._append_event("spool_dropped", data, ts)
 
     # ------------------------------------------------------------------ link events
@@ -166,7 +221,7 @@ class Agent:
     def link_up(self) -> None:
         self._failures = 0
         self.publisher.link_up()
-        log.info("connected to %s; %d reports to drain", self.link.url, self.spool.pending)
+        log.info("connected to %s; %d reports to drain", self.link.url, self.store.pending)
         if not self._announce:
             return
         self.link.publish(self.topic[wire.Kind.BIRTH], self._birth(), retain=True)
@@ -190,75 +245,41 @@ class Agent:
             int.from_bytes(os.urandom(2), "big") / 65535,
         )
         self._next_attempt = time.monotonic() + delay
-        log.warning("%s; %d pending; retry in %.1fs", why, self.spool.pending, delay)
+        log.warning("%s; %d pending; retry in %.1fs", why, self.store.pending, delay)
 
     def acked(self, mid: int, ok: bool) -> None:
         self.publisher.acked(mid, ok)
 
-    def message(self, topic: str, payload: bytes) -> None:
+    @property
+    def commands(self) -> Commands:
+        """Made at the first command: most gateways are rarely commanded (memory is scarce)."""
+        if self._commands is None:
+            from agent.commands import Commands
+
+            reach = self.config.probes.reachability
+            targets = reach.targets if reach else ()
+            self._commands = Commands(self, self.config.commands, targets)
+        return self._commands
+
+    def message(self, topic: str, payload: bytes, retained: bool) -> None:
         if topic != self.topic[wire.Kind.COMMAND]:
             return  # only this device's command topic is ever acted on
-        decoded = wire.decode_payload(payload, wire.Kind.COMMAND, self.device_id)
-        if isinstance(decoded, wire.DecodeError):
-            self._reply(_raw_id(payload), error=f"{decoded.reason.value}: {decoded.detail}")
-            return
-        assert isinstance(decoded, wire.Command)
-        self._command(decoded)
+        self.commands.message(payload, retained)
 
     # ------------------------------------------------------------------ commands
 
-    def _reply(
-        self, command_id: str, *, result: dict[str, Any] | None = None, error: str | None = None
-    ) -> None:
-        reply = wire.Reply(self.device_id, command_id, error is None, _now(), result, error)
-        if error is not None:
-            log.warning("command %s refused: %s", command_id, error)
-        self.link.publish(self.topic[wire.Kind.REPLY], wire.encode(reply))
+    def set_interval(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._next_report = time.monotonic() + interval_s
+        self.link.publish(self.topic[wire.Kind.BIRTH], self._birth(), retain=True)
 
-    def _command(self, cmd: wire.Command) -> None:
-        log.info("command %s id=%s args=%s", cmd.cmd, cmd.id, json.dumps(cmd.args)[:200])
-        if cmd.cmd == "ping":
-            target = cmd.args.get("target")
-            if target is None:
-                self._reply(cmd.id, result=self._status())
-                return
-            parsed = _ping_target(target, cmd.args.get("count", 3))
-            if isinstance(parsed, str):
-                self._reply(cmd.id, error=f"bad_args: {parsed}")
-                return
-            self.worker.jobs.put(Job("ping", _now(), cmd, parsed[0], parsed[1]))
-        elif cmd.cmd == "set_interval":
-            value = cmd.args.get("interval_s")
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not MIN_INTERVAL_S <= value <= MAX_INTERVAL_S
-            ):
-                bounds = f"{MIN_INTERVAL_S:g}..{MAX_INTERVAL_S:g}"
-                self._reply(cmd.id, error=f"bad_args: interval_s must be a number in {bounds}")
-                return
-            self.interval_s = float(value)
-            self._next_report = time.monotonic() + self.interval_s
-            self.link.publish(self.topic[wire.Kind.BIRTH], self._birth(), retain=True)
-            self._reply(cmd.id, result={"interval_s": self.interval_s})
-        elif cmd.cmd == "run_probe":
-            name = cmd.args.get("probe")
-            if name not in self.worker.probes:
-                known = ", ".join(self.worker.probes) or "none"
-                self._reply(cmd.id, error=f"bad_args: unknown probe {name!r}; known: {known}")
-                return
-            self.worker.jobs.put(Job("probe", _now(), cmd))
-        else:
-            known = ", ".join(COMMANDS)
-            self._reply(cmd.id, error=f"unknown_command: {cmd.cmd!r}; known: {known}")
-
-    def _status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, Any]:
         return {
             "pong": True,
             "agent": __version__,
-            "boot": self.spool.boot,
-            "next_seq": self.spool.next_seq,
-            "spool_pending": self.spool.pending,
+            "boot": self.store.boot,
+            "next_seq": self.store.next_seq,
+            "spool_pending": self.store.pending,
             "interval_s": self.interval_s,
         }
 
@@ -268,16 +289,7 @@ class Agent:
             self.worker.busy_reports -= 1
             self._report(job.ts, done.results)
             return
-        assert job.command is not None
-        name, result = done.results[0]
-        if isinstance(result, Unavailable):
-            self._reply(
-                job.command.id, error=f"unavailable: {result.reason.value}: {result.detail}"
-            )
-        elif job.kind == "ping":
-            self._reply(job.command.id, result=dict(result.metrics))
-        else:
-            self._reply(job.command.id, result={"probe": name, "metrics": dict(result.metrics)})
+        self.commands.finish(done)
 
     # ------------------------------------------------------------------ the loop
 
@@ -310,14 +322,14 @@ class Agent:
     def run(self) -> int:
         """Run until SIGTERM/SIGINT (exit 0) or a dying gasp (exit 0 after publishing it)."""
         self._install_signals()
-        self.spool.put("pid", str(os.getpid()))
+        self.store.put("pid", str(os.getpid()))
         log.info(
             "fleetdesk agent %s: device %s, boot %s, next seq %d, %d pending, probes: %s",
             __version__,
             self.device_id,
-            self.spool.boot,
-            self.spool.next_seq,
-            self.spool.pending,
+            self.store.boot,
+            self.store.next_seq,
+            self.store.pending,
             ", ".join(p.name for p in self.probes) or "none",
         )
         self.worker.start()
@@ -349,8 +361,8 @@ class Agent:
         finally:
             self.worker.stop()
             self.publisher.flush_acks(time.monotonic(), force=True)
-            self.spool.put("pid", None)
-            self.spool.close()
+            self.store.put("pid", None)
+            self.store.close()
         return 0
 
     def _wait_for(self, mids: set[int]) -> None:
@@ -361,7 +373,7 @@ class Agent:
         self.link.flush(self._wake_r, done, SHUTDOWN_FLUSH_S)
 
     def _shutdown(self) -> None:
-        log.info("stopping; %d reports stay in the spool", self.spool.pending)
+        log.info("stopping; %d reports stay in the spool", self.store.pending)
         mid = self.link.publish(
             self.topic[wire.Kind.STATE], self._state(wire.DeviceState.OFFLINE), retain=True
         )
@@ -374,9 +386,10 @@ class Agent:
         """Power is going: say so at once, bypassing the backlog, then leave quietly (a clean
         DISCONNECT keeps the broker from replacing ``dying_gasp`` with the will)."""
         ts = _now()
-        entry_id = self._append_event("dying_gasp", {"reason": reason}, ts)
-        mids = set()
-        for entry in self.spool.read(entry_id - 1, entry_id + 1, 1):
+        emitted = self._append_event("dying_gasp", {"reason": reason}, ts)
+        mids = set() if emitted.mid is None else {emitted.mid}
+        entry_id = emitted.entry
+        for entry in self.store.read(entry_id - 1, entry_id + 1, 1) if entry_id else ():
             mid = self.link.publish(entry.topic, entry.payload)
             if mid is not None:
                 self.publisher.track(mid, entry.id)
@@ -414,29 +427,4 @@ def dying_gasp_now(agent: Agent) -> bool:
         agent.publisher.flush_acks(time.monotonic(), force=True)
         return delivered
     finally:
-        agent.spool.close()
-
-
-def _raw_id(payload: bytes) -> str:
-    """The id of a malformed command when one can be read, so the reply can be matched."""
-    try:
-        value = json.loads(payload).get("id")
-    except (ValueError, AttributeError, RecursionError):
-        return "invalid"
-    if isinstance(value, str) and 0 < len(value) <= wire.MAX_ID_LEN:
-        return value
-    return "invalid"
-
-
-def _ping_target(value: Any, count: Any) -> tuple[ReachTarget, int] | str:
-    if not isinstance(value, str) or not value or len(value) > 255:
-        return "target must be 'host' or 'host:port'"
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10:
-        return "count must be an integer in 1..10"
-    host, port = value, None
-    if value.count(":") == 1:
-        host, _, port_text = value.partition(":")
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            return f"bad port in {value!r}"
-        port = int(port_text)
-    return ReachTarget("target", host, port, "auto"), count
+        agent.store.close()

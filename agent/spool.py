@@ -14,6 +14,8 @@ is kept in the spool so the loss can be reported (``spool_dropped``) even after 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import secrets
@@ -26,6 +28,9 @@ from typing import Final, NamedTuple
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION: Final = "1"
+_SQLITE_CORRUPT: Final = 11
+_SQLITE_FULL: Final = 13
+_SQLITE_NOTADB: Final = 26
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,25 +64,39 @@ class Spool:
         self.path = path
         self.max_bytes = max_bytes
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.set_aside: Path | None = None  # where an unreadable spool was moved
         try:
             self._db = self._open(path)
+            self._load()
         except sqlite3.DatabaseError as exc:
-            # A spool that is not a database (disk error, foreign file) must not stop the
-            # agent: keep it aside for inspection and start a new epoch.
-            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-            log.error("spool %s is unreadable (%s); moved to %s", path, exc, aside)
-            path.rename(aside)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            if fault_kind(exc) != "corrupt":
+                raise  # a full or failing disk: the file may be fine, keep it
+            # A spool that is not a database, or a damaged one, must not stop the agent:
+            # keep it aside for inspection and start a new epoch.
+            self.set_aside = set_aside(path, exc)
             self._db = self._open(path)
+            self._load()
         if not durable:
             self._db.execute("PRAGMA synchronous=OFF")
-        self.boot = self._meta("boot") or ""
-        self._next_seq = int(self._meta("next_seq") or 1)
-        self.dropped_total = int(self._meta("dropped_total") or 0)
-        self.dropped_reported = int(self._meta("dropped_reported") or 0)
-        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
-        self._count, self._bytes = int(row[0]), int(row[1])
+
+    def _load(self) -> None:
+        try:
+            self.boot = self._meta("boot") or ""
+            self._next_seq = int(self._meta("next_seq") or 1)
+            self.dropped_total = int(self._meta("dropped_total") or 0)
+            self.dropped_reported = int(self._meta("dropped_reported") or 0)
+            # Reads every entry page: damage there (a torn write, flash wear) shows now, not at
+            # some later write. (PRAGMA quick_check would cost 0.1 MB more; later damage is
+            # the guard's, see agent.spool_guard.)
+            sums = "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"
+            row = self._db.execute(sums).fetchone()
+            self._count, self._bytes = int(row[0]), int(row[1])
+        except ValueError as exc:  # a meta value that is not a number: damaged too
+            self._db.close()
+            raise sqlite3.DatabaseError(f"damaged meta table: {exc}") from None
+        except BaseException:
+            self._db.close()
+            raise
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
@@ -178,7 +197,7 @@ class Spool:
                 self._set_meta("dropped_reported", str(self.dropped_total))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         self._next_seq = seq + 1
         self._count += 1 - dropped
@@ -237,7 +256,7 @@ class Spool:
                     freed += int(row[0])
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         self._count -= removed
         self._bytes -= freed
@@ -256,6 +275,45 @@ class Spool:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Undo a failed transaction without hiding why it failed: SQLite may have rolled back
+    already (SQLITE_FULL), and a failing ROLLBACK must not replace the first error."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
+def fault_kind(exc: BaseException) -> str:
+    """``corrupt`` (set the file aside), ``full`` (no space) or ``io`` (anything else: a
+    read-only, busy or failing disk; retried) for an error of the spool."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        primary = code & 0xFF
+        if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return "corrupt"
+        if primary == _SQLITE_FULL:
+            return "full"
+        return "io"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "full"
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return "corrupt"  # raised by this module for a failed check or damaged meta
+    return "io"
+
+
+def set_aside(path: Path, exc: BaseException) -> Path:
+    """Move an unreadable spool (and its WAL) out of the way; the new name says when."""
+    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    log.error("spool %s is unreadable (%s); moved to %s", path, exc, aside)
+    path.rename(aside)
+    for suffix in ("-wal", "-shm"):
+        wal = Path(f"{path}{suffix}")
+        if suffix == "-wal" and wal.exists():
+            wal.rename(Path(f"{aside}{suffix}"))
+        wal.unlink(missing_ok=True)
+    return aside
 
 
 def read_only_meta(path: Path) -> dict[str, str]:

@@ -43,8 +43,8 @@ def _run_check(args: argparse.Namespace) -> int:
         folders = ", ".join(f"{v.folder}/" for v in VALIDATORS)
         print(f"fleetdesk rules check: {rules_dir}: no files in {folders}", file=sys.stderr)
         return 2
-    for problem in report.problems:
-        print(problem, file=sys.stderr)
+    for line in (*report.problems, *report.warnings):
+        print(line, file=sys.stderr)
     counts = ", ".join(f"{n} {kind} file(s)" for kind, n in report.checked.items())
     verdict = f"{len(report.problems)} problem(s)" if report.problems else "ok"
     print(f"{rules_dir}: checked {counts}: {verdict}")

@@ -9,7 +9,8 @@ New file types (rules, inventories, ...) are added by appending a validator.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from collector.config.errors import ConfigError
@@ -28,6 +29,7 @@ class FileValidator:
 class CheckReport:
     checked: dict[str, int]  # kind -> number of files checked
     problems: list[str]  # one line each
+    warnings: list[str] = field(default_factory=list)  # not wrong, but worth knowing
 
 
 def _check_calendar(path: Path, rules_dir: Path) -> None:
@@ -71,10 +73,35 @@ VALIDATORS: tuple[FileValidator, ...] = (
 )
 
 
+def estimate_warnings(rules_dir: Path, now: datetime) -> list[str]:
+    """One line per calendar of the folder whose holidays in the coming 12 months are an
+    estimate (no official schedule known), naming calendar and years."""
+    from collector.sla.calendar import load_calendar
+
+    lines: list[str] = []
+    folder = rules_dir / "calendars"
+    for path in sorted({*folder.glob("*.yaml"), *folder.glob("*.yml")}):
+        try:
+            years = load_calendar(path).estimated_ahead(now)
+        except ValueError:
+            continue  # reported as a problem by its validator
+        if years:
+            listed = ", ".join(str(y) for y in years)
+            lines.append(
+                f"{path}: warning: calendar {path.stem!r}: the holidays of {listed} are "
+                "estimated (no make-up working days); add the official schedule under "
+                f'official: {years[0]}: (docs/sla.md, "Calendar years")'
+            )
+    return lines
+
+
 def check_rules_dir(
-    rules_dir: Path, validators: tuple[FileValidator, ...] = VALIDATORS
+    rules_dir: Path,
+    validators: tuple[FileValidator, ...] = VALIDATORS,
+    now: datetime | None = None,
 ) -> CheckReport:
-    """Run every validator over its files; a bad file never stops the others."""
+    """Run every validator over its files; a bad file never stops the others. ``now`` is
+    when the estimate warnings look 12 months ahead from (default: the current time)."""
     checked: dict[str, int] = {}
     problems: list[str] = []
     for validator in validators:
@@ -88,4 +115,5 @@ def check_rules_dir(
                 problems.append(str(exc))
             except ValueError as exc:  # a loader's own one-line message
                 problems.append(f"{path}: {exc}")
-    return CheckReport(checked, problems)
+    warnings = estimate_warnings(rules_dir, now or datetime.now(UTC))
+    return CheckReport(checked, problems, warnings)

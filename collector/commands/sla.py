@@ -121,25 +121,48 @@ def _warn_estimated(
 
 
 def _run_deadlines(args: argparse.Namespace) -> None:
-    from collector.sla.policy import load_policy
+    from collector.sla.policy import TargetStart, load_policy
 
     start = parse_instant(args.start, "--start")
     pauses = parse_pauses(args.pause)
     policy = load_policy(args.policy, args.rules)
-    deadlines = policy.deadlines(args.level, start, pauses)
-    for name, target in policy.level(args.level).targets.items():
-        _warn_estimated(args, target.calendar, start, deadlines[name])
+    level = policy.level(args.level)
+    deadlines = {
+        name: due
+        for name, due in policy.deadlines(args.level, start, pauses).items()
+        if level.targets[name].starts in (TargetStart.ONSET, TargetStart.DETECTION)
+    }
+    for name, due in deadlines.items():
+        _warn_estimated(args, level.targets[name].calendar, start, due)
+    # Targets a desk action starts (received, request): their duration, no instant yet.
+    later = {
+        name: {"starts": t.starts.value, "duration": str(t.duration)}
+        for name, t in level.targets.items()
+        if t.starts not in (TargetStart.ONSET, TargetStart.DETECTION)
+    }
+    defaults = sorted(name for name, t in level.targets.items() if t.operator_default)
     if args.json:
-        out = {
+        out: dict[str, object] = {
             "policy": policy.name,
             "level": args.level,
             "start": start.isoformat(),
             "deadlines": {name: due.isoformat() for name, due in deadlines.items()},
         }
+        if later:
+            out["on_desk_action"] = later
+        if level.resolution_by_release:
+            out["resolution"] = "deferred_to_release"
+        if defaults:
+            out["operator_defaults"] = defaults
         print(json.dumps(out, ensure_ascii=False))
-    else:
-        for name, due in deadlines.items():
-            print(f"{name}: {due.isoformat()}")
+        return
+    for name, due in deadlines.items():
+        mark = "  (operator default)" if name in defaults else ""
+        print(f"{name}: {due.isoformat()}{mark}")
+    for name, spec in later.items():
+        print(f"{name}: {spec['duration']} from the desk's {spec['starts']!r} action")
+    if level.resolution_by_release:
+        print("resolution: deferred_to_release (fixed in a later release; no deadline)")
 
 
 def _run_classify(args: argparse.Namespace) -> None:

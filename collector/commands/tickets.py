@@ -4,6 +4,12 @@
     fleetdesk tickets list --db URL [--all]              one line per ticket, newest first
     fleetdesk tickets outbox --db URL                    counts and dead-lettered events, JSON
     fleetdesk tickets requeue --db URL [--sink NAME]     send dead-lettered events again
+    fleetdesk tickets open --db URL --inventory FILE (--device ID | --site NAME) --kind KIND
+        --level LEVEL [--policy P] [--onset ISO] [--sinks FILE]   a fault reported by phone
+
+``open`` runs the same book and clocks as a detected fault and queues the opening for the
+sinks whose ``match`` takes it. A running collector reads the ticket at its next start; while
+it runs, open manual tickets through its API instead (the same book method).
 
 Bad input (an unreachable database, a SQLite file that does not exist, an unknown fault number)
 exits 2 with one line on stderr; a wrong path never creates an empty database.
@@ -15,7 +21,14 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from collector.store.tickets import TicketStore
 
 HELP = "look up tickets by fault number; list them; inspect and requeue the delivery outbox"
 
@@ -29,7 +42,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("outbox", help="outbox rows by state and the dead-lettered events, JSON")
     requeue = sub.add_parser("requeue", help="send dead-lettered events again")
     requeue.add_argument("--sink", help="only this sink's events")
-    for command in (show, listing, sub.choices["outbox"], requeue):
+    opening = sub.add_parser("open", help="open a ticket for a fault reported by phone")
+    where = opening.add_mutually_exclusive_group(required=True)
+    where.add_argument("--device", help="the device's id (inventory)")
+    where.add_argument("--site", help="a site: every device of it (inventory)")
+    opening.add_argument("--inventory", type=Path, required=True, help="inventory file")
+    opening.add_argument("--kind", required=True, help="fault kind, e.g. device_offline")
+    opening.add_argument("--level", required=True, help="the policy's level, e.g. 3, A, major")
+    opening.add_argument("--policy", help="default: the device's (the site's first device's)")
+    opening.add_argument("--impact", default="outage", help="outage (default), degraded, ...")
+    opening.add_argument("--onset", help="ISO 8601 with offset (default: now)")
+    opening.add_argument("--actor", default="desk", help="who took the report")
+    opening.add_argument("--comment", default="", help="what the customer said")
+    opening.add_argument("--rules", type=Path, help="rules folder (default: the shipped one)")
+    opening.add_argument("--sinks", type=Path, help="sinks file: queue for the matching sinks")
+    for command in (show, listing, sub.choices["outbox"], requeue, opening):
         command.add_argument(
             "--db", required=True, help="database URL: sqlite:///FILE or postgresql+psycopg://..."
         )
@@ -66,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
                     f"{t.number}  {t.state.value:<12} {where:<20} {t.kind:<22} "
                     f"{t.policy}/{t.level}  {t.coverage.value}  opened {codec.iso(t.opened_at)}"
                 )
+        elif args.tickets_command == "open":
+            return _open(args, store, fail)
         elif args.tickets_command == "outbox":
             report: dict[str, Any] = {"counts": store.outbox_counts(), "dead": store.dead_rows()}
             print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -79,10 +108,70 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open(args: argparse.Namespace, store: TicketStore, fail: Callable[[str], int]) -> int:
+    from collector.delivery.sinks import load_sinks
+    from collector.pipeline.ticket_service import TicketService
+    from collector.rules.inventory import load_inventory
+    from collector.sla.vocabulary import FAULT_KINDS, IMPACTS
+    from collector.tickets import codec
+    from collector.tickets.book import TicketBook
+    from collector.tickets.from_rules import InventoryWarranty
+    from collector.tickets.inputs import ManualReport
+    from collector.tickets.sla_adapter import SlaEngine
+
+    if args.kind not in FAULT_KINDS:
+        return fail(f"unknown fault kind {args.kind!r} (one of: {', '.join(sorted(FAULT_KINDS))})")
+    if args.impact not in IMPACTS:
+        return fail(f"unknown impact {args.impact!r} (one of: {', '.join(IMPACTS)})")
+    try:
+        inventory = load_inventory(args.inventory)
+        sinks = load_sinks(args.sinks) if args.sinks else {}
+    except ValueError as exc:  # ConfigError: file, line, key
+        return fail(str(exc))
+    devices = InventoryWarranty(inventory)
+    members = [args.device] if args.device else list(devices.site_devices(args.site))
+    known = [inventory.get(d) for d in members]
+    if not members or known[0] is None:
+        return fail(f"{args.device or args.site!r} is not in {args.inventory}")
+    policy = args.policy or known[0].policy
+    now = datetime.now(UTC)
+    onset = now
+    if args.onset:
+        try:
+            onset = datetime.fromisoformat(args.onset)
+        except ValueError:
+            return fail(f"bad --onset {args.onset!r}: not an ISO 8601 timestamp")
+        if onset.tzinfo is None:
+            return fail(f"bad --onset {args.onset!r}: needs a UTC offset")
+    sla = SlaEngine(args.rules)
+    service = TicketService(
+        book_factory=lambda: TicketBook(policies=sla, devices=devices, sla=sla),
+        store=store,
+        sla=sla,
+        sinks={name: sink.matches for name, sink in sinks.items()},
+    )
+    try:
+        report = ManualReport(
+            at=now,
+            onset=onset,
+            kind=args.kind,
+            level=args.level,
+            policy=policy,
+            device=args.device,
+            site=args.site,
+            impact=args.impact,
+            actor=args.actor,
+            comment=args.comment,
+        )
+        events = service.open_manual(report)
+    except ValueError as exc:
+        return fail(str(exc))
+    print(json.dumps(codec.ticket_to_dict(events[0].ticket), ensure_ascii=False, indent=2))
+    return 0
+
+
 def _missing_sqlite_file(url: str) -> str | None:
     """The file a ``sqlite:`` URL names when it does not exist (None: it does, or not SQLite)."""
-    from pathlib import Path
-
     import sqlalchemy as sa
 
     try:

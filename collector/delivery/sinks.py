@@ -23,6 +23,7 @@ from collector.delivery.adapters.base import SinkNode
 from collector.delivery.backoff import Backoff
 from collector.delivery.request import Adapter
 from collector.delivery.signing import SigningError, secret_key
+from collector.tickets.model import Ticket
 
 SinkConfigError = ConfigError  # the name callers knew before the one config error type
 SHARED_KEYS = frozenset(
@@ -36,8 +37,39 @@ SHARED_KEYS = frozenset(
         "backoff_cap",
         "timeout",
         "ca_file",
+        "match",
     }
 )
+MATCH_KEYS = ("customers", "tenants", "policies", "levels")
+
+
+@dataclass(frozen=True, slots=True)
+class SinkMatch:
+    """Which tickets a sink receives: each key given must match (lists of names; a key left
+    out matches anything). No ``match`` section: every ticket."""
+
+    customers: frozenset[str] | None = None
+    tenants: frozenset[str] | None = None
+    policies: frozenset[str] | None = None
+    levels: frozenset[str] | None = None
+
+    def matches(self, ticket: Ticket) -> bool:
+        facts = (ticket.subject.customer, ticket.subject.tenant, ticket.policy, ticket.level)
+        wanted = (self.customers, self.tenants, self.policies, self.levels)
+        return all(
+            names is None or fact in names for names, fact in zip(wanted, facts, strict=True)
+        )
+
+
+def _parse_match(node: Node) -> SinkMatch:
+    keys = node.mapping(frozenset(MATCH_KEYS))
+    lists: dict[str, frozenset[str]] = {}
+    for key, value in keys.items():
+        names = frozenset(value.texts())
+        if not names:
+            raise value.error("an empty list matches no ticket: leave the key out instead")
+        lists[key] = names
+    return SinkMatch(**lists)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +84,10 @@ class Sink:
     backoff: Backoff = field(default_factory=Backoff)
     timeout_s: float = 10.0
     ca_file: str | None = None  # extra CA bundle; TLS verification is never turned off
+    match: SinkMatch = field(default_factory=SinkMatch)
+
+    def matches(self, ticket: Ticket) -> bool:
+        return self.match.matches(ticket)
 
 
 def load_sinks(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Sink]:
@@ -114,4 +150,5 @@ def _parse_sink(item: Node, env: Mapping[str, str]) -> Sink:
         backoff=Backoff(duration("backoff_base", 1.0), duration("backoff_cap", 300.0)),
         timeout_s=duration("timeout", 10.0),
         ca_file=ca_file,
+        match=_parse_match(keys["match"]) if "match" in keys else SinkMatch(),
     )

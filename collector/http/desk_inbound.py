@@ -113,6 +113,7 @@ class InboundDesk:
             actor=fields.get("actor") or "desk",
             comment=fields.get("comment"),
             repaired=bool(fields.get("repaired", False)),
+            **{key: fields.get(key) for key in _CONTRACT_FIELDS},
         )
         outcome = self._service.on_desk(command, tx)
         events.extend(outcome.events)
@@ -122,6 +123,10 @@ class InboundDesk:
         ticket = self._service.book.get(number)
         state = ticket.state.value if ticket is not None else "ended"
         return Reply(200, {"result": outcome.verdict.value, "fault": number, "state": state})
+
+
+# The fields of the contract's actions (set_level, exempt, coverage, start, defer).
+_CONTRACT_FIELDS = ("target", "level", "exemption", "coverage", "charge", "release")
 
 
 def _parse(body: bytes) -> Mapping[str, Any] | Reply:
@@ -136,7 +141,7 @@ def _parse(body: bytes) -> Mapping[str, Any] | Reply:
         return _refused(400, "bad_request", "key 'fault': a fault number is required")
     if action not in ACTIONS:
         return _refused(400, "bad_request", f"key 'action': one of {', '.join(sorted(ACTIONS))}")
-    for key in ("actor", "comment"):
+    for key in ("actor", "comment", *_CONTRACT_FIELDS):
         if key in data and not isinstance(data[key], str):
             return _refused(400, "bad_request", f"key {key!r}: text expected")
     return data

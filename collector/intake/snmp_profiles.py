@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from agent import wire
 from collector.config.errors import ConfigError
+from collector.config.yamlfile import parse_yaml
 
 _OID = re.compile(r"\d+(\.\d+)+")
 
@@ -181,10 +180,7 @@ def _table(file: Path, index: int, raw: object) -> Table:
 
 
 def parse_profile(text: str, file: Path) -> Profile:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProfileError(str(file), "", f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = parse_yaml(text, str(file)).value  # the one YAML reader: syntax errors name the line
     body = _mapping(file, "(top level)", data)
     name = body.get("name")
     if not isinstance(name, str) or not name:

@@ -143,6 +143,11 @@ class Registry:
             self.devices[row.id] = dev
         self.metrics.devices.set(len(self.devices))
 
+    def serial(self, device_id: str) -> str:
+        """The serial number the device last reported ("" when unknown)."""
+        dev = self.devices.get(device_id)
+        return dev.serial if dev is not None else ""
+
     def get(self, device_id: str, tenant: str, source: str) -> Device:
         dev = self.devices.get(device_id)
         if dev is None:

@@ -36,7 +36,12 @@ def event_line(event: TicketEvent) -> dict[str, Any]:
         "level": ticket.level,
         "coverage": ticket.coverage.value,
         "coverage_reason": ticket.coverage_reason.value,
+        "charge": ticket.charge,
     }
+    if ticket.claimed_exemption:
+        line["claimed_exemption"] = ticket.claimed_exemption
+    if ticket.deferred_to_release:
+        line["deferred_to_release"] = ticket.target_release or True
     for key, value in event.detail.items():
         line[key] = format_ts(value) if isinstance(value, datetime) else value
     return line
@@ -71,14 +76,24 @@ class TicketStage:
             choices = ", ".join(a.value for a in DeskAction)
             raise BadLine(f"desk: 'action' must be one of {choices}") from None
         number = self._number(desk)
-        comment = desk.get("comment")
+
+        def text(key: str) -> str | None:
+            value = desk.get(key)
+            return str(value) if value is not None else None
+
         command = DeskCommand(
             number=number,
             action=action,
             at=at,
             actor=str(desk.get("actor", "desk")),
-            comment=str(comment) if comment is not None else None,
+            comment=text("comment"),
             repaired=bool(desk.get("repaired", False)),
+            target=text("target"),
+            level=text("level"),
+            exemption=text("exemption"),
+            coverage=text("coverage"),
+            charge=text("charge"),
+            release=text("release"),
         )
         outcome = self.book.on_desk(command)
         for ticket_event in outcome.events:

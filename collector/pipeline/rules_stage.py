@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.config.collector import CollectorConfig
+from collector.config.errors import ConfigError
 from collector.intake.envelope import Envelope
 from collector.intake.snmp_traps import TrapNotice
 from collector.metrics import Metrics
@@ -32,8 +33,8 @@ from collector.store import OpenFault
 log = logging.getLogger("fleetdesk.collector.rules")
 
 
-class EngineError(RuntimeError):
-    """The rules engine could not be set up from the config (one line: file, key, reason)."""
+# The rules engine could not be set up: the one config error (one line: file, line, key, reason).
+EngineError = ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,23 +56,19 @@ def setup_from(inventory: Path, rules_dir: Path | None, default_policy: str) -> 
     """Inventory, rules and policies, checked now (fail at start, not at the first fault).
 
     ``rules_dir``: a rules folder (``rules.d/``, ``policies/``, ``calendars/``) or one rule file;
-    None: the shipped presets. Raises EngineError (one line: file, line, key, reason)."""
-    from collector.rules.classify import PolicyError
-    from collector.rules.inventory import InventoryError, load_inventory
-    from collector.rules.ruleset import RuleError, load_rules
+    None: the shipped presets. Raises ConfigError (one line: file, line, key, reason)."""
+    from collector.rules.inventory import load_inventory
+    from collector.rules.ruleset import load_rules
 
     rules_path = rules_dir or default_rules_dir()
-    try:
-        setup = RulesSetup(
-            load_inventory(inventory),
-            load_rules(rules_path),
-            default_policy,
-            # policies and calendars: the rules folder's own first, then the shipped presets
-            rules_path if rules_path.is_dir() else None,
-        )
-        new_engine(setup, None)  # policies are checked here
-    except (InventoryError, RuleError, PolicyError) as exc:
-        raise EngineError(str(exc)) from None
+    setup = RulesSetup(
+        load_inventory(inventory),
+        load_rules(rules_path),
+        default_policy,
+        # policies and calendars: the rules folder's own first, then the shipped presets
+        rules_path if rules_path.is_dir() else None,
+    )
+    new_engine(setup, None)  # policies are checked here
     return setup
 
 

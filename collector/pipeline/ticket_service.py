@@ -1,24 +1,34 @@
 """The shell around the ticket book: each input is applied and stored in one transaction.
 
-The book's events, the tickets they leave behind and one outbox row per (event, sink) are
-committed together; if the transaction fails, the book is rebuilt from the database so memory
-never runs ahead of what was committed.
+The book's events, the tickets they leave behind and one outbox row per (event, matching
+sink) are committed together; if the transaction fails, the book is rebuilt from the database
+so memory never runs ahead of what was committed. A sink receives only the tickets its
+``match`` names (customers, tenants, policies, levels); a ticket that matches no sink is not
+dropped silently: the book marks it ``routed: false`` (an ``unrouted`` event, stored) and
+``on_unrouted`` counts it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
 from collector.store.tickets import TicketStore, TicketTx
 from collector.tickets import codec
 from collector.tickets.book import TicketBook
-from collector.tickets.inputs import DeskCommand, DeskOutcome, FaultSignal
-from collector.tickets.model import TicketEvent
+from collector.tickets.inputs import DeskCommand, DeskOutcome, FaultSignal, ManualReport
+from collector.tickets.model import EventKind, Ticket, TicketEvent
 from collector.tickets.terms import SlaMaths
+
+#: Whether a sink takes a ticket (``collector.delivery.sinks.Sink.matches``).
+Route = Callable[[Ticket], bool]
+
+
+def _every(_ticket: Ticket) -> bool:
+    return True
 
 
 def deadlines(event: TicketEvent, sla: SlaMaths) -> dict[str, datetime | None]:
@@ -36,14 +46,19 @@ class TicketService:
         book_factory: Callable[[], TicketBook],
         store: TicketStore,
         sla: SlaMaths,
-        sinks: Sequence[str],
+        sinks: Sequence[str] | Mapping[str, Route],
         on_commit: Callable[[Sequence[TicketEvent]], None] | None = None,
+        on_unrouted: Callable[[Ticket], None] | None = None,
     ) -> None:
+        """``sinks``: names (every ticket goes to each) or name -> which tickets it takes."""
         self._book_factory = book_factory
         self._store = store
         self._sla = sla
-        self._sinks = tuple(sinks)
+        self._routes: dict[str, Route] = (
+            dict(sinks) if isinstance(sinks, Mapping) else {name: _every for name in sinks}
+        )
         self._on_commit = on_commit
+        self._on_unrouted = on_unrouted
         # The book is not thread-safe and the collector calls in from several threads (fault
         # events, the ticket clock, inbound desk actions): one at a time.
         self._lock = threading.RLock()
@@ -62,6 +77,10 @@ class TicketService:
             return events
 
         return self._apply(apply)
+
+    def open_manual(self, report: ManualReport, tx: TicketTx | None = None) -> list[TicketEvent]:
+        """A fault a person reported: the book's ``open_manual``, stored like any other."""
+        return self._apply(lambda tx: self.book.open_manual(report, tx), tx)
 
     def on_desk(self, command: DeskCommand, tx: TicketTx | None = None) -> DeskOutcome:
         result: list[DeskOutcome] = []
@@ -113,13 +132,33 @@ class TicketService:
         self, step: Callable[[TicketTx], list[TicketEvent]], tx: TicketTx
     ) -> list[TicketEvent]:
         repairs_before = dict(self.book.repairs)
-        events = step(tx)
+        events = self._routed(step(tx))
         bodies = {e.event_id: render(e, self._sla) for e in events}
-        tx.save(events, bodies, self._sinks)
+        for event in events:  # one at a time: each event to the sinks its ticket matches
+            tx.save([event], bodies, self.sinks_for(event.ticket))
         repairs = {d: day for d, day in self.book.repairs.items() if repairs_before.get(d) != day}
         if repairs:
             tx.save_repairs(repairs)
         return events
+
+    def sinks_for(self, ticket: Ticket) -> list[str]:
+        """The sinks that take this ticket's events, in configuration order."""
+        return [name for name, matches in self._routes.items() if matches(ticket)]
+
+    def _routed(self, events: list[TicketEvent]) -> list[TicketEvent]:
+        """Mark each newly opened ticket that no sink takes (when sinks are configured)."""
+        if not self._routes:
+            return events
+        out: list[TicketEvent] = []
+        for event in events:
+            out.append(event)
+            if event.kind is EventKind.OPENED and not self.sinks_for(event.ticket):
+                marked = self.book.mark_unrouted(event.ticket.number, event.at)
+                if marked is not None:
+                    out.append(marked)
+                    if self._on_unrouted is not None:
+                        self._on_unrouted(marked.ticket)
+        return out
 
     def _reload(self) -> TicketBook:
         book = self._book_factory()

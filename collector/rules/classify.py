@@ -28,6 +28,10 @@ class Policy(Protocol):
         self, level: str, start: datetime, pauses: Sequence[tuple[datetime, datetime]] = ()
     ) -> Mapping[str, datetime]: ...
 
+    def opening_deadlines(self, level: str, onset: datetime) -> Mapping[str, datetime]:
+        """Those known at opening (not the targets a desk action starts later)."""
+        ...
+
 
 PolicyLoader = Callable[[str], Policy]
 
@@ -96,7 +100,9 @@ class FaultMaker:
         level = policy.classify(kind, rule.impact.value, scope.value, crit.value)
         onset_dt = utc(onset)
         deadlines = (
-            policy.deadlines(level, onset_dt) if level is not None and exempt is None else {}
+            policy.opening_deadlines(level, onset_dt)
+            if level is not None and exempt is None
+            else {}
         )
         return Fault(
             kind=kind,

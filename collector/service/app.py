@@ -33,6 +33,7 @@ from collector.pipeline.rules_stage import FaultLog, RulesSetup, RulesStage, loa
 from collector.pipeline.stage import FaultStage
 from collector.preset_paths import default_rules_dir
 from collector.rules.engine import Engine
+from collector.service.calendars import EstimatedCalendars
 from collector.service.tickets import Tickets, TicketsSetup, build_tickets, load_tickets
 from collector.store import Store
 from collector.store.tsdb import InfluxWriter, RecentSamples, TelemetryWriter
@@ -62,6 +63,7 @@ class Service:
     traps: TrapReceiver | None = None
     stopping: bool = False
     http_port: int | None = None  # once listening (the config may say 0: any free port)
+    calendars: EstimatedCalendars | None = None
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         detail: dict[str, Any] = {
@@ -70,6 +72,8 @@ class Service:
             "tsdb_backlog": self.sink.backlog if self.sink is not None else None,
             "draining": self.stopping,
         }
+        if self.calendars is not None:  # estimated holidays ahead: deadlines may move
+            detail["calendars_estimated"] = self.calendars.now()
         return not self.stopping, detail
 
 
@@ -104,7 +108,9 @@ def build(
         faults.open_now()  # a restored engine's open faults show at once
         # every fault becomes a ticket (kept in the store; delivered when sinks are configured)
         ticket_setup = tickets if tickets is not None else load_tickets(cfg)
-        ticketing = build_tickets(cfg, ticket_setup, setup, store.engine, metrics.registry)
+        ticketing = build_tickets(
+            cfg, ticket_setup, setup, store.engine, metrics.registry, serials=registry.serial
+        )
         fault_stages = [faults, ticketing.runtime]
     pipeline = assemble(
         intake=cfg.intake,
@@ -134,6 +140,8 @@ def build(
         faults,
         ticketing,
     )
+    rules_dir = setup.policies_dir if setup is not None else None
+    service.calendars = EstimatedCalendars(rules_dir).register(metrics.registry)
     if cfg.snmp.targets:
         service.poller = Poller(cfg.snmp, snmp_profiles(cfg), pipeline, metrics)
     if cfg.snmp.traps is not None:

@@ -9,14 +9,15 @@ and the inbound desk endpoint.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from collector.config.collector import CollectorConfig
+from collector.config.errors import ConfigError
 from collector.delivery.metrics import DeliveryMetrics
 from collector.delivery.signing import SigningError, secret_key
 from collector.delivery.sinks import Sink, SinkConfigError, load_sinks
@@ -30,9 +31,8 @@ from collector.tickets.book import TicketBook
 from collector.tickets.from_rules import InventoryWarranty
 from collector.tickets.sla_adapter import SlaEngine
 
-
-class TicketsError(ValueError):
-    """The tickets section cannot be used (one line: file, key, reason)."""
+# The tickets section cannot be used: the one config error (one line: file, key, reason).
+TicketsError = ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +49,17 @@ def load_tickets(cfg: CollectorConfig, env: Mapping[str, str] | None = None) -> 
         try:
             sinks = load_sinks(tickets.sinks, env)
         except SinkConfigError as exc:
-            raise TicketsError(f"{cfg.source}: tickets.sinks: {exc}") from None
+            raise ConfigError(str(cfg.source), "tickets.sinks", str(exc)) from None
     secret = None
     if tickets.inbound_secret_env is not None:
         secret = env.get(tickets.inbound_secret_env)
-        where = f"{cfg.source}: tickets.inbound_secret_env"
+        key = "tickets.inbound_secret_env"
         if not secret:
-            raise TicketsError(f"{where}: {tickets.inbound_secret_env!r} is not set")
+            raise ConfigError(str(cfg.source), key, f"{tickets.inbound_secret_env!r} is not set")
         try:
             secret_key(secret)
         except SigningError as exc:
-            raise TicketsError(f"{where}: {exc}") from None
+            raise ConfigError(str(cfg.source), key, str(exc)) from None
     return TicketsSetup(sinks, secret)
 
 
@@ -75,18 +75,27 @@ def build_tickets(
     rules: RulesSetup,
     engine: sa.Engine,
     registry: CollectorRegistry,
+    *,
+    serials: Callable[[str], str] | None = None,
 ) -> Tickets:
+    """``serials``: a device's serial number as the device registry knows it (for tickets)."""
     store = TicketStore(cfg.store.url, engine=engine)
     sla = SlaEngine(rules.policies_dir)
-    devices = InventoryWarranty(rules.inventory)
+    devices = InventoryWarranty(rules.inventory, serials)
     followup = timedelta(seconds=cfg.tickets.default_followup_s)
+    unrouted = Counter(
+        "fleetdesk_tickets_unrouted",
+        "Tickets no sink's match takes (marked routed: false on the ticket)",
+        registry=registry,
+    )
     service = TicketService(
         book_factory=lambda: TicketBook(
             policies=sla, devices=devices, sla=sla, default_followup=followup
         ),
         store=store,
         sla=sla,
-        sinks=tuple(setup.sinks),
+        sinks={name: sink.matches for name, sink in setup.sinks.items()},
+        on_unrouted=lambda _ticket: unrouted.inc(),
     )
     worker = None
     if setup.sinks and cfg.tickets.worker:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
@@ -81,6 +81,11 @@ class Calendar:
     extra_workdays: frozenset[date] = frozenset()
     not_workdays: frozenset[date] = frozenset()
     description: str = ""
+    # Years whose official schedule the calendar file lists: year -> (holidays, make-up
+    # working days). It replaces the holiday source for that year, estimate or not.
+    official: Mapping[int, tuple[frozenset[date], frozenset[date]]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
     _lock: threading.Lock = field(
         default_factory=threading.Lock, compare=False, repr=False, hash=False
     )
@@ -99,6 +104,12 @@ class Calendar:
             return self.workday_spans
         if day in self.extra_holidays:
             return ()
+        year = self.official.get(day.year)
+        if year is not None:
+            holidays, workdays = year
+            if day in holidays:
+                return ()
+            return self.workday_spans if day in workdays else self.weekly[day.weekday()]
         kind, _exact = self.holidays.day_kind(day)
         if kind is DayKind.HOLIDAY and day not in self.not_holidays:
             return ()
@@ -108,7 +119,7 @@ class Calendar:
 
     def is_exact(self, day: date) -> bool:
         """False when the holiday source had to fall back for this date's year (a guess)."""
-        if day in self.extra_workdays or day in self.extra_holidays:
+        if day in self.extra_workdays or day in self.extra_holidays or day.year in self.official:
             return True
         return self.holidays.day_kind(day)[1]
 
@@ -120,8 +131,12 @@ class Calendar:
         return tuple(
             year
             for year in range(first, last + 1)
-            if not self.holidays.day_kind(date(year, 7, 1))[1]
+            if year not in self.official and not self.holidays.day_kind(date(year, 7, 1))[1]
         )
+
+    def estimated_ahead(self, now: datetime, days: int = 366) -> tuple[int, ...]:
+        """The estimated years among the next ``days`` (default: the coming 12 months)."""
+        return self.estimated_years(now, now + timedelta(days=days))
 
     # -- the timeline cache ------------------------------------------------------------------
 

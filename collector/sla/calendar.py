@@ -32,6 +32,7 @@ __all__ = [
     "calendar_from_node",
     "calendar_names",
     "check_spans",
+    "estimated_calendars",
     "load_calendar",
     "parse_span",
     "regular_workday_seconds",
@@ -110,8 +111,36 @@ _CALENDAR_KEYS = frozenset(
         "workday_length",
         "holidays",
         "working_days",
+        "official",
     }
 )
+
+
+def _official(node: Node) -> dict[int, tuple[frozenset[date], frozenset[date]]]:
+    """``official: {2027: {holidays: [...], working_days: [...]}}``: a year's published
+    schedule (public holidays, and the weekend days worked instead), replacing the estimate."""
+    out: dict[int, tuple[frozenset[date], frozenset[date]]] = {}
+    for year_text, year_node in node.mapping().items():
+        if not year_text.isdigit() or not 1900 < int(year_text) < 2200:
+            raise year_node.error(f"expected a year like 2027, got {year_text!r}")
+        year = int(year_text)
+        keys = year_node.mapping(frozenset({"holidays", "working_days", "source"}))
+        if "holidays" not in keys:
+            raise year_node.error("missing key 'holidays' (the year's public holidays)")
+        holidays = _dates(keys["holidays"])
+        workdays = _dates(keys["working_days"]) if "working_days" in keys else frozenset()
+        for label, days, where in (
+            ("holiday", holidays, keys["holidays"]),
+            ("working day", workdays, keys.get("working_days")),
+        ):
+            stray = sorted(d for d in days if d.year != year)
+            if stray and where is not None:
+                raise where.error(f"{label} {stray[0]} is not in {year}")
+        clash = holidays & workdays
+        if clash:
+            raise keys["working_days"].error(f"{min(clash)} is both a holiday and a working day")
+        out[year] = (holidays, workdays)
+    return out
 
 
 def _dates(node: Node) -> frozenset[date]:
@@ -210,7 +239,9 @@ def calendar_from_node(root: Node, default_name: str) -> Calendar:
         clash = extra_workdays & extra_holidays
         if clash:
             raise wd["add"].error(f"{min(clash)} is both a holiday and a working day")
-    if (extra_workdays or source.name == "cn") and not workday_spans:
+    official = _official(keys["official"]) if "official" in keys else {}
+    has_makeup = extra_workdays or any(w for _, w in official.values())
+    if (has_makeup or source.name == "cn") and not workday_spans:
         raise root.error("working days without hours: set 'workday_hours'")
     return Calendar(
         name=name,
@@ -224,6 +255,7 @@ def calendar_from_node(root: Node, default_name: str) -> Calendar:
         extra_workdays=extra_workdays,
         not_workdays=not_workdays,
         description=keys["description"].text() if "description" in keys else "",
+        official=official,
     )
 
 
@@ -248,3 +280,17 @@ def load_calendar(name_or_path: str | Path, rules_dir: Path | None = None) -> Ca
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
     return _load_file(str(path.resolve()), stat.st_mtime_ns)
+
+
+def estimated_calendars(
+    now: datetime, rules_dir: Path | None = None, names: Iterable[str] | None = None
+) -> dict[str, tuple[int, ...]]:
+    """Calendar name -> the years of the coming 12 months whose holidays are estimated (no
+    official schedule known: the deadlines there may move). Only calendars with such years
+    are listed; the board, ``/healthz`` and ``fleetdesk rules check`` all ask this."""
+    out: dict[str, tuple[int, ...]] = {}
+    for name in names if names is not None else calendar_names(rules_dir):
+        years = load_calendar(name, rules_dir).estimated_ahead(now)
+        if years:
+            out[name] = years
+    return out

@@ -9,20 +9,52 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
+
+import yaml
 
 from collector.config.durations import Duration, parse_duration
 from collector.config.errors import ConfigError
 from collector.config.yamlfile import Node, read_yaml
 from collector.preset_paths import RULES_ENV, find_preset, is_file_reference, preset_names
 from collector.sla.calendar import Calendar, Pauses, load_calendar
-from collector.sla.vocabulary import CRITICALITIES, FAULT_KINDS, IMPACTS, SCOPES
+from collector.sla.classification import ClassRule, check_word, parse_rule, words
+from collector.sla.contract import (
+    Charge,
+    TargetStart,
+    Warranty,
+    WarrantyBasis,
+    parse_exemptions,
+    parse_warranty,
+)
+from collector.sla.vocabulary import CRITICALITIES, IMPACTS, SCOPES
 
-TARGET_NAMES = ("response", "onsite", "diagnosis", "resolution", "plan", "repair", "followup")
+__all__ = [
+    "Charge",
+    "ClassRule",
+    "Level",
+    "Policy",
+    "Target",
+    "TargetStart",
+    "Warranty",
+    "WarrantyBasis",
+    "load_policy",
+]
+
+TARGET_NAMES = (
+    "response",
+    "processing",
+    "onsite",
+    "diagnosis",
+    "resolution",
+    "plan",
+    "repair",
+    "followup",
+)
 
 
 class UnknownLevelError(LookupError, ValueError):
@@ -36,6 +68,8 @@ class Target:
     name: str
     duration: Duration
     calendar: Calendar
+    starts: TargetStart = TargetStart.ONSET  # a desk action starts the others
+    operator_default: bool = False  # the seed says "agreed in the contract": set per customer
 
     @property
     def seconds(self) -> float:
@@ -52,39 +86,8 @@ class Level:
     definition: str
     targets: Mapping[str, Target] = field(hash=False)
     manual_only: bool = False  # never chosen by the classification table (e.g. "special")
-
-
-@dataclass(frozen=True)
-class ClassRule:
-    """One row of the first-match classification table; ``None`` matches anything."""
-
-    level: str
-    kinds: frozenset[str] | None = None
-    impacts: frozenset[str] | None = None
-    scopes: frozenset[str] | None = None
-    criticalities: frozenset[str] | None = None
-    line: int | None = None  # where it is written, to explain a decision
-
-    def matches(self, kind: str, impact: str, scope: str, criticality: str) -> bool:
-        return (
-            (self.kinds is None or kind in self.kinds)
-            and (self.impacts is None or impact in self.impacts)
-            and (self.scopes is None or scope in self.scopes)
-            and (self.criticalities is None or criticality in self.criticalities)
-        )
-
-    def describe(self) -> str:
-        parts = [
-            f"{label} in {sorted(values)}"
-            for label, values in (
-                ("kind", self.kinds),
-                ("impact", self.impacts),
-                ("scope", self.scopes),
-                ("criticality", self.criticalities),
-            )
-            if values is not None
-        ]
-        return f"{' and '.join(parts) or 'anything'} -> {self.level}"
+    # No fixed resolution deadline: fixed in a later software or hardware release (001 C/D).
+    resolution_by_release: bool = False
 
 
 class EscalationAction(enum.Enum):
@@ -126,21 +129,6 @@ class Followup:
         return self.calendar.add(done_at, self.delay.seconds_on(self.calendar.workday_seconds))
 
 
-class WarrantyBasis(enum.Enum):
-    ACTIVATION = "activation"  # software authorisation / first activation date
-    RECEIPT = "receipt"  # the customer's receipt (courier signing) date
-    ACCEPTANCE = "acceptance"  # the acceptance sign-off date
-
-
-@dataclass(frozen=True)
-class Warranty:
-    basis: WarrantyBasis
-    months: int
-    repaired_parts_months: int | None = None  # own warranty of repaired/replaced parts
-    extend_after_repair: bool = False  # the unit's warranty is extended by repair time
-    note: str = ""
-
-
 @dataclass(frozen=True)
 class Policy:
     name: str
@@ -151,6 +139,31 @@ class Policy:
     followup: Followup | None = None
     warranty: Warranty | None = None
     source: str = ""
+    exemptions: frozenset[str] = frozenset()  # the ones the seed names; none: no exemption
+    extends: str | None = None  # a customer policy: the preset it overrides
+
+    def exempts(self, exemption: str) -> bool:
+        return exemption in self.exemptions
+
+    def deadlines(self, level: str, start: datetime, pauses: Pauses = ()) -> dict[str, datetime]:
+        """Every target of ``level`` -> its deadline for a clock started at ``start``.
+
+        A target a desk action starts (``starts: received`` / ``request``) is computed as if
+        that action happened at ``start``; ``Target.starts`` tells which ones they are."""
+        return {
+            name: target.deadline(start, pauses)
+            for name, target in self.level(level).targets.items()
+        }
+
+    def opening_deadlines(self, level: str, onset: datetime) -> dict[str, datetime]:
+        """The deadlines known when a fault opens: the targets that run from the onset or the
+        detection (taken as the onset here); those a desk action starts come later."""
+        targets = self.level(level).targets
+        return {
+            name: due
+            for name, due in self.deadlines(level, onset).items()
+            if targets[name].starts in (TargetStart.ONSET, TargetStart.DETECTION)
+        }
 
     def level(self, name: str) -> Level:
         try:
@@ -160,20 +173,13 @@ class Policy:
                 f"policy {self.name!r} has no level {name!r} (levels: {', '.join(self.levels)})"
             ) from None
 
-    def deadlines(self, level: str, start: datetime, pauses: Pauses = ()) -> dict[str, datetime]:
-        """Every target of ``level`` -> its deadline for a clock started at ``start``."""
-        return {
-            name: target.deadline(start, pauses)
-            for name, target in self.level(level).targets.items()
-        }
-
     def classification_rule(
         self, kind: str, impact: str, scope: str, criticality: str
     ) -> ClassRule | None:
         """The first rule of the table matching the fault, or None."""
-        _check_word("impact", impact, IMPACTS)
-        _check_word("scope", scope, SCOPES)
-        _check_word("criticality", criticality, CRITICALITIES)
+        check_word("impact", impact, IMPACTS)
+        check_word("scope", scope, SCOPES)
+        check_word("criticality", criticality, CRITICALITIES)
         for rule in self.classification:
             if rule.matches(kind, impact, scope, criticality):
                 return rule
@@ -192,11 +198,6 @@ class Policy:
         )
 
 
-def _check_word(label: str, value: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown {label} {value!r} (expected one of: {', '.join(allowed)})")
-
-
 # -- loading -----------------------------------------------------------------------------------
 
 _POLICY_KEYS = frozenset(
@@ -210,17 +211,16 @@ _POLICY_KEYS = frozenset(
         "escalations",
         "followup",
         "warranty",
+        "exemptions",
+        "operator_defaults",
     }
 )
-_LEVEL_KEYS = frozenset({"definition", "calendar", "targets", "manual_only"})
-_TARGET_KEYS = frozenset({"duration", "calendar"})
-_RULE_KEYS = frozenset({"when", "level"})
-_WHEN_KEYS = frozenset({"kind", "impact", "scope", "criticality"})
+_LEVEL_KEYS = frozenset(
+    {"definition", "calendar", "targets", "manual_only", "resolution_by_release"}
+)
+_TARGET_KEYS = frozenset({"duration", "calendar", "starts", "operator_default"})
 _STEP_KEYS = frozenset({"action", "at", "target", "levels", "note"})
 _FOLLOWUP_KEYS = frozenset({"after", "delay", "calendar"})
-_WARRANTY_KEYS = frozenset(
-    {"basis", "months", "repaired_parts_months", "extend_after_repair", "note"}
-)
 
 
 class _Calendars:
@@ -249,35 +249,41 @@ def _duration(node: Node) -> Duration:
         raise node.error(str(exc)) from None
 
 
-def _words(node: Node, allowed: Sequence[str] | frozenset[str], label: str) -> frozenset[str]:
-    out: set[str] = set()
-    for item, word in node.walk_texts():
-        if word not in allowed:
-            raise item.error(
-                f"unknown {label} {word!r} (expected one of: {', '.join(sorted(allowed))})"
-            )
-        out.add(word)
-    return frozenset(out)
-
-
-def _target(name: str, node: Node, default_calendar: Node | None, cals: _Calendars) -> Target:
+def _target(
+    name: str,
+    node: Node,
+    default_calendar: Node | None,
+    cals: _Calendars,
+    default_operator: bool = False,
+    *,
+    calendar_default: Calendar | None = None,
+) -> Target:
     if name not in TARGET_NAMES:
         raise node.error(f"unknown target {name!r} (expected one of: {', '.join(TARGET_NAMES)})")
     cal_node = default_calendar
+    starts, operator_default = TargetStart.ONSET, default_operator
     if node.raw.tag.endswith(":map"):
         keys = node.mapping(_TARGET_KEYS)
         if "duration" not in keys:
             raise node.error("missing key 'duration'")
         duration = _duration(keys["duration"])
         cal_node = keys.get("calendar", default_calendar)
+        if "starts" in keys:
+            starts = keys["starts"].choice(TargetStart, "starts")
+        if "operator_default" in keys:
+            operator_default = keys["operator_default"].boolean()
     else:
         duration = _duration(node)
+    if cal_node is None and calendar_default is not None:
+        return Target(name, duration, calendar_default, starts, operator_default)
     if cal_node is None:
         raise node.error("no calendar: give 'calendar' here, on the level or on the policy")
-    return Target(name, duration, cals.get(cal_node))
+    return Target(name, duration, cals.get(cal_node), starts, operator_default)
 
 
-def _level(name: str, node: Node, policy_calendar: Node | None, cals: _Calendars) -> Level:
+def _level(
+    name: str, node: Node, policy_calendar: Node | None, cals: _Calendars, operator: bool
+) -> Level:
     keys = node.mapping(_LEVEL_KEYS)
     if "definition" not in keys:
         raise node.error("missing key 'definition'")
@@ -285,9 +291,16 @@ def _level(name: str, node: Node, policy_calendar: Node | None, cals: _Calendars
         raise node.error("missing key 'targets'")
     default_calendar = keys.get("calendar", policy_calendar)
     targets = {
-        target_name: _target(target_name, target_node, default_calendar, cals)
+        target_name: _target(target_name, target_node, default_calendar, cals, operator)
         for target_name, target_node in keys["targets"].mapping().items()
     }
+    by_release = (
+        keys["resolution_by_release"].boolean() if "resolution_by_release" in keys else False
+    )
+    if by_release and "resolution" in targets:
+        raise keys["resolution_by_release"].error(
+            "a level resolved by a later release has no 'resolution' target"
+        )
     if not targets:
         raise keys["targets"].error("a level needs at least one target")
     return Level(
@@ -295,30 +308,7 @@ def _level(name: str, node: Node, policy_calendar: Node | None, cals: _Calendars
         definition=keys["definition"].text(),
         targets=MappingProxyType(targets),
         manual_only=keys["manual_only"].boolean() if "manual_only" in keys else False,
-    )
-
-
-def _rule(node: Node, levels: Mapping[str, Level]) -> ClassRule:
-    keys = node.mapping(_RULE_KEYS)
-    if "level" not in keys:
-        raise node.error("missing key 'level'")
-    level = keys["level"].text()
-    if level not in levels:
-        raise keys["level"].error(f"unknown level {level!r} (levels: {', '.join(levels)})")
-    if levels[level].manual_only:
-        raise keys["level"].error(f"level {level!r} is manual_only: never chosen by the table")
-    when = keys["when"].mapping(_WHEN_KEYS) if "when" in keys else {}
-    return ClassRule(
-        level=level,
-        kinds=_words(when["kind"], FAULT_KINDS, "fault kind") if "kind" in when else None,
-        impacts=_words(when["impact"], IMPACTS, "impact") if "impact" in when else None,
-        scopes=_words(when["scope"], SCOPES, "scope") if "scope" in when else None,
-        criticalities=(
-            _words(when["criticality"], CRITICALITIES, "criticality")
-            if "criticality" in when
-            else None
-        ),
-        line=node.line,
+        resolution_by_release=by_release,
     )
 
 
@@ -330,7 +320,7 @@ def _step(node: Node, levels: Mapping[str, Level]) -> EscalationStep:
     if at < 0:
         raise keys["at"].error(f"must be a fraction >= 0 of the target, got {at}")
     target = keys["target"].text() if "target" in keys else None
-    step_levels = _words(keys["levels"], tuple(levels), "level") if "levels" in keys else None
+    step_levels = words(keys["levels"], tuple(levels), "level") if "levels" in keys else None
     if target is not None:
         applicable = [lv for lv in levels.values() if step_levels is None or lv.name in step_levels]
         if not any(target in lv.targets for lv in applicable):
@@ -344,29 +334,65 @@ def _step(node: Node, levels: Mapping[str, Level]) -> EscalationStep:
     )
 
 
-def _warranty(node: Node) -> Warranty:
-    keys = node.mapping(_WARRANTY_KEYS)
-    node.require(keys, "basis", "months")
-    basis = keys["basis"].choice(WarrantyBasis, "basis")
-    months = keys["months"].integer()
-    if months <= 0:
-        raise keys["months"].error(f"must be a positive number of months, got {months}")
-    parts = keys["repaired_parts_months"].integer() if "repaired_parts_months" in keys else None
-    if parts is not None and parts <= 0:
-        raise keys["repaired_parts_months"].error(f"must be positive, got {parts}")
-    return Warranty(
-        basis=basis,
-        months=months,
-        repaired_parts_months=parts,
-        extend_after_repair=(
-            keys["extend_after_repair"].boolean() if "extend_after_repair" in keys else False
+_CUSTOMER_KEYS = frozenset(
+    {"name", "extends", "description", "source", "overrides", "exemptions", "warranty"}
+)
+
+
+def _customer_policy(root: Node, name: str, rules_dir: Path | None) -> Policy:
+    """A customer's policy: a preset (``extends``) with some targets changed (``overrides``:
+    level -> target -> duration), its exemptions or warranty replaced; nothing else copied."""
+    keys = root.mapping(_CUSTOMER_KEYS)
+    if "name" in keys and keys["name"].text() != name:
+        raise keys["name"].error(f"name {keys['name'].text()!r} differs from the file name")
+    ref = keys["extends"].text()
+    if ref == name:
+        raise keys["extends"].error("a policy cannot extend itself")
+    try:
+        base = load_policy(ref, rules_dir)
+    except ValueError as exc:  # ConfigError included: one line, the base file's own
+        raise keys["extends"].error(f"cannot load policy {ref!r}: {exc}") from None
+    if base.extends is not None:
+        raise keys["extends"].error(f"{ref!r} extends another policy: extend the preset itself")
+    cals = _Calendars(rules_dir)
+    levels = dict(base.levels)
+    for level_name, node in (keys["overrides"].mapping() if "overrides" in keys else {}).items():
+        if level_name not in levels:
+            raise node.error(f"policy {ref!r} has no level {level_name!r}")
+        level = levels[level_name]
+        targets = dict(level.targets)
+        for target_name, target_node in node.mapping().items():
+            old = targets.get(target_name)
+            cal = old.calendar if old is not None else level_calendar(level)
+            new = _target(target_name, target_node, None, cals, calendar_default=cal)
+            targets[target_name] = replace(new, operator_default=False)
+        if level.resolution_by_release and "resolution" in targets:
+            raise node.error(f"level {level_name!r} is resolved by a later release")
+        levels[level_name] = replace(level, targets=MappingProxyType(targets))
+    return replace(
+        base,
+        name=name,
+        description=keys["description"].text() if "description" in keys else base.description,
+        source=keys["source"].text() if "source" in keys else base.source,
+        levels=MappingProxyType(levels),
+        warranty=parse_warranty(keys["warranty"]) if "warranty" in keys else base.warranty,
+        exemptions=(
+            parse_exemptions(keys["exemptions"]) if "exemptions" in keys else base.exemptions
         ),
-        note=keys["note"].text() if "note" in keys else "",
+        extends=ref,
     )
+
+
+def level_calendar(level: Level) -> Calendar | None:
+    """The calendar most of a level's targets run on (for a target an override adds)."""
+    names = [t.calendar for t in level.targets.values()]
+    return max(names, key=names.count) if names else None
 
 
 def policy_from_node(root: Node, default_name: str, rules_dir: Path | None) -> Policy:
     """Build a Policy from a parsed file; ConfigError names the key and line."""
+    if isinstance(root.raw, yaml.MappingNode) and "extends" in root.mapping():
+        return _customer_policy(root, default_name, rules_dir)
     keys = root.mapping(_POLICY_KEYS)
     if "name" in keys and keys["name"].text() != default_name:
         raise keys["name"].error(f"name {keys['name'].text()!r} differs from the file name")
@@ -376,12 +402,15 @@ def policy_from_node(root: Node, default_name: str, rules_dir: Path | None) -> P
     level_nodes = keys["levels"].mapping()
     if not level_nodes:
         raise keys["levels"].error("a policy needs at least one level")
+    operator = keys["operator_defaults"].boolean() if "operator_defaults" in keys else False
     levels = {
-        name: _level(name, node, keys.get("calendar"), cals) for name, node in level_nodes.items()
+        name: _level(name, node, keys.get("calendar"), cals, operator)
+        for name, node in level_nodes.items()
     }
     if "classification" not in keys:
         raise root.error("missing key 'classification' (the first-match table of levels)")
-    rules = tuple(_rule(node, levels) for node in keys["classification"].items())
+    manual = {name: level.manual_only for name, level in levels.items()}
+    rules = tuple(parse_rule(node, manual) for node in keys["classification"].items())
     steps = (
         tuple(_step(node, levels) for node in keys["escalations"].items())
         if "escalations" in keys
@@ -402,8 +431,9 @@ def policy_from_node(root: Node, default_name: str, rules_dir: Path | None) -> P
         classification=rules,
         escalations=steps,
         followup=followup,
-        warranty=_warranty(keys["warranty"]) if "warranty" in keys else None,
+        warranty=parse_warranty(keys["warranty"]) if "warranty" in keys else None,
         source=keys["source"].text() if "source" in keys else "",
+        exemptions=parse_exemptions(keys["exemptions"]) if "exemptions" in keys else frozenset(),
     )
 
 

@@ -14,14 +14,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from collector.tickets import contract_actions as ca
 from collector.tickets import targets as tg
-from collector.tickets.coverage import decide_coverage
+from collector.tickets.coverage import ticket_coverage
 from collector.tickets.inputs import (
     DeskAction,
     DeskCommand,
     DeskOutcome,
     FaultSignal,
+    ManualReport,
     Verdict,
+    ticket_key,
 )
 from collector.tickets.model import (
     LIVE_STATES,
@@ -30,6 +33,7 @@ from collector.tickets.model import (
     Outcome,
     RepairRecord,
     State,
+    Subject,
     TargetClock,
     Ticket,
     TicketEvent,
@@ -124,8 +128,13 @@ class TicketBook:
         elif signal.event == "absorbed" and ticket is not None:
             events.append(self._cancel(ticket, signal.at, "absorbed"))
         elif signal.event == "exempted" and ticket is not None:
-            # e.g. maintenance announced after the fact: no SLA was owed, the ticket is void
-            events.append(self._cancel(ticket, signal.at, f"exempt_{signal.exempt}"))
+            if signal.exempt in self._policy(ticket.policy).exemptions:
+                # e.g. maintenance announced after the fact: no SLA was owed, the ticket is void
+                events.append(self._cancel(ticket, signal.at, f"exempt_{signal.exempt}"))
+            elif ticket.claimed_exemption != signal.exempt:  # the contract does not name it
+                noted = replace(ticket, claimed_exemption=signal.exempt)
+                detail = {"reason": "exemption_not_in_policy", "exemption": signal.exempt}
+                events.append(self._emit(noted, EventKind.COMMENTED, signal.at, detail))
         elif (
             signal.event == "escalated"
             and ticket is not None
@@ -139,29 +148,21 @@ class TicketBook:
         return events
 
     def _relevel(self, ticket: Ticket, at: datetime, level: str, impact: str) -> TicketEvent:
-        """The fault's impact rose and the policy gives it another level: its targets apply.
-
-        A target both levels have keeps its clock (start, pauses) with the new duration; a new
-        target starts at the fault's onset; one the new level lacks ends ``not_needed``.
-        """
-        specs = self._policy(ticket.policy).levels.get(level)
-        if specs is None:
+        """The fault's impact rose and the policy gives it another level: its targets apply,
+        each clock kept where both levels have it (``contract_actions.relevel``)."""
+        policy = self._policy(ticket.policy)
+        if level not in policy.levels:
             raise ValueError(f"policy {ticket.policy!r} has no level {level!r}")
-        kept = {t.name: t for t in ticket.targets}
-        clocks: list[TargetClock] = []
-        for name, spec in specs.items():
-            if name in tg.NOT_AT_OPENING:
-                continue
-            old = kept.pop(name, None)
-            if old is not None:
-                clocks.append(replace(old, duration=spec.duration, calendar=spec.calendar))
-            else:
-                new = TargetClock(name, spec.duration, spec.calendar, ticket.onset)
-                clocks.append(tg.pause(new, at) if ticket.paused else new)
-        clocks += [tg.stop(t, at, self._sla, Outcome.NOT_NEEDED) for t in kept.values()]
-        changed = replace(ticket, level=level, impact=impact, targets=tuple(clocks))
+        changed = replace(ca.relevel(ticket, level, policy, at, self._sla), impact=impact)
         detail = {"reason": "fault_escalated", "previous_level": ticket.level}
         return self._emit(changed, EventKind.LEVEL_CHANGED, at, detail)
+
+    def mark_unrouted(self, number: str, at: datetime) -> TicketEvent | None:
+        """No sink is configured for this ticket: say so on the ticket (once)."""
+        ticket = self._tickets.get(number)
+        if ticket is None or ticket.routed is False:
+            return None
+        return self._emit(replace(ticket, routed=False), EventKind.UNROUTED, at, {})
 
     def on_desk(self, command: DeskCommand) -> DeskOutcome:
         events = self.tick(command.at)
@@ -185,44 +186,92 @@ class TicketBook:
         specs = policy.levels.get(signal.level) if signal.level is not None else {}
         if specs is None:
             raise ValueError(f"policy {policy.name!r} has no level {signal.level!r}")
-        repairs = self._repairs.get(signal.device) if signal.device else None
-        device_warranty = (
-            self._devices.warranty(signal.device) if signal.device else _NO_DEVICE_WARRANTY
-        )
-        coverage, reason = decide_coverage(
-            on=signal.at.date(),
-            exempt=signal.exempt,
+        # Only the exemptions the contract names exempt; another is noted, and the SLA is owed.
+        exempt = signal.exempt if signal.exempt in policy.exemptions else None
+        claimed = signal.exempt if exempt is None else None
+        facts = self._devices.warranty(signal.device) if signal.device else _NO_DEVICE_WARRANTY
+        decision = ticket_coverage(
+            signal,
             terms=policy.warranty,
-            device=device_warranty,
-            repairs=repairs,
+            exempt=exempt,
+            facts=facts,
+            devices=self._devices,
+            repairs=self._repairs,
         )
-        clocks: tuple[TargetClock, ...] = ()
-        if signal.exempt is None:
-            clocks = tuple(
-                TargetClock(name, spec.duration, spec.calendar, signal.onset)
-                for name, spec in specs.items()
-                if name not in tg.NOT_AT_OPENING
-            )
+        clocks = ca.opening_clocks(specs, signal.onset, signal.at) if exempt is None else ()
         day = signal.at.date()
+        members = signal.devices
+        if signal.site is not None and not members and signal.manual:
+            members = self._devices.site_devices(signal.site)
+        first = self._devices.warranty(members[0]) if members and not signal.device else facts
+        subject = Subject(
+            customer=facts.customer or first.customer,
+            tenant=facts.tenant or first.tenant,
+            model=facts.model,
+            serial=facts.serial,
+            rule=signal.rule,
+            metric=signal.metric,
+            value=signal.value,
+            devices=members,
+        )
         ticket = Ticket(
             number=format_number(day, numbers.next_number(day)),
             key=signal.key,
             device=signal.device,
-            site=signal.site,
+            site=signal.site or facts.site,
             kind=signal.kind,
             impact=signal.impact,
             fault_id=signal.fault_id,
             policy=signal.policy,
             level=signal.level or "",
-            coverage=coverage,
-            coverage_reason=reason,
-            exempt=signal.exempt,
+            coverage=decision.coverage,
+            coverage_reason=decision.reason,
+            exempt=exempt,
             state=State.OPEN,
             onset=signal.onset,
             opened_at=signal.at,
             targets=clocks,
+            subject=subject,
+            charge=decision.charge.value,
+            claimed_exemption=claimed,
+            deferred_to_release=(signal.level or "") in policy.by_release,
+            part_warranty_until=decision.part_warranty_until,
+            manual=signal.manual,
         )
-        return self._emit(ticket, EventKind.OPENED, signal.at, {})
+        detail = {"claimed_exemption": claimed, "in_policy": False} if claimed else {}
+        return self._emit(ticket, EventKind.OPENED, signal.at, detail)
+
+    def open_manual(self, report: ManualReport, numbers: NumberAllocator) -> list[TicketEvent]:
+        """A fault a person reported (by phone): a ticket with the same clocks as a detected
+        one, from ``report.onset``. Refused (ValueError) when that device or site already has
+        a live ticket of that kind, or the policy has no such level."""
+        key = ticket_key(report.device, report.site, report.kind)
+        if key in self._by_key:
+            raise ValueError(f"{key} already has ticket {self._by_key[key]}")
+        if report.level not in self._policy(report.policy).levels:
+            raise ValueError(f"policy {report.policy!r} has no level {report.level!r}")
+        members = self._devices.site_devices(report.site) if report.site else ()
+        subject = report.device or report.site
+        signal = FaultSignal(
+            event="opened",
+            at=report.at,
+            fault_id=f"manual/{subject}/{report.kind}@{report.onset.isoformat()}",
+            kind=report.kind,
+            impact=report.impact,
+            device=report.device,
+            site=report.site if report.device is None else None,
+            onset=report.onset,
+            policy=report.policy,
+            level=report.level,
+            devices=members if report.device is None else (),
+            manual=True,
+        )
+        events = self.tick(report.at)
+        opened = self._open(signal, numbers)
+        detail = {"reported_by": report.actor, "comment": report.comment}
+        events.append(replace(opened, detail={**opened.detail, **detail}))
+        events.extend(self.tick(report.at))
+        return events
 
     def _reopen(self, ticket: Ticket, at: datetime, reason: str, fault_id: str) -> TicketEvent:
         resolved_at = ticket.resolved_at or at
@@ -295,6 +344,11 @@ class TicketBook:
             return _applied(self._emit(ticket, EventKind.COMMENTED, at, detail))
         if action is DeskAction.CANCEL:
             return _applied(self._cancel(ticket, at, f"cancelled by {command.actor}"))
+        if action in _CONTRACT_ACTIONS:
+            result = ca.apply(ticket, command, self._policy(ticket.policy), self._sla)
+            if isinstance(result, ca.Refused):
+                return DeskOutcome(result.verdict, result.reason)
+            return _applied(self._emit(result.ticket, result.kind, at, result.detail))
         if ticket.state is State.RESOLVED:
             if action is DeskAction.RESOLVE:
                 return DeskOutcome(Verdict.ALREADY_DONE, "ticket is already resolved")
@@ -321,7 +375,9 @@ class TicketBook:
             )
             return _applied(self._emit(onsite, EventKind.ONSITE, at, actor))
         if action is DeskAction.RESOLVE:
-            resolved = self._resolve(ticket, at, "desk", active=ticket.fault_active)
+            # A manual ticket has no telemetry to clear it: the desk's word ends the fault.
+            active = ticket.fault_active and not ticket.manual
+            resolved = self._resolve(ticket, at, "desk", active=active)
             if command.repaired and ticket.device is not None:
                 self._record_repair(ticket.device, at, at - ticket.opened_at)
             return _applied(resolved)
@@ -417,6 +473,18 @@ def _stopped_by_resolution(target: TargetClock, resolved_at: datetime) -> bool:
     if target.stopped_at != resolved_at:
         return False
     return target.name in tg.RESOLUTION_TARGETS or target.outcome is Outcome.NOT_NEEDED
+
+
+_CONTRACT_ACTIONS = frozenset(
+    {
+        DeskAction.RECEIVED,
+        DeskAction.START,
+        DeskAction.SET_LEVEL,
+        DeskAction.EXEMPT,
+        DeskAction.COVERAGE,
+        DeskAction.DEFER,
+    }
+)
 
 
 def _applied(event: TicketEvent) -> DeskOutcome:

@@ -7,7 +7,7 @@ docs/webhook.schema.json by the tests.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from collector.tickets.model import (
@@ -16,6 +16,7 @@ from collector.tickets.model import (
     EventKind,
     Outcome,
     State,
+    Subject,
     TargetClock,
     Ticket,
     TicketEvent,
@@ -94,7 +95,45 @@ def ticket_to_dict(ticket: Ticket) -> dict[str, Any]:
         "paused": ticket.paused,
         "reopen_count": ticket.reopen_count,
         "seq": ticket.seq,
+        "subject": subject_to_dict(ticket.subject),
+        "charge": ticket.charge,
+        "claimed_exemption": ticket.claimed_exemption,
+        "deferred_to_release": ticket.deferred_to_release,
+        "target_release": ticket.target_release,
+        "part_warranty_until": _opt_day(ticket.part_warranty_until),
+        "routed": ticket.routed,
+        "manual": ticket.manual,
     }
+
+
+def subject_to_dict(subject: Subject) -> dict[str, Any]:
+    return {
+        "customer": subject.customer,
+        "tenant": subject.tenant,
+        "model": subject.model,
+        "serial": subject.serial,
+        "rule": subject.rule,
+        "metric": subject.metric,
+        "value": subject.value,
+        "devices": list(subject.devices),
+    }
+
+
+def subject_from_dict(data: Mapping[str, Any]) -> Subject:
+    return Subject(
+        customer=data.get("customer", ""),
+        tenant=data.get("tenant", ""),
+        model=data.get("model", ""),
+        serial=data.get("serial", ""),
+        rule=data.get("rule", ""),
+        metric=data.get("metric", ""),
+        value=data.get("value"),
+        devices=tuple(data.get("devices", ())),
+    )
+
+
+def _opt_day(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
 
 
 def ticket_from_dict(data: Mapping[str, Any]) -> Ticket:
@@ -126,6 +165,19 @@ def ticket_from_dict(data: Mapping[str, Any]) -> Ticket:
         paused=data["paused"],
         reopen_count=data["reopen_count"],
         seq=data["seq"],
+        # Tickets stored before these fields existed read with the defaults.
+        subject=subject_from_dict(data.get("subject", {})),
+        charge=data.get("charge", "parts_and_labour"),
+        claimed_exemption=data.get("claimed_exemption"),
+        deferred_to_release=data.get("deferred_to_release", False),
+        target_release=data.get("target_release"),
+        part_warranty_until=(
+            date.fromisoformat(data["part_warranty_until"])
+            if data.get("part_warranty_until")
+            else None
+        ),
+        routed=data.get("routed"),
+        manual=data.get("manual", False),
     )
 
 
@@ -170,11 +222,26 @@ def event_to_dict(event: TicketEvent, deadlines: Mapping[str, datetime | None]) 
                 {
                     "name": t.name,
                     "due": _opt(deadlines.get(t.name)),
+                    "start": iso(t.start),
                     "stopped_at": _opt(t.stopped_at),
                     "outcome": t.outcome.value if t.outcome else None,
                 }
                 for t in ticket.targets
             ],
+            "customer": ticket.subject.customer or None,
+            "tenant": ticket.subject.tenant or None,
+            "model": ticket.subject.model or None,
+            "serial": ticket.subject.serial or None,
+            "rule": ticket.subject.rule or None,
+            "metric": ticket.subject.metric or None,
+            "value": ticket.subject.value,
+            "devices": list(ticket.subject.devices),
+            "charge": ticket.charge,
+            "claimed_exemption": ticket.claimed_exemption,
+            "deferred_to_release": ticket.deferred_to_release,
+            "target_release": ticket.target_release,
+            "part_warranty_until": _opt_day(ticket.part_warranty_until),
+            "manual": ticket.manual,
         },
     }
 

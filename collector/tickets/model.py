@@ -41,6 +41,10 @@ class CoverageReason(enum.StrEnum):
     WARRANTY_UNKNOWN = "warranty_unknown"
     EXEMPT_POWER_OUTAGE = "exempt_power_outage"
     EXEMPT_MAINTENANCE = "exempt_maintenance"
+    EXEMPT_BY_DESK = "exempt_by_desk"  # an operator or desk named the exemption, with a reason
+    SET_BY_DESK = "set_by_desk"  # an operator or desk changed the coverage, with a reason
+    MEMBER_IN_WARRANTY = "member_in_warranty"  # a site outage: a member device is in warranty
+    REPAIRED_PART_IN_WARRANTY = "repaired_part_in_warranty"  # the unit's is over; a part's not
 
 
 class EventKind(enum.StrEnum):
@@ -48,7 +52,11 @@ class EventKind(enum.StrEnum):
     ACKNOWLEDGED = "acknowledged"
     ONSITE = "onsite"
     ESCALATED = "escalated"
-    LEVEL_CHANGED = "level_changed"  # the fault's impact rose: the policy's other level applies
+    LEVEL_CHANGED = "level_changed"  # the impact rose, or a person set the level (who, why)
+    TARGET_STARTED = "target_started"  # a desk action started a target (received, request)
+    COVERAGE_CHANGED = "coverage_changed"  # marked exempt or its coverage changed, with a reason
+    DEFERRED = "deferred"  # to be fixed in a later release (the target release noted)
+    UNROUTED = "unrouted"  # no sink is configured for this ticket's customer/policy/level
     BREACHED = "breached"
     PAUSED = "paused"
     RESUMED = "resumed"
@@ -94,6 +102,20 @@ class TargetClock:
 
 
 @dataclass(frozen=True, slots=True)
+class Subject:
+    """Who and what a ticket is about, where known (inventory, registry, the rule)."""
+
+    customer: str = ""
+    tenant: str = ""
+    model: str = ""
+    serial: str = ""
+    rule: str = ""
+    metric: str = ""
+    value: float | str | None = None  # the metric value that crossed the threshold
+    devices: tuple[str, ...] = ()  # a site outage: its member devices
+
+
+@dataclass(frozen=True, slots=True)
 class RepairRecord:
     """A device's repairs or replacements, for the warranty extension after repair."""
 
@@ -130,6 +152,14 @@ class Ticket:
     paused: bool = False
     reopen_count: int = 0
     seq: int = 0  # number of events emitted for this ticket: orders its deliveries
+    subject: Subject = Subject()
+    charge: str = "parts_and_labour"  # the policy's charge tier (collector.sla.contract.Charge)
+    claimed_exemption: str | None = None  # detected, but the policy does not name it: SLA owed
+    deferred_to_release: bool = False  # the level is resolved by a later release (001 C/D)
+    target_release: str | None = None  # the release the desk noted
+    part_warranty_until: date | None = None  # a repaired part's own warranty (002)
+    routed: bool | None = None  # False: no sink matched (None: not decided, e.g. replay)
+    manual: bool = False  # opened by a person (a fault reported by phone), not by telemetry
 
     def target(self, name: str) -> TargetClock | None:
         for target in self.targets:

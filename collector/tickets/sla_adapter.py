@@ -28,7 +28,7 @@ def ticket_policy(policy: Policy, name: str) -> TicketPolicy:
     """The parts of a policy the ticket book needs; the escalation steps as they are."""
     levels = {
         level.name: {
-            target.name: TargetSpec(str(target.duration), target.calendar.name)
+            target.name: TargetSpec(str(target.duration), target.calendar.name, target.starts.value)
             for target in level.targets.values()
         }
         for level in policy.levels.values()
@@ -36,7 +36,16 @@ def ticket_policy(policy: Policy, name: str) -> TicketPolicy:
     steps = policy.escalations
     if not any(step.action is EscalationAction.BREACH for step in steps):
         steps = (*steps, BREACH)  # a breach is always reported, even if the file names none
-    return TicketPolicy(name, levels, steps, policy.followup, policy.warranty)
+    by_release = frozenset(lv.name for lv in policy.levels.values() if lv.resolution_by_release)
+    return TicketPolicy(
+        name,
+        levels,
+        steps,
+        policy.followup,
+        policy.warranty,
+        exemptions=policy.exemptions,
+        by_release=by_release,
+    )
 
 
 class SlaEngine:

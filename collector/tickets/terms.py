@@ -21,6 +21,7 @@ from collector.tickets.model import TargetClock
 class TargetSpec:
     duration: str  # the policy's text: 4h, 1h30m, 5wd
     calendar: str
+    starts: str = "onset"  # or "received" / "request": a desk action starts it
 
 
 #: A breach is always reported, even when the policy's file names no breach step.
@@ -52,6 +53,8 @@ class TicketPolicy:
     steps: tuple[EscalationStep, ...] = DEFAULT_STEPS  # the SLA engine's steps, as they are
     followup: FollowupRule | None = None
     warranty: Warranty | None = None
+    exemptions: frozenset[str] = frozenset()  # the ones the contract names
+    by_release: frozenset[str] = frozenset()  # levels resolved by a later release
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,12 @@ class DeviceWarranty:
 
     start: date | None
     months: int | None = None
+    # What the ticket carries about the device, where the inventory or registry knows it.
+    customer: str = ""
+    tenant: str = ""
+    model: str = ""
+    serial: str = ""
+    site: str | None = None
 
 
 class PolicySource(Protocol):
@@ -68,6 +77,10 @@ class PolicySource(Protocol):
 
 class DeviceSource(Protocol):
     def warranty(self, device: str) -> DeviceWarranty: ...
+
+    def site_devices(self, site: str) -> tuple[str, ...]:
+        """The devices of a site (for a manual site ticket; a site outage lists its own)."""
+        ...
 
 
 class SlaMaths(Protocol):

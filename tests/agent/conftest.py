@@ -48,6 +48,8 @@ def agent_config(
     probes: str = '[probes.system]\n[[probes.exec]]\nname = "answer"\ncommand = ["echo", "42"]\n',
     tls: str = "",
     name: str = "agent.toml",
+    extra: str = "",
+    spool_path: Path | None = None,
 ) -> Path:
     path = tmp / name
     path.write_text(
@@ -70,12 +72,13 @@ connect_timeout_s = 3
 {tls}
 
 [spool]
-path = "{tmp / device / "spool.db"}"
+path = "{spool_path or tmp / device / "spool.db"}"
 max_size = "{spool_size}"
 drain_rate = {drain_rate}
 inflight = 50
 
 {probes}
+{extra}
 """
     )
     return path
@@ -180,9 +183,9 @@ class Sink:
             self._client.loop_stop()
             self._client.disconnect()
 
-    def publish(self, topic: str, payload: bytes | str) -> None:
+    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False) -> None:
         assert self._client is not None
-        self._client.publish(topic, payload, qos=1).wait_for_publish(10)
+        self._client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
 
     def of(self, kind: type[Any], device: str | None = None) -> list[Any]:
         with self._lock:

@@ -109,3 +109,17 @@ def test_cli_check_accepts_a_good_file() -> None:
 def test_cli_missing_config_argument_is_status_2() -> None:
     done = run_cli("-m", "agent.cli")
     assert done.returncode == 2 and "--config" in done.stderr
+
+
+def test_the_command_key_is_read_and_never_shown(tmp_path: Path) -> None:
+    key = tmp_path / "command.key"
+    key.write_text("  0123456789abcdef0123  \n")
+    config = parse(f'{MINIMAL}[commands]\nkey_file = "{key}"\nping_targets = ["10.0.0.1"]\n')
+    assert config.commands.key == b"0123456789abcdef0123"
+    assert config.commands.ping_targets == ("10.0.0.1",)
+    assert not config.commands.trust_broker_acl
+    assert "0123456789abcdef" not in repr(config)
+    key.write_text("too-short")
+    with pytest.raises(ConfigError, match=r"commands\.key_file: the key is shorter than 16"):
+        parse(f'{MINIMAL}[commands]\nkey_file = "{key}"\n')
+    assert parse(MINIMAL).commands.key is None  # no table: every command is refused

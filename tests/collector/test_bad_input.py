@@ -92,6 +92,9 @@ async def test_each_reject_reason_is_counted_and_the_service_keeps_running(
                 await asyncio.sleep(0.05)
             health = (await http.get(f"{url}/healthz")).json()
         assert health["status"] == "ok" and health["mqtt_connected"] is True
+        # which calendars guess holidays in the next 12 months (test_calendar_estimates.py)
+        assert isinstance(health["calendars_estimated"], dict)
+        assert "# TYPE fleetdesk_calendar_estimated gauge" in text
         for reason in BAD:
             assert _counter(text, "collector_rejects_total", f'reason="{reason}"') == 1, reason
         assert _counter(text, "collector_messages_total", 'outcome="rejected"') == len(BAD)

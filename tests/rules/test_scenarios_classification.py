@@ -24,7 +24,8 @@ SUBJECTS = [
 ]
 LEVELS = {
     "shanghai-energy": ["A", "A", "A", "B", "A", "B", "C", "C", "D", "C", "D"],
-    "xian-integrator": ["emergency", "3", "2", "1", "3", "1", "1", "1", "1", "1", "1"],
+    # 003: levels 2/3 are "abnormal or interrupted": degraded service counts (cpu, wan, disk)
+    "xian-integrator": ["emergency", "3", "2", "1", "3", "1", "3", "3", "1", "3", "1"],
     "nanjing-instruments": [
         "major",
         "major",
@@ -96,5 +97,10 @@ def test_preset_classification(tmp_path: Path, policy: str) -> None:
     }
     assert levels == dict(zip(SUBJECTS, LEVELS[policy], strict=True))
     assert {e["policy"] for e in result.events} == {policy}
-    # every classified, non-exempt fault carries the level's deadlines
-    assert all(e["deadlines"] for e in result.events if e["event"] == "opened")
+    # every classified, non-exempt fault carries the level's deadlines, except a level whose
+    # only target a desk action starts (002 hardware: the repair cycle from the unit's receipt)
+    assert all(
+        e["deadlines"] or (policy, e["level"]) == ("mtbox", "hardware")
+        for e in result.events
+        if e["event"] == "opened"
+    )

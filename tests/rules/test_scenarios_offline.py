@@ -20,8 +20,8 @@ def test_absence_opens_at_three_missed_intervals_with_onset_at_the_first_due_rep
     )
     opened = result.events[0]
     assert opened["impact"] == "outage" and opened["policy"] == "shanghai-energy"
-    # shanghai-energy A: respond at once, resolve within 15 minutes, on 24x7
-    assert opened["deadlines"] == {"response": at(5), "resolution": at(20)}
+    # shanghai-energy A: respond at once, processing 15 minutes, resolution 1 h, on 24x7
+    assert opened["deadlines"] == {"response": at(5), "processing": at(20), "resolution": at(65)}
 
 
 def test_retained_offline_state_opens_at_arrival_and_a_report_clears(tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ def test_a_fault_still_active_at_the_window_end_is_raised_then(tmp_path: Path) -
         ("opened", 30, "gw1", "device_offline", "A", 30, None),
         ("cleared", 41, "gw1", "device_offline", "A", 30, None),
     )
-    assert result.events[0]["deadlines"]["resolution"] == at(45)
+    assert result.events[0]["deadlines"]["processing"] == at(45)
 
 
 def test_a_site_window_holds_every_device_of_the_site(tmp_path: Path) -> None:

@@ -306,7 +306,7 @@ rules:
     escalated = result.events[1]
     assert escalated["from_level"] == "B" and escalated["impact"] == "outage"
     assert escalated["id"] == result.events[0]["id"]
-    assert escalated["deadlines"] == {"response": at(0), "resolution": at(15)}
+    assert escalated["deadlines"] == {"response": at(0), "processing": at(15), "resolution": at(60)}
 
 
 def test_samples_older_than_the_last_evaluated_are_signs_of_life_only(tmp_path: Path) -> None:

@@ -108,10 +108,25 @@ def test_sla_deadlines_json(capsys: pytest.CaptureFixture[str]) -> None:
         "start": "2026-10-01T03:00:00+08:00",
         "deadlines": {
             "response": "2026-10-08T09:00:00+08:00",
-            "resolution": "2026-10-08T09:45:00+08:00",
+            "processing": "2026-10-08T09:45:00+08:00",
         },
+        "resolution": "deferred_to_release",  # 001: C/D are fixed in a later release
     }
     assert len(out.splitlines()) == 1
+
+
+def test_sla_deadlines_shanghai_a_processing_and_resolution(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """001 class A: respond at once, processing 15 min, resolution 1 h (7x24)."""
+    args = ("--policy", "shanghai-energy", "--level", "A", "--start", "2026-10-01T03:00+08:00")
+    code, out, err = run(capsys, "sla", "deadlines", *args, "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["deadlines"] == {
+        "response": "2026-10-01T03:00:00+08:00",
+        "processing": "2026-10-01T03:15:00+08:00",
+        "resolution": "2026-10-01T04:00:00+08:00",
+    }
 
 
 def test_sla_deadlines_from_a_policy_file_with_pauses(

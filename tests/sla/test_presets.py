@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collector.sla.policy import EscalationAction, WarrantyBasis, load_policy
+from collector.sla.policy import EscalationAction, TargetStart, WarrantyBasis, load_policy
 from collector.sla.vocabulary import CRITICALITIES, FAULT_KINDS, IMPACTS, SCOPES
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -25,14 +25,66 @@ def at(text: str) -> datetime:
 HOLIDAY_START = at("2026-10-01T03:00")
 
 DEADLINES = [
-    ("shanghai-energy", "A", {"response": "2026-10-01T03:00", "resolution": "2026-10-01T03:15"}),
-    ("shanghai-energy", "B", {"response": "2026-10-01T03:00", "resolution": "2026-10-01T03:30"}),
-    ("shanghai-energy", "C", {"response": "2026-10-08T09:00", "resolution": "2026-10-08T09:45"}),
-    ("shanghai-energy", "D", {"response": "2026-10-08T09:00", "resolution": "2026-10-08T11:00"}),
-    ("xian-integrator", "1", {"response": "2026-10-01T15:00"}),
-    ("xian-integrator", "2", {"response": "2026-10-01T11:00"}),
-    ("xian-integrator", "3", {"response": "2026-10-01T07:00"}),
-    ("xian-integrator", "emergency", {"onsite": "2026-10-01T07:00", "plan": "2026-10-02T03:00"}),
+    # 001: response immediate, processing per class; A/B resolved in 1 h / 2 h on 7x24;
+    # C/D (working days) have no resolution deadline: a later release fixes them.
+    (
+        "shanghai-energy",
+        "A",
+        {
+            "response": "2026-10-01T03:00",
+            "processing": "2026-10-01T03:15",
+            "resolution": "2026-10-01T04:00",
+        },
+    ),
+    (
+        "shanghai-energy",
+        "B",
+        {
+            "response": "2026-10-01T03:00",
+            "processing": "2026-10-01T03:30",
+            "resolution": "2026-10-01T05:00",
+        },
+    ),
+    ("shanghai-energy", "C", {"response": "2026-10-08T09:00", "processing": "2026-10-08T09:45"}),
+    ("shanghai-energy", "D", {"response": "2026-10-08T09:00", "processing": "2026-10-08T11:00"}),
+    # 003: on site on request 4 h and remote diagnosis 24 h, here as if asked at the start.
+    (
+        "xian-integrator",
+        "1",
+        {
+            "response": "2026-10-01T15:00",
+            "onsite": "2026-10-01T07:00",
+            "diagnosis": "2026-10-02T03:00",
+        },
+    ),
+    (
+        "xian-integrator",
+        "2",
+        {
+            "response": "2026-10-01T11:00",
+            "onsite": "2026-10-01T07:00",
+            "diagnosis": "2026-10-02T03:00",
+        },
+    ),
+    (
+        "xian-integrator",
+        "3",
+        {
+            "response": "2026-10-01T07:00",
+            "onsite": "2026-10-01T07:00",
+            "diagnosis": "2026-10-02T03:00",
+        },
+    ),
+    (
+        "xian-integrator",
+        "emergency",
+        {
+            "response": "2026-10-01T03:00",
+            "onsite": "2026-10-01T07:00",
+            "plan": "2026-10-02T03:00",
+            "diagnosis": "2026-10-02T03:00",
+        },
+    ),
     (
         "nanjing-instruments",
         "general",
@@ -105,7 +157,10 @@ def test_preset_durations_are_the_published_numbers() -> None:
         for lv, level in load_policy(p).levels.items()
         for t, target in level.targets.items()
     }
-    assert durations[("shanghai-energy", "D", "resolution")] == "2h"
+    assert durations[("shanghai-energy", "D", "processing")] == "2h"
+    assert durations[("shanghai-energy", "A", "resolution")] == "1h"
+    assert durations[("shanghai-energy", "B", "resolution")] == "2h"
+    assert ("shanghai-energy", "C", "resolution") not in durations
     assert durations[("nanjing-instruments", "major", "repair")] == "5wd"
     assert durations[("wthink", "urgent", "onsite")] == "1wd"
     assert durations[("xian-integrator", "emergency", "plan")] == "1d"
@@ -116,7 +171,7 @@ def test_preset_durations_are_the_published_numbers() -> None:
         for t, target in level.targets.items()
     }
     assert calendars[("shanghai-energy", "B", "resolution")] == "24x7"
-    assert calendars[("shanghai-energy", "C", "resolution")] == "cn-workdays"
+    assert calendars[("shanghai-energy", "C", "processing")] == "cn-workdays"
     assert calendars[("nanjing-instruments", "general", "repair")] == "cn-workdays"
     assert calendars[("nanjing-instruments", "general", "onsite")] == "24x7"
     assert {c for (p, _, _), c in calendars.items() if p == "wthink"} == {"every-day-0900-1700"}
@@ -129,7 +184,7 @@ def _shanghai(kind: str, impact: str, scope: str, crit: str) -> str:
 def _xian(kind: str, impact: str, scope: str, crit: str) -> str:
     if impact == "outage" and scope == "site":
         return "emergency"
-    if impact == "outage":
+    if impact in {"outage", "degraded"}:  # abnormal or interrupted: service is affected
         return "3" if crit == "common" else "2"
     return "1"
 
@@ -237,3 +292,81 @@ def test_loaded_policies_are_hashable_values() -> None:
     a, b = load_policy("wthink"), load_policy("mtbox")
     assert len({a, b, load_policy("wthink")}) == 2
     assert hash(a.levels["urgent"]) == hash(load_policy("wthink").levels["urgent"])
+
+
+def test_targets_a_desk_action_starts() -> None:
+    """002/004 repair runs from the unit's receipt; 003 on site on request and diagnosis."""
+    starts = {
+        (p, lv, t): target.starts.value
+        for p in PRESETS
+        for lv, level in load_policy(p).levels.items()
+        for t, target in level.targets.items()
+        if target.starts not in (TargetStart.ONSET, TargetStart.DETECTION)
+    }
+    assert starts == {
+        ("mtbox", "hardware", "repair"): "received",
+        **{("nanjing-instruments", lv, "repair"): "received" for lv in NANJING_REPAIR},
+        **{("xian-integrator", lv, "onsite"): "request" for lv in ("1", "2", "3")},
+        **{("xian-integrator", lv, "diagnosis"): "request" for lv in XIAN_LEVELS},
+    }
+
+
+NANJING_REPAIR = ("general", "important", "major")
+XIAN_LEVELS = ("1", "2", "3", "emergency")
+
+
+def test_exemptions_are_the_seeds_own() -> None:
+    assert load_policy("shanghai-energy").exemptions == frozenset()  # 001 names none
+    assert load_policy("xian-integrator").exemptions == frozenset()  # 003 names none
+    assert "power_outage" in load_policy("wthink").exemptions  # 000: force majeure list
+    assert len(load_policy("wthink").exemptions) == 10
+    assert "power_outage" not in load_policy("mtbox").exemptions  # 002 names electric shock
+    assert load_policy("nanjing-instruments").exemptions == {"misuse", "unauthorised_disassembly"}
+
+
+def test_charge_tiers_after_warranty() -> None:
+    tiers = {
+        p: (w.after_warranty.value, w.out_of_scope.value)
+        for p in PRESETS
+        if (w := load_policy(p).warranty) is not None
+    }
+    assert tiers["mtbox"] == ("parts_and_labour", "parts")  # 002 section 4
+    assert tiers["xian-integrator"][0] == "parts"  # 003: repair free, parts charged
+    assert tiers["nanjing-instruments"][0] == "parts"  # 004: free on-site service, parts
+
+
+def test_operator_defaults_are_marked() -> None:
+    """000 and 002's platform say "time agreed in the contract": the numbers are defaults."""
+    for level in load_policy("wthink").levels.values():
+        assert all(t.operator_default for t in level.targets.values())
+    platform = load_policy("mtbox").levels["platform"].targets
+    assert all(t.operator_default for t in platform.values())
+    assert not load_policy("mtbox").levels["hardware"].targets["repair"].operator_default
+    for preset in ("shanghai-energy", "xian-integrator", "nanjing-instruments"):
+        for level in load_policy(preset).levels.values():
+            assert not any(t.operator_default for t in level.targets.values())
+
+
+# Start: Friday 2026-10-09 17:30, half an hour before the close; Saturday Oct 10 is the
+# National Day make-up working day (09:00-18:00), Sunday Oct 11 is off. Working-day targets
+# only (the 24x7 ones do not see the difference).
+MAKEUP_START = at("2026-10-09T17:30")
+MAKEUP_DEADLINES = [
+    # 001 C/D: response due at detection (the start), processing 45 min / 2 h
+    ("shanghai-energy", "C", "processing", "2026-10-10T09:15"),  # 30 min Fri + 15 min Sat
+    ("shanghai-energy", "D", "processing", "2026-10-10T10:30"),
+    ("shanghai-energy", "C", "response", "2026-10-09T17:30"),
+    # 002: repair 5 working days (45 h) from the receipt: Fri 0.5, Sat 9, Mon-Wed 27, Thu 8.5
+    ("mtbox", "hardware", "repair", "2026-10-15T17:30"),
+    ("mtbox", "platform", "response", "2026-10-10T10:30"),  # operator default 2 h
+    ("mtbox", "platform", "resolution", "2026-10-12T17:30"),  # 2 wd = 18 h: 0.5 + 9 + 8.5
+    # 004: the repair cycle runs on cn-workdays as well
+    ("nanjing-instruments", "major", "repair", "2026-10-15T17:30"),
+]
+
+
+@pytest.mark.parametrize(("preset", "level", "target", "due"), MAKEUP_DEADLINES)
+def test_preset_deadlines_across_a_makeup_working_day(
+    preset: str, level: str, target: str, due: str
+) -> None:
+    assert load_policy(preset).deadlines(level, MAKEUP_START)[target] == at(due)

@@ -33,6 +33,9 @@ class Devices:
     def warranty(self, device: str) -> DeviceWarranty:
         return self.table.get(device, DeviceWarranty(start=None))
 
+    def site_devices(self, site: str) -> tuple[str, ...]:
+        return tuple(sorted(d for d, w in self.table.items() if w.site == site))
+
 
 DEVICES = {
     "r1": DeviceWarranty(start=date(2025, 1, 1), months=36),

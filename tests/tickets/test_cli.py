@@ -77,3 +77,44 @@ def test_unreachable_database_exits_2(capsys: pytest.CaptureFixture[str]) -> Non
     code, _, err = run(capsys, "list", "--db", "postgresql+psycopg://postgres@127.0.0.1:1/none")
     assert code == 2
     assert err.startswith("fleetdesk tickets: ") and len(err.splitlines()) == 1
+
+
+def test_open_a_manual_ticket_for_a_site(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fault reported by phone: the same book, clocks and numbers as a detected one."""
+    db = f"sqlite:///{tmp_path / 't.db'}"
+    created = TicketStore(db)  # the collector's database (a missing file is refused)
+    created.migrate()
+    created.close()
+    inventory = Path(__file__).resolve().parents[2] / "examples" / "inventory.csv"
+    code, out, err = run(
+        capsys, "open", "--db", db, "--inventory", str(inventory), "--site", "pump-3",
+        "--kind", "site_outage", "--level", "emergency", "--onset", "2026-11-25T10:00+08:00",
+        "--actor", "hotline", "--comment", "station dark",
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    ticket = json.loads(out)
+    assert (ticket["site"], ticket["policy"], ticket["level"], ticket["manual"]) == (
+        "pump-3",
+        "xian-integrator",
+        "emergency",
+        True,
+    )
+    assert ticket["subject"]["devices"] == ["pump3-dtu1", "pump3-dtu2", "pump3-gw"]
+    assert ticket["coverage_reason"] == "member_in_warranty"
+    assert {t["name"]: t["start"] for t in ticket["targets"]}["plan"] == "2026-11-25T02:00:00Z"
+    store = TicketStore(db)
+    stored = store.find(ticket["number"])
+    assert stored is not None and stored.manual
+    store.close()
+    code, _, err = run(
+        capsys, "open", "--db", db, "--inventory", str(inventory), "--site", "pump-3",
+        "--kind", "site_outage", "--level", "emergency",
+    )  # fmt: skip
+    assert code == 2 and "already has ticket" in err
+    code, _, err = run(
+        capsys, "open", "--db", db, "--inventory", str(inventory), "--device", "nope",
+        "--kind", "reboot", "--level", "1",
+    )  # fmt: skip
+    assert code == 2 and "'nope' is not in" in err

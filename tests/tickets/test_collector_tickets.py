@@ -95,7 +95,7 @@ async def test_fault_to_signed_webhook_and_ack_back(tmp_path: Path, broker: Brok
             number = opened["ticket"]["number"]
             assert (opened["type"], opened["ticket"]["device"]) == ("ticket_opened", "gw-0")
             assert opened["ticket"]["fault_kind"] == "disk_full"
-            assert opened["ticket"]["level"] == "1"  # xian-integrator: everything else -> 1
+            assert opened["ticket"]["level"] == "3"  # xian: degraded common device -> 3
 
             url = f"http://127.0.0.1:{http_port}/desk/v1/actions"
             reply = await asyncio.to_thread(

@@ -137,9 +137,11 @@ def test_pause_waiting_on_customer_moves_deadline(book: TicketBook, numbers: Mem
 def test_onsite_meets_onsite_and_resolution_meets_plan(
     book: TicketBook, numbers: MemoryNumbers
 ) -> None:
-    [opened] = book.on_fault(
+    # 003 emergency: an immediate response, due at detection (here: reported as breached).
+    opened, *immediate = book.on_fault(
         fault("opened", "2025-10-09T08:00:00", device=None, site="s1", level="emergency"), numbers
     )
+    assert [e.detail["target"] for e in immediate] == ["response", "response"]
     number = opened.ticket.number
     [onsite] = desk(book, number, "onsite", "2025-10-09T10:30:00")
     target = onsite.ticket.target("onsite")
@@ -223,7 +225,11 @@ def test_coverage_in_warranty_and_expired(book: TicketBook, numbers: MemoryNumbe
 
 
 def test_coverage_exempt_has_no_clock(book: TicketBook, numbers: MemoryNumbers) -> None:
-    [opened] = book.on_fault(fault("opened", "2025-10-09T08:00:00", exempt="power_outage"), numbers)
+    # 000 (wthink) names power outages among its exemptions.
+    signal = fault(
+        "opened", "2025-10-09T08:00:00", exempt="power_outage", policy="wthink", level="urgent"
+    )
+    [opened] = book.on_fault(signal, numbers)
     assert opened.ticket.coverage is Coverage.EXEMPT
     assert opened.ticket.coverage_reason is CoverageReason.EXEMPT_POWER_OUTAGE
     assert opened.ticket.targets == ()
@@ -261,7 +267,10 @@ def test_coverage_of_repaired_parts(numbers: MemoryNumbers) -> None:
         fault("opened", "2026-03-03T08:00:00", kind="cpu_high", **hw),
         numbers,  # type: ignore[arg-type]
     )
-    assert second.ticket.coverage_reason is CoverageReason.EXTENDED_AFTER_REPAIR
+    # 002: the repaired part has its own year; the box's warranty is not extended by it.
+    assert second.ticket.coverage is Coverage.BILLABLE
+    assert second.ticket.coverage_reason is CoverageReason.REPAIRED_PART_IN_WARRANTY
+    assert second.ticket.part_warranty_until == date(2026, 3, 4)
     *_, third = book.on_fault(
         fault("opened", "2026-03-04T08:00:00", kind="disk_full", **hw),
         numbers,  # type: ignore[arg-type]
@@ -287,7 +296,8 @@ def test_fault_escalated_to_another_level_applies_its_targets(
         ("escalated", utc("2025-10-09T11:00:00")),
         ("breached", utc("2025-10-09T12:00:00")),
     ]
-    # Level "emergency" has no response target: it ends not_needed; onsite and plan start.
+    # Level "emergency": an immediate response (already overdue: its steps fired), onsite
+    # and plan start; the remote diagnosis waits for the desk's request.
     again, *overdue = book.on_fault(fault("escalated", "2025-10-09T12:30:00",
                                           level="emergency", onset="2025-10-09T08:00:00"),
                                     numbers)  # fmt: skip
@@ -299,7 +309,7 @@ def test_fault_escalated_to_another_level_applies_its_targets(
     ]
     names = {t.name: t for t in again.ticket.targets}
     assert set(names) == {"onsite", "plan", "response"}
-    assert names["response"].outcome is Outcome.NOT_NEEDED
+    assert (names["response"].duration, names["response"].outcome) == ("0", None)
     assert names["onsite"].start == utc("2025-10-09T08:00:00")
 
 

@@ -209,7 +209,9 @@ def test_coverage_in_warranty_expired_and_exempt(tmp_path: Path) -> None:
         .state(0, "gw1", "offline")  # in warranty until 2027
         .state(1, "gw2", "offline")  # 2020 + 36 months: expired
         .event(2, "gw3", "dying_gasp")
-        .state(3, "gw3", "offline")  # power outage: exempt, no clock
+        .state(3, "gw3", "offline")  # power outage, but 003 names no exemption: SLA owed
+        .event(4, "hot1", "dying_gasp")
+        .state(5, "hot1", "offline")  # power outage under 000, which names it: exempt
         .wait(3 * 24 * 60)
     )
     out = replay(tmp_path, rec)
@@ -223,12 +225,19 @@ def test_coverage_in_warranty_expired_and_exempt(tmp_path: Path) -> None:
         "billable",
         "warranty_expired",
     )
-    assert (opened["gw3"]["coverage"], opened["gw3"]["coverage_reason"]) == (
+    gw3 = opened["gw3"]
+    assert (gw3["coverage"], gw3["coverage_reason"], gw3["claimed_exemption"]) == (
+        "billable",
+        "warranty_expired",
+        "power_outage",
+    )
+    assert "breached" in [x["event"] for x in out.tickets if x["ticket"] == gw3["ticket"]]
+    assert (opened["hot1"]["coverage"], opened["hot1"]["coverage_reason"]) == (
         "exempt",
         "exempt_power_outage",
     )
-    gw3 = opened["gw3"]["ticket"]
-    assert [x["event"] for x in out.tickets if x["ticket"] == gw3] == ["ticket_opened"]
+    hot1 = opened["hot1"]["ticket"]
+    assert [x["event"] for x in out.tickets if x["ticket"] == hot1] == ["ticket_opened"]
 
 
 def test_coverage_extended_after_repair(tmp_path: Path) -> None:
@@ -259,12 +268,24 @@ def test_coverage_extended_after_repair(tmp_path: Path) -> None:
 
 
 def test_maintenance_announced_after_the_fact_cancels(tmp_path: Path) -> None:
-    rec = Rec().state(10, "gw1", "offline").maintenance(30, start=0, end=60, device="gw1")
+    # 000 (hot1, wthink) names announced maintenance as an exemption: the ticket is void.
+    rec = Rec().state(10, "hot1", "offline").maintenance(30, start=0, end=60, device="hot1")
     out = replay(tmp_path, rec)
     assert out.code == 0, out.stderr
     assert brief(out.tickets, "reason") == [
         ("ticket_opened", ts(10), N1, None),
         ("cancelled", ts(30), N1, "exempt_maintenance"),
+    ]
+
+
+def test_late_maintenance_under_a_policy_without_that_exemption(tmp_path: Path) -> None:
+    # 003 (gw1) names no exemption: the ticket stays and says what was claimed.
+    rec = Rec().state(10, "gw1", "offline").maintenance(30, start=0, end=60, device="gw1")
+    out = replay(tmp_path, rec)
+    assert out.code == 0, out.stderr
+    assert brief(out.tickets, "reason", "claimed_exemption") == [
+        ("ticket_opened", ts(10), N1, None, None),
+        ("commented", ts(30), N1, "exemption_not_in_policy", "maintenance"),
     ]
 
 
@@ -285,7 +306,8 @@ def test_bad_desk_lines_are_skipped_with_a_reason(tmp_path: Path) -> None:
         f"fleetdesk replay: {tmp_path / 'rec.jsonl'}: line 3: desk: no open ticket for "
         "device:gw1/cpu_high; skipped",
         f"fleetdesk replay: {tmp_path / 'rec.jsonl'}: line 4: desk: 'action' must be one of "
-        "ack, onsite, resolve, pause, resume, comment, cancel; skipped",
+        "ack, onsite, resolve, pause, resume, comment, cancel, received, start, set_level, exempt, "
+        "coverage, defer; skipped",
     ]
     assert [x["event"] for x in out.tickets] == ["ticket_opened", "acknowledged"]
 
@@ -311,5 +333,14 @@ def test_site_outage_absorbs_device_tickets(tmp_path: Path) -> None:
             for x in out.tickets] == [
         ("ticket_opened", "gw4", None, "3"),
         ("ticket_opened", "s5", None, "emergency"),
+        ("escalated", "s5", None, "emergency"),  # 003 emergency: immediate response
+        ("breached", "s5", None, "emergency"),
         ("cancelled", "gw4", "absorbed", "3"),
     ]  # fmt: skip
+    # The site outage takes its coverage from gw4 and gw5 (in warranty until 2025-10-12).
+    site = out.tickets[1]
+    assert (site["coverage"], site["coverage_reason"], site["charge"]) == (
+        "warranty",
+        "member_in_warranty",
+        "free",
+    )
