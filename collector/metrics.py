@@ -38,6 +38,11 @@ class Metrics:
             "Out-of-order messages that filled an earlier gap (spool replays).",
             registry=r,
         )
+        self.seq_rewinds = Counter(
+            "collector_seq_rewinds",
+            "Sequence counters that went back within a boot (a restored or new spool): new epochs.",
+            registry=r,
+        )
         self.devices = Gauge("collector_devices", "Devices in the registry.", registry=r)
         self.mqtt_connected = Gauge(
             "collector_mqtt_connected", "1 while connected to the broker.", registry=r

@@ -32,6 +32,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"policy of devices not in the inventory (default: {DEFAULT_POLICY})",
     )
     parser.add_argument(
+        "--adopt",
+        action="append",
+        default=[],
+        metavar="TENANT",
+        help="judge this tenant's devices not in the inventory (repeatable; '*': every tenant),"
+        " as rules.adopt_tenants does in the collector; others are not judged",
+    )
+    parser.add_argument(
         "--tickets",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -93,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         book = TicketBook(policies=sla, devices=InventoryWarranty(inventory), sla=sla)
         stages.append(TicketStage(book, emit))
     try:
-        result = Replay(engine, stages, emit=emit).run(stream, warn)
+        result = Replay(engine, stages, emit=emit, adopt=args.adopt).run(stream, warn)
     except UnicodeDecodeError as exc:
         return fail(f"{args.recording} is not UTF-8: {exc.reason}")
     finally:

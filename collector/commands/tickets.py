@@ -13,7 +13,8 @@
 sinks whose ``match`` takes it. A running collector reads the ticket at its next start; while
 it runs, open manual tickets through its API instead (the same book method).
 
-Bad input (an unreachable database, an unknown fault number) exits 2 with one line on stderr.
+Bad input (an unreachable database, a SQLite file that does not exist, an unknown fault number)
+exits 2 with one line on stderr; a wrong path never creates an empty database.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
 
     from collector.tickets.sla_adapter import SlaEngine
 
+    missing = _missing_sqlite_file(args.db)
+    if missing is not None:  # opening would create an empty database and show nothing
+        return fail(f"no database at {missing} (--db sqlite:///FILE names an existing file)")
     store = TicketStore(args.db)
     sla = SlaEngine(getattr(args, "rules", None))
     now = datetime.now(UTC)
@@ -223,3 +227,16 @@ def _open(args: argparse.Namespace, store: TicketStore, fail: Callable[[str], in
         return fail(str(exc))
     print(json.dumps(codec.ticket_to_dict(events[0].ticket), ensure_ascii=False, indent=2))
     return 0
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The file a ``sqlite:`` URL names when it does not exist (None: it does, or not SQLite)."""
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None  # TicketStore names what is wrong with the URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return None if Path(parsed.database).is_file() else parsed.database

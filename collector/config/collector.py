@@ -213,6 +213,8 @@ class IntakeConfig(Section):
     """... and older ones (agent spools may replay days-old reports)."""
     dedup_window: Int = Field(default=64, ge=1, le=4096)
     """Out-of-order sequence numbers remembered per device."""
+    max_seq_jump: Int = Field(default=100_000_000, ge=1, le=2**63 - 1)
+    """A report whose `seq` jumps further ahead is refused (`seq_jump`): that report only."""
     dead_letter_file: FilePath | None = None
     """Rejected messages are appended here (JSON lines)."""
     dead_letter_topic: Annotated[Text, AfterValidator(_plain_topic)] | None = None
@@ -293,7 +295,10 @@ class RulesConfig(Section):
     dir: FilePath | None = None
     """Rules folder (`rules.d/*.yaml`, policies, calendars) or one rule file; none: presets."""
     default_policy: Text = "wthink"
-    """Policy of devices not in the inventory."""
+    """Policy of devices not in the inventory (when their tenant adopts them)."""
+    adopt_tenants: tuple[Text, ...] = ()
+    """Tenants whose devices not in the inventory are judged by the rules (faults, tickets);
+    `*`: every tenant. Others are listed as `unassigned`, not judged."""
     state_flush_s: Seconds = Field(default=30.0, ge=0.1)
     """How often the engine's state is saved (and at shutdown); it walks every device."""
 

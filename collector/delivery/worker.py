@@ -92,6 +92,7 @@ class DeliveryWorker:
         self._batch = 4 * max_in_flight
         self._poll_s = poll_s
         self._wake = asyncio.Event()
+        self._gauge_states: set[str] = set()  # outbox states the gauge has shown
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._stale_gauges = True
@@ -132,6 +133,8 @@ class DeliveryWorker:
                     log.exception("delivery pass failed; trying again in %.1fs", self._poll_s)
                     await self._pause(stop, self._poll_s)
                     continue
+                if self._wake.is_set():  # rows committed (notify): the gauge shows them now
+                    self._stale_gauges = True
                 self.health.recovered(PART)
                 backoff.reset()
 
@@ -205,8 +208,7 @@ class DeliveryWorker:
                 dead.append((row.id, row.attempts + 1, now, reason))
                 log.error("delivery %s to %s dead-lettered: %s", row.event_id, row.sink, reason)
         claim.settle(delivered, retries, dead, refs)
-        if dead:
-            self._refresh_gauges()
+        self._refresh_gauges()  # on every delivery, not minutes later
 
     async def _attempt(self, sink: Sink, row: OutboxRow) -> Attempt:
         event = json.loads(row.body)
@@ -299,6 +301,9 @@ class DeliveryWorker:
         self._stale_gauges = True
         counts = self._store.outbox_counts()
         self._stale_gauges = False
+        for state in self._gauge_states - counts.keys():  # emptied since: 0, not the old count
+            self.metrics.outbox.labels(state).set(0)
+        self._gauge_states = set(counts)
         for state, n in counts.items():
             self.metrics.outbox.labels(state).set(n)
         self.metrics.dead.set(counts.get("dead", 0))

@@ -1,9 +1,7 @@
 """The one place the pipeline is put together, for the live collector and for replay alike.
 
-    envelope -> decode -> dedup -> registry -> telemetry -> rules -> fault stages
-                                                                      |- fault log (store)
-                                                                      |- tickets -> outbox
-                                                                      '- printer (replay)
+    envelope -> decode -> identity -> dedup -> registry -> telemetry -> rules
+        -> fault stages: registry state | fault log (store) | tickets -> outbox | printer (replay)
 
 The live service (``collector.service.app``) passes the wall clock, the SQL store's fault log
 and the ticket runtime (tickets and their outbox rows in one transaction, delivered by the
@@ -21,7 +19,8 @@ from collector.intake.deadletter import Rejects
 from collector.intake.decode import DecodeStage
 from collector.intake.envelope import Envelope
 from collector.metrics import Metrics
-from collector.pipeline.dedup import DedupStage, Registry, RegistryStage
+from collector.pipeline.dedup import DedupStage, Registry, RegistryFaults, RegistryStage
+from collector.pipeline.identity import Identity, IdentityStage
 from collector.pipeline.rules_stage import RulesStage
 from collector.pipeline.stage import FaultStage, Stage
 from collector.pipeline.telemetry_stage import TsdbStage
@@ -54,7 +53,10 @@ class Pipeline:
         return batch
 
     def feed(self, raw: list[tuple[str, bytes, float]]) -> None:
-        """Entry point for MQTT intake: (topic, payload, arrival) tuples."""
+        """Entry point for MQTT intake: (topic, payload, arrival) tuples. The first batch after
+        the collector was not listening resumes the rules (``listening.ListeningClock``)."""
+        if raw and self.rules is not None and self.rules.paused:
+            self.rules.resume(raw[0][2])
         self([Envelope(t, p, a) for t, p, a in raw])
 
     def tick(self, now: datetime) -> None:
@@ -82,15 +84,21 @@ def assemble(
     engine: Engine | None,
     fault_stages: Sequence[FaultStage] = (),
 ) -> Pipeline:
-    """The stages in order. Without an engine there is no rules stage (and no fault stages)."""
+    """The stages in order. Without an engine there is no rules stage (and no fault stages);
+    with one, the registry's device state follows its offline faults (``RegistryFaults``)."""
+    identity = registry.identity or Identity()
     stages: list[tuple[str, Stage]] = [
         ("decode", DecodeStage(intake, mappings, rejects, metrics)),
-        ("dedup", DedupStage(registry, metrics)),
+        ("identity", IdentityStage(identity, registry.bound, rejects)),
+        ("dedup", DedupStage(registry, metrics, rejects, intake.max_seq_jump)),
         ("registry", RegistryStage(registry, metrics)),
         ("telemetry", TsdbStage(measurement, metrics, telemetry, recent)),
     ]
     if engine is None:
         return Pipeline(stages)
+    fault_stages = (RegistryFaults(registry, engine), *fault_stages)
     return Pipeline(
-        stages, rules=RulesStage(engine, fault_stages), fault_stages=tuple(fault_stages)
+        stages,
+        rules=RulesStage(engine, fault_stages, identity.judged),
+        fault_stages=fault_stages,
     )

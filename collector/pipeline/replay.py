@@ -24,6 +24,7 @@ from collector.intake.envelope import Envelope
 from collector.metrics import Metrics
 from collector.pipeline.assembly import Pipeline, assemble
 from collector.pipeline.dedup import Registry
+from collector.pipeline.identity import from_inventory
 from collector.rules.engine import Engine
 from collector.rules.faults import FaultEvent
 from collector.rules.inputs import Maintenance, Trap
@@ -169,7 +170,14 @@ def _maintenance(raw: object) -> Maintenance:
 
 
 class Replay:
-    def __init__(self, engine: Engine, stages: Sequence[ReplayStage] = (), *, emit: Emit) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        stages: Sequence[ReplayStage] = (),
+        *,
+        emit: Emit,
+        adopt: Sequence[str] = (),
+    ) -> None:
         self.engine = engine
         self.stages: list[ReplayStage] = [FaultPrinter(emit), *stages]
         self._counted = _Counted()
@@ -179,7 +187,7 @@ class Replay:
             intake=IntakeConfig(),
             mappings=(),
             metrics=metrics,
-            registry=Registry(metrics),
+            registry=Registry(metrics, identity=from_inventory(engine.inventory, adopt=adopt)),
             rejects=self._refusals,
             measurement="fleet",
             telemetry=None,

@@ -9,7 +9,7 @@ set in one transaction; the engine's exported state separately, for restarts).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from collector.pipeline.stage import FaultStage
 from collector.preset_paths import default_rules_dir
 from collector.rules.engine import Engine
 from collector.rules.faults import FaultEvent
-from collector.rules.inputs import Input, Trap
+from collector.rules.inputs import Input, Maintenance, Trap
 from collector.rules.inventory import Inventory
 from collector.rules.ruleset import RuleSet
 from collector.rules.snapshot import fault_to_dict
@@ -134,20 +134,60 @@ class FaultLog:
         return events, self.open_now()
 
 
+MAX_HELD = 100_000  # inputs kept back while not listening (SNMP, traps); past it, applied
+
+
 class RulesStage:
     """The last intake stage: each input to the pure engine with its arrival time; the fault
-    events it returns go, one by one and in order, to every fault stage."""
+    events it returns go, one by one and in order, to every fault stage.
 
-    def __init__(self, engine: Engine, fault_stages: Sequence[FaultStage]) -> None:
+    Devices the rules do not judge (``judged``: unassigned, not adopted) are skipped. While the
+    collector is not listening to MQTT (``pause``: starting, or the broker is away) the engine's
+    time stands still: other inputs (SNMP, traps) wait, so that their instants cannot let MQTT
+    devices' absence timers run; ``resume`` (the first MQTT batch, or the clock after a grace)
+    rebases the absence timers by the time not listened to, then applies what waited."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        fault_stages: Sequence[FaultStage],
+        judged: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.engine = engine
         self.fault_stages = tuple(fault_stages)
+        self.judged = judged
+        self.paused = False
+        self._held: list[Envelope] = []
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self, at: float) -> None:
+        """Listening again since ``at`` (epoch seconds)."""
+        if not self.paused:
+            return
+        self.paused = False
+        self.engine.resume(datetime.fromtimestamp(at, UTC))
+        held, self._held = self._held, []
+        if held:
+            self(held)
 
     def __call__(self, batch: list[Envelope]) -> list[Envelope]:
+        if self.paused and len(self._held) + len(batch) <= MAX_HELD:
+            self._held.extend(batch)
+            return batch
         process = self.engine.process
+        judged = self.judged
         for env in batch:
             item = to_input(env)
             if item is None:
                 continue
+            if (
+                judged is not None
+                and not isinstance(item, Maintenance)
+                and not judged(item.device, env.tenant)
+            ):
+                continue  # unknown, reporting: listed in the registry, not judged
             try:
                 events = process(item, datetime.fromtimestamp(env.at, UTC))
             except Exception:  # one bad input must not stop evaluation of the others

@@ -36,7 +36,7 @@ from collector.rules.holds import Holds, PowerLossExemption
 from collector.rules.inputs import Input, Maintenance, Trap
 from collector.rules.inventory import Device, Inventory, unassigned
 from collector.rules.ruleset import Flapping, Offline, Rule, RuleSet, SiteOutage
-from collector.rules.snapshot import export_state, load_state, rearm
+from collector.rules.snapshot import export_state, load_state, rearm, rebase
 from collector.rules.state import DeviceState, EngineState, KindState
 from collector.rules.timers import Timer, TimerKind, TimerQueue
 
@@ -132,12 +132,16 @@ class Engine:
         self._advance(at)
         return self._out.drain()
 
+    def resume(self, at: datetime) -> None:
+        """The collector was not listening from the engine's ``now`` to ``at`` (it was down, or
+        the broker was): absence does not count that time (``snapshot.rebase``)."""
+        rebase(self.state, at.timestamp())
+
     def open_faults(self) -> list[Fault]:
         return self.state.open_faults()
 
     def device(self, device: str) -> Device | None:
-        st = self.state.devices.get(device)
-        return st.dev if st else None
+        return st.dev if (st := self.state.devices.get(device)) else None
 
     def holds(self) -> dict[str, dict[str, Hold]]:
         """Faults held back, by device and kind, with the reason (for the board)."""
@@ -257,12 +261,13 @@ class Engine:
     def _new_device(self, dev: Device) -> DeviceState:
         return DeviceState(dev, self._plans.of(dev))
 
-    def _seen(self, st: DeviceState, t: float, *, report: bool = True) -> None:
-        """A sign of life: re-arms the absence timer, clears offline, ends a power loss."""
+    def _seen(self, st: DeviceState, t: float, *, report: bool = True, arm: bool = True) -> None:
+        """A sign of life: re-arms the absence timer (``arm``: a device expected to report),
+        clears offline, ends a power loss."""
         st.last_seen = t
         if self._offline is None:
             return
-        if not st.armed:
+        if not st.armed and arm:
             assert isinstance(self._offline.condition, Offline)
             due = t + self._offline.condition.missed * st.interval
             self._timers.push(due, TimerKind.ABSENCE, st.dev.device)
@@ -325,7 +330,7 @@ class Engine:
     def _trap(self, trap: Trap, t: float) -> None:
         st = self._device(trap.device)
         name = trap.name or (self.rules.traps.get(trap.oid, "") if trap.oid else "")
-        self._seen(st, t)
+        self._seen(st, t, arm=st.dev.assigned)  # known from traps alone: not judged for absence
         if name in self.rules.power.traps:
             st.gasp_at = t
         for ev in st.plan.traps.get(name, ()):

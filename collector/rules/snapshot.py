@@ -139,6 +139,20 @@ def rearm(state: EngineState, rules: RuleSet, timers: TimerQueue) -> None:
             timers.push(last + within, TimerKind.FLAP_END, name, kind)
 
 
+def rebase(state: EngineState, at: float) -> None:
+    """Time from ``state.now`` to ``at`` was not listened to (collector or broker down): every
+    device awaiting a report gets it back, as if its last report came that much later. The
+    pending absence timers then find the later due instant and wait for it (lazy re-arm); a
+    device that stays silent is still found absent, ``missed`` intervals of listening later."""
+    if state.now is None or at <= state.now:
+        return
+    gap = at - state.now
+    for st in state.devices.values():
+        if st.armed:
+            st.last_seen += gap
+    state.now = at
+
+
 def fault_to_dict(f: Fault) -> dict[str, Any]:
     return {
         "kind": f.kind,

@@ -36,6 +36,8 @@ from collector.intake.snmp_traps import TrapReceiver
 from collector.metrics import Metrics
 from collector.pipeline.assembly import Pipeline, assemble
 from collector.pipeline.dedup import Registry
+from collector.pipeline.identity import from_inventory
+from collector.pipeline.listening import ListeningClock
 from collector.pipeline.rules_stage import FaultLog, RulesSetup, RulesStage, load_setup, new_engine
 from collector.pipeline.stage import FaultStage
 from collector.preset_paths import default_rules_dir
@@ -107,11 +109,11 @@ def build(
 ) -> Service:
     """The service's parts, wired; ``engine`` is the rules engine built from ``setup``."""
     metrics = Metrics()
-    known = None
-    if setup is not None:
-        inventory = setup.inventory
-        known = lambda device: inventory.get(device) is not None  # noqa: E731
-    registry = Registry(metrics, window=cfg.intake.dedup_window, known=known)
+    identity = None
+    if setup is not None:  # tenants from the inventory; polled SNMP devices are known too
+        polled = [t.device for t in cfg.snmp.targets]
+        identity = from_inventory(setup.inventory, configured=polled, adopt=cfg.rules.adopt_tenants)
+    registry = Registry(metrics, window=cfg.intake.dedup_window, identity=identity)
     registry.restore(store.devices())
     rejects = Rejects(
         metrics,
@@ -278,8 +280,10 @@ async def run(
         service.http_port = port
         log.info("http on %s:%d (/healthz, /metrics, /api/v1, /board)", cfg.http.host, port)
 
+    listening_clock = ListeningClock(service.pipeline)  # absence only while listening
+
     async def clock() -> None:
-        service.pipeline.tick(datetime.now(UTC))
+        listening_clock(datetime.now(UTC), service.intake.connected)
         if service.faults is not None and service.faults.changed:
             service.committer.notify()
 

@@ -6,7 +6,9 @@ the messages are acknowledged and a shipper thread sends to any server speaking 
 write API (InfluxDB 2/3, VictoriaMetrics). Without a database the last few samples of each
 device are kept in memory (``RecentSamples``) for the board.
 
-Integers are written as floats so a metric keeps one field type whatever a device sends.
+Integers are written as floats so a metric keeps one field type whatever a device sends; string
+metrics go to ``<measurement>_text`` as a tag (``line``). Tags are escaped per the line-protocol
+rules, and labels named ``tenant`` or ``device`` are dropped: they cannot move a series.
 """
 
 from __future__ import annotations
@@ -17,23 +19,41 @@ from typing import Protocol
 from agent import wire
 from collector.metrics import Metrics
 
-_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " "})
+# Line protocol: in tag keys, tag values and field keys a backslash, comma, equals sign and
+# space are escaped with a backslash (a bare trailing backslash would escape the separator
+# after it); a newline cannot be escaped, so it becomes a space. Measurements: comma, space.
+_TAG_ESCAPES = str.maketrans(
+    {"\\": "\\\\", ",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " "}
+)
+_MEASUREMENT_ESCAPES = str.maketrans({"\\": "\\\\", ",": r"\,", " ": r"\ ", "\n": " "})
+RESERVED_TAGS = frozenset({"device", "tenant"})  # labels cannot overwrite who a series is
 
 
-def _string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+def tag(text: str) -> str:
+    """A tag key or value (or a field key), escaped for line protocol."""
+    return text.translate(_TAG_ESCAPES)
 
 
 def line(measurement: str, tenant: str, msg: wire.Telemetry) -> str | None:
-    """One line for one report: tags tenant, device and the report's labels; ms timestamp."""
+    """The lines of one report: tags tenant, device and the report's labels; ms timestamp.
+
+    Numbers and booleans are fields of one line. A string metric is one more line, in
+    ``<measurement>_text``, the string as its ``value`` tag and the field ``<metric>=1``: a
+    time-series database that keeps only numbers (VictoriaMetrics turns string fields into 0)
+    still keeps the text, as ``<measurement>_text_<metric>{value="..."}``."""
     if not msg.metrics:
         return None
-    tags = f"{measurement},device={msg.device},tenant={tenant}"
+    head = measurement.translate(_MEASUREMENT_ESCAPES)
+    tags = f"device={tag(msg.device)},tenant={tag(tenant)}"
     if msg.labels:
         tags += "".join(
-            f",{k}={v.translate(_TAG_ESCAPES)}" for k, v in sorted(msg.labels.items()) if v
+            f",{tag(k)}={tag(v)}"
+            for k, v in sorted(msg.labels.items())
+            if v and k not in RESERVED_TAGS
         )
+    stamp = int(msg.ts.timestamp() * 1000)
     fields: list[str] = []
+    texts: list[str] = []
     append = fields.append
     for name, value in msg.metrics.items():  # hot path: exact type checks, no helper calls
         kind = value.__class__
@@ -44,8 +64,11 @@ def line(measurement: str, tenant: str, msg: wire.Telemetry) -> str | None:
         elif kind is int:
             append(f"{name}={value}.0")
         else:
-            append(f"{name}={_string(str(value))}")
-    return f"{tags} {','.join(fields)} {int(msg.ts.timestamp() * 1000)}"
+            texts.append(f"{head}_text,{tags},value={tag(str(value)) or '-'} {name}=1.0 {stamp}")
+    out = f"{head},{tags} {','.join(fields)} {stamp}" if fields else ""
+    if texts:
+        return "\n".join([out, *texts]) if out else "\n".join(texts)
+    return out
 
 
 class TelemetryWriter(Protocol):

@@ -3,7 +3,6 @@ role, tenant scope, and the errors a person can act on."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path

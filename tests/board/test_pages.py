@@ -3,7 +3,6 @@ filters, buttons by role, and the cookie that cannot act without the board's hea
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 

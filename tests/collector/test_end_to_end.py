@@ -27,8 +27,9 @@ T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
 
 class CollectorProcess:
-    def __init__(self, config: Path, http_port: int, log: Path) -> None:
+    def __init__(self, config: Path, http_port: int, log: Path, start_s: float = 20.0) -> None:
         self.config, self.http_port, self.log = config, http_port, log
+        self.start_s = start_s  # how long it may take to come up (a loaded machine is slow)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -38,7 +39,7 @@ class CollectorProcess:
                 stdout=out,
                 stderr=out,
             )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + self.start_s
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
             try:

@@ -1,4 +1,5 @@
-"""Line protocol built by hand: one line per report, escaped, integers as floats."""
+"""Line protocol built by hand: one line per report (and one per string metric), escaped,
+integers as floats."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ def test_types_escapes_and_timestamp() -> None:
     )
     assert line("fleet", "acme", msg) == (
         r"fleet,device=gw-1,tenant=acme,site=pump\ 3\,a\=b "
-        r'cpu_pct=12.5,up=true,down=false,rx=3.0,op="say \"hi\" \\ now" 1767225600123'
+        r"cpu_pct=12.5,up=true,down=false,rx=3.0 1767225600123"
+        "\n"
+        r'fleet_text,device=gw-1,tenant=acme,site=pump\ 3\,a\=b,value=say\ "hi"\ \\\ now '
+        r"op=1.0 1767225600123"
     )
 
 

@@ -34,12 +34,21 @@ def test_retained_offline_state_opens_at_arrival_and_a_report_clears(tmp_path: P
     )
 
 
+def test_unknown_device_is_not_judged_unless_its_tenant_is_adopted(tmp_path: Path) -> None:
+    inv = inventory(tmp_path, row("gw1"))
+    rec = Recording().steady("gw1", 0, 10).birth(0, "stray", interval_s=120).telemetry(1, "stray")
+    rec.telemetry(2, "stray", disk_used_pct=99.0)
+    result = replay(tmp_path, inv, rec, "--adopt", "other-tenant")
+    assert result.code == 0, result.stderr
+    assert result.events == []  # listed by the registry as unassigned, never a fault
+
+
 def test_unknown_device_announced_by_birth_is_monitored_with_the_default_policy(
     tmp_path: Path,
 ) -> None:
     inv = inventory(tmp_path, row("gw1"))
     rec = Recording().steady("gw1", 0, 10).birth(0, "stray", interval_s=120).telemetry(1, "stray")
-    result = replay(tmp_path, inv, rec, "--default-policy", "wthink")
+    result = replay(tmp_path, inv, rec, "--default-policy", "wthink", "--adopt", "acme")
     assert brief(result.events) == expect(
         # last report at 1, interval 120 s from its birth: due at 3, offline after 3 missed
         ("opened", 7, "stray", "device_offline", "urgent", 3, None),

@@ -65,7 +65,11 @@ def test_show_list_outbox_requeue(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_show_unknown_or_bad_number_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], number: str, message: str
 ) -> None:
-    code, _, err = run(capsys, "show", "--db", f"sqlite:///{tmp_path / 't.db'}", number)
+    db = f"sqlite:///{tmp_path / 't.db'}"
+    store = TicketStore(db)  # an existing, empty database (a missing file is refused)
+    store.migrate()
+    store.close()
+    code, _, err = run(capsys, "show", "--db", db, number)
     assert (code, err) == (2, message)
 
 
@@ -80,6 +84,9 @@ def test_open_a_manual_ticket_for_a_site(
 ) -> None:
     """A fault reported by phone: the same book, clocks and numbers as a detected one."""
     db = f"sqlite:///{tmp_path / 't.db'}"
+    created = TicketStore(db)  # the collector's database (a missing file is refused)
+    created.migrate()
+    created.close()
     inventory = Path(__file__).resolve().parents[2] / "examples" / "inventory.csv"
     code, out, err = run(
         capsys, "open", "--db", db, "--inventory", str(inventory), "--site", "pump-3",

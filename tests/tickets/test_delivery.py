@@ -326,3 +326,33 @@ async def test_desk_adapter_keeps_the_desks_own_id(tmp_path: Path) -> None:
     assert all(r.headers["authorization"] == "Basic eDp5" for r in receiver.received)
     assert store.remote_ref("jira", service_rows[0].ticket) == "OPS-1"
     store.close()
+
+
+async def test_the_outbox_gauge_follows_commits_and_deliveries(tmp_path: Path) -> None:
+    store = TicketStore(f"sqlite:///{tmp_path / 't.db'}")
+    store.migrate()
+    ids = make_events(store, devices=2)
+    receiver = Receiver(free_port())
+    sink = Sink("desk", WebhookAdapter(receiver.url), secret=new_secret(), backoff=Backoff(30, 60))
+    worker = DeliveryWorker(store, {"desk": sink}, poll_s=60.0)  # no polling: events drive it
+    gauge = worker.metrics.outbox
+
+    def shown(state: str) -> float:
+        return float(gauge.labels(state)._value.get())
+
+    stop = asyncio.Event()
+    receiver.start()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await wait_until(lambda: shown("delivered") == len(ids), 10)  # at delivery, not later
+        assert shown("pending") == 0
+        receiver.set_answers(lambda _n: Answer(503))  # the desk fails; new rows are committed
+        more = make_events(store, devices=1)
+        worker.notify()
+        await wait_until(lambda: shown("pending") == len(more), 10)
+        assert shown("delivered") == len(ids)
+    finally:
+        stop.set()
+        await task
+        receiver.stop()
+    store.close()
