@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from agent import wire
-from tests.agent.conftest import AgentProcess, Sink, agent_config, wait_until
+from tests.support.agent import AgentProcess, Sink, agent_config, wait_until
 from tests.support.mosquitto import Broker
 
 CMD = "fleet/v1/t1/gw-1/cmd"

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from agent import wire
-from tests.agent.conftest import (
+from tests.support.agent import (
     REPO,
     AgentProcess,
     Sink,

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from agent import wire
-from tests.collector.conftest import (
+from tests.support.collector import (
     Publisher,
     ago,
     collector_yaml,

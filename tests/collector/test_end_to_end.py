@@ -16,8 +16,8 @@ from pathlib import Path
 
 from agent import wire
 from collector.store import Store
-from tests.agent.conftest import AgentProcess, Sink, agent_config, wait_until
-from tests.collector.conftest import Publisher, collector_yaml, telemetry
+from tests.support.agent import AgentProcess, Sink, agent_config, wait_until
+from tests.support.collector import Publisher, collector_yaml, telemetry
 from tests.support.mosquitto import Broker
 from tests.support.services import free_port
 from tests.support.victoria import Victoria

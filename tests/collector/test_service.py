@@ -7,7 +7,7 @@ from pathlib import Path
 
 from collector.config.collector import parse_config
 from collector.store import Store
-from tests.collector.conftest import (
+from tests.support.collector import (
     Publisher,
     ago,
     collector_yaml,

@@ -18,7 +18,7 @@ from collector.intake.snmp_profiles import load_profiles
 from collector.intake.snmp_traps import TrapNotice, TrapReceiver
 from collector.metrics import Metrics
 from collector.preset_paths import default_rules_dir
-from tests.collector.conftest import eventually
+from tests.support.collector import eventually
 from tests.support.services import free_port
 from tests.support.snmpd import TRAP_ENGINE_ID, V3_AUTH, V3_PRIV, V3_USER, Snmpd, snmptrap
 

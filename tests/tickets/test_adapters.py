@@ -24,7 +24,7 @@ from collector.pipeline.ticket_service import deadlines
 from collector.tickets import codec
 from collector.tickets.inputs import DeskAction, DeskCommand
 from collector.tickets.numbers import MemoryNumbers
-from tests.tickets.conftest import ENGINE, fault, make_book, utc
+from tests.support.tickets import ENGINE, fault, make_book, utc
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

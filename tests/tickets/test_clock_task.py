@@ -10,7 +10,7 @@ from collector.pipeline.ticket_clock import run_ticket_clock
 from collector.pipeline.ticket_service import TicketService
 from collector.store.tickets import TicketStore
 from collector.tickets.model import TicketEvent
-from tests.tickets.conftest import ENGINE, Devices, fault, make_book
+from tests.support.tickets import ENGINE, Devices, fault, make_book
 
 
 async def test_clock_task_ticks_when_due(tmp_path: Path) -> None:

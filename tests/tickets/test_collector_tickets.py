@@ -23,7 +23,7 @@ from standardwebhooks.webhooks import Webhook
 
 from collector.service.tickets import load_tickets
 from collector.tickets.model import Outcome
-from tests.collector.conftest import (
+from tests.support.collector import (
     Publisher,
     collector_yaml,
     eventually,
@@ -32,9 +32,9 @@ from tests.collector.conftest import (
     telemetry,
 )
 from tests.support.mosquitto import Broker
+from tests.support.receiver import Answer, Receiver
 from tests.support.services import free_port
-from tests.tickets.receiver import Answer, Receiver
-from tests.tickets.test_delivery import new_secret
+from tests.support.tickets import new_secret
 
 HEADER = (
     "device,tenant,model,class,site,parent,criticality,customer,policy,"

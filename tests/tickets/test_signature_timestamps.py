@@ -23,8 +23,7 @@ from collector.http.desk_inbound import PATH, InboundDesk
 from collector.http.desk_server import InboundServer
 from collector.pipeline.ticket_service import TicketService
 from collector.store.tickets import TicketStore
-from tests.tickets.conftest import ENGINE, Devices, fault, make_book
-from tests.tickets.test_delivery import new_secret
+from tests.support.tickets import ENGINE, Devices, fault, make_book, new_secret
 
 SECRET = new_secret()
 NOW = 1_800_000_000  # a fixed clock: nothing here depends on how fast the machine is

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from collector.pipeline.ticket_service import TicketService
 from collector.store.tickets import TicketStore
 from collector.tickets.inputs import DeskAction, DeskCommand
-from tests.tickets.conftest import ENGINE, Devices, fault, make_book, utc
+from tests.support.tickets import ENGINE, Devices, fault, make_book, utc
 
 
 def make_service(store: TicketStore, sinks: tuple[str, ...] = ("desk",)) -> TicketService:
