@@ -85,13 +85,14 @@ async def test_each_reject_reason_is_counted_and_the_service_keeps_running(
         await asyncio.to_thread(pub.publish, T, telemetry("dev-1", 2))
         url = f"http://127.0.0.1:{service.http_port}"
         async with httpx.AsyncClient() as http:
-            for _ in range(100):
+            for _ in range(600):  # up to 30 s: polled, never a timed assertion
                 text = (await http.get(f"{url}/metrics")).text
                 if _counter(text, "collector_messages_total", 'outcome="accepted"') >= 3:
                     break
                 await asyncio.sleep(0.05)
             health = (await http.get(f"{url}/healthz")).json()
         assert health["status"] == "ok" and health["mqtt_connected"] is True
+        assert health["mqtt_subscribed"] is True
         for reason in BAD:
             assert _counter(text, "collector_rejects_total", f'reason="{reason}"') == 1, reason
         assert _counter(text, "collector_messages_total", 'outcome="rejected"') == len(BAD)

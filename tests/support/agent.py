@@ -25,6 +25,7 @@ from tests.support.mosquitto import Broker
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "agent" / "fixtures"
+SYNC_TOPIC = "fleet/v1/_sync/"  # the sink's own markers: not decoded, not kept
 WAIT_S = 20.0  # generous: the machine is shared; tests wait for behaviour, never on timing
 
 
@@ -146,6 +147,7 @@ class Sink:
     messages: list[tuple[str, wire.Message | wire.DecodeError]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _client: paho.Client | None = None
+    _synced: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Sink:
         client = paho.Client(
@@ -159,19 +161,24 @@ class Sink:
 
         def on_connect(c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
             c.subscribe("fleet/v1/#", qos=1)
-            subscribed.set()
+
+        def on_subscribe(_c: paho.Client, _u: Any, _mid: int, _rc: Any, _p: Any) -> None:
+            subscribed.set()  # SUBACK: from now on every publish reaches this session
 
         def on_message(_c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+            if msg.topic.startswith(SYNC_TOPIC):
+                self._synced.set()
+                return
             decoded = wire.decode(msg.topic, msg.payload)
             with self._lock:
                 self.messages.append((msg.topic, decoded))
 
         client.on_connect = on_connect
+        client.on_subscribe = on_subscribe
         client.on_message = on_message
         client.connect(self.broker.host, self.broker.port, keepalive=10)
         client.loop_start()
-        assert subscribed.wait(10), "sink could not subscribe"
-        time.sleep(0.1)  # let the SUBACK land before the test publishes
+        assert subscribed.wait(WAIT_S), "sink could not subscribe"
         self._client = client
         return self
 
@@ -183,6 +190,13 @@ class Sink:
     def publish(self, topic: str, payload: bytes | str) -> None:
         assert self._client is not None
         self._client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def sync(self) -> None:
+        """A marker through the broker and back: what the broker had to send before it (a
+        will after a client's socket closed, say) has reached this sink when this returns."""
+        self._synced.clear()
+        self.publish(f"{SYNC_TOPIC}marker", b"")
+        assert self._synced.wait(WAIT_S), "sync marker not back"
 
     def of(self, kind: type[Any], device: str | None = None) -> list[Any]:
         with self._lock:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,8 +66,9 @@ async def running(cfg: CollectorConfig, **kwargs: Any) -> AsyncIterator[app.Serv
     if task.done():
         task.result()
     service = ready.result()
-    await eventually(lambda: service.intake.connected and service.http_port is not None)
-    await asyncio.sleep(0.1)  # SUBACK
+    # Subscribed: the broker has acknowledged the subscriptions (SUBACK), so what the test
+    # publishes next reaches the collector's session.
+    await eventually(lambda: service.intake.subscribed and service.http_port is not None)
     try:
         yield service
     finally:
@@ -127,3 +130,20 @@ async def eventually(predicate: Callable[[], object], seconds: float = 20.0) -> 
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+def wait_until_subscribed(http_port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Waits for a collector subprocess's ``/healthz`` to say ``mqtt_subscribed`` (after the
+    broker's SUBACK), failing with its log if it exits or does not get there."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            url = f"http://127.0.0.1:{http_port}/healthz"
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if json.load(resp)["mqtt_subscribed"]:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"collector did not subscribe: {log.read_text()}")
