@@ -10,7 +10,15 @@ import pytest
 from agent import wire
 from collector.intake.envelope import Envelope
 from collector.metrics import Metrics
-from collector.pipeline.dedup import DUPLICATE, LATE, NEW, DedupStage, Device, Registry
+from collector.pipeline.dedup import (
+    DUPLICATE,
+    LATE,
+    NEW,
+    DedupStage,
+    Device,
+    Registry,
+    RegistryStage,
+)
 
 T0 = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -88,3 +96,68 @@ def test_a_reboot_starts_a_new_epoch_without_gaps() -> None:
     passed(dedup, [1, 2, 3])
     assert [e.msg.seq for e in dedup([envelope(0, boot="b2"), envelope(1, boot="b2")])] == [0, 1]
     assert registry.devices["d1"].gaps == 0
+
+
+# -- the registry and its stage: what the state writer gets ---------------------------------
+
+
+def arrival(msg: object, at: float, source: str = "mqtt") -> Envelope:
+    return Envelope("t", b"", at, msg=msg, source=source, tenant="acme")
+
+
+def test_registry_stage_keeps_sightings_and_marks_devices_dirty() -> None:
+    metrics = Metrics()
+    registry = Registry(metrics, known=lambda d: d != "stranger")
+    stage_ = RegistryStage(registry, metrics)
+    birth = wire.Birth("gw", "b1", T0, "WR5120", "SN1", "fw2", "agent-1", 60)
+    batch = [
+        arrival(birth, 10.0),
+        arrival(wire.State("gw", wire.DeviceState.DYING_GASP, T0), 11.0),
+        arrival(wire.Telemetry("stranger", "b", 0, T0, {"x": 1.0}), 12.0, source="snmp"),
+        arrival("no device attribute", 13.0),
+    ]
+    assert stage_(batch) is batch
+    assert metrics.accepted._value.get() == 4
+    assert metrics.devices._value.get() == 2
+    rows = {r.id: r for r in registry.take_dirty()}
+    assert registry.dirty == set() and registry.take_dirty() == []
+    gw, stranger = rows["gw"], rows["stranger"]
+    assert (gw.model, gw.serial, gw.firmware) == ("WR5120", "SN1", "fw2")
+    assert (gw.state, gw.last_seen, gw.tenant, gw.source, gw.unassigned) == (
+        "dying_gasp", 11.0, "acme", "mqtt", False,
+    )  # fmt: skip
+    assert (stranger.state, stranger.source, stranger.unassigned) == ("online", "snmp", True)
+
+
+def test_a_birth_sets_online_and_a_report_keeps_a_known_state() -> None:
+    metrics = Metrics()
+    registry = Registry(metrics)
+    stage_ = RegistryStage(registry, metrics)
+    stage_([arrival(wire.State("gw", wire.DeviceState.OFFLINE, T0), 1.0)])
+    stage_([arrival(wire.Telemetry("gw", "b", 0, T0, {"x": 1.0}), 2.0)])
+    assert registry.devices["gw"].state == "offline"  # a report does not overrule it
+    stage_([arrival(wire.Birth("gw", "b2", T0, "m", "s", "f", "a", 60), 3.0)])
+    assert registry.devices["gw"].state == "online"
+    assert registry.devices["gw"].unassigned is False  # no inventory: nobody is unassigned
+
+
+def test_restore_gives_back_what_row_wrote() -> None:
+    metrics = Metrics()
+    first = Registry(metrics, window=8)
+    dedup = DedupStage(first, metrics)
+    dedup([envelope(0), envelope(5), envelope(3)])
+    RegistryStage(first, metrics)([envelope(5)])
+    [row] = first.take_dirty()
+    assert (row.boot, row.last_seq, row.gaps, row.seen_mask) == (
+        "b1",
+        5,
+        3,
+        0b10010,
+    )  # 0 and 3 seen below 5
+    second = Registry(Metrics(), window=8)
+    second.restore([row])
+    assert second.devices["d1"].row() == row
+    # The restored sequence state goes on deduplicating where the first left off.
+    assert [
+        e.msg.seq for e in DedupStage(second, Metrics())([envelope(s) for s in (3, 4, 0, 6)])
+    ] == [4, 6]
