@@ -138,3 +138,11 @@ def test_inbound_accepts_the_edges_of_the_tolerance(desk: tuple[TicketService, s
     reply = post(url, number, str(at), at)
     assert reply.status_code == 200, reply.text
     assert reply.json()["state"] == "acknowledged"
+
+
+def test_signed_headers_verify_as_they_are() -> None:
+    signed = sign_headers(SECRET, "msg_9", NOW, BODY)
+    assert set(signed) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert signed["webhook-timestamp"] == str(NOW) and signed["webhook-id"] == "msg_9"
+    assert verify(SECRET, signed, BODY, float(NOW)) == Verified("msg_9", NOW)
+    assert verify(SECRET, signed, BODY + b" ", float(NOW)) is Refusal.BAD_SIGNATURE
