@@ -101,3 +101,44 @@ def test_a_restored_book_numbers_new_windows_after_the_highest() -> None:
     m = Maintenance(start=T0, end=T0 + MIN, device="d")
     assert book.add(m).id == "m8"
     assert sorted(book.windows) == ["m3", "m7", "m8"]
+
+
+@pytest.mark.parametrize("second", ["device", "site"])
+def test_a_fault_stays_held_while_another_window_still_covers_it(second: str) -> None:
+    e = engine(row("a1", site="s1"), row("b1", site="s2"))
+    first = Maintenance(start=T0, end=T0 + 10 * MIN, device="a1")
+    other = Maintenance(
+        start=T0, end=T0 + 20 * MIN, **{second: "a1" if second == "device" else "s1"}
+    )
+    e.process(first, T0)
+    e.process(other, T0)
+    e.process(wire.Telemetry("b1", "b", 0, T0 + MIN, {"disk_used_pct": 99}), T0 + MIN)
+    for i in range(1, 20):
+        t = T0 + i * MIN
+        events = e.process(wire.Telemetry("a1", "b", i, t, {"disk_used_pct": 99}), t)
+        assert [ev for ev in events if ev.fault.subject == "a1"] == [], i  # held throughout
+    t = T0 + 20 * MIN
+    events = e.process(wire.Telemetry("a1", "b", 20, t, {"disk_used_pct": 99}), t)
+    assert [(ev.event, ev.fault.subject) for ev in events] == [(EventType.OPENED, "a1")]
+    assert "a1" not in e.holds()
+
+
+def test_a_late_window_for_a_site_without_devices_exempts_nothing() -> None:
+    e = engine(row("a1", site="s1"))
+    disk_full(e, "a1")
+    window = Maintenance(start=T0, end=T0 + MIN, site="nowhere")
+    assert exempted(e.process(window, T0 + MIN)) == []
+
+
+def test_windows_are_forgotten_a_day_after_they_ended() -> None:
+    book = MaintenanceBook()
+    book.restore(Window("m1", 0.0, 100.0, "d", None))
+    book.prune(100.0 + 86_400.0)  # exactly a day: still kept
+    assert list(book.windows) == ["m1"]
+    book.prune(100.0 + 86_400.5)
+    assert book.windows == {}
+    book.restore(Window("m2", 0.0, 100.0, "d", None))
+    book.prune(160.0, keep_s=60.0)
+    assert list(book.windows) == ["m2"]
+    book.prune(160.5, keep_s=60.0)
+    assert book.windows == {}
