@@ -15,7 +15,9 @@ from standardwebhooks.webhooks import Webhook
 from collector.delivery.signing import (
     DEFAULT_TOLERANCE_S,
     Refusal,
+    SigningError,
     Verified,
+    secret_key,
     sign_headers,
     verify,
 )
@@ -146,3 +148,17 @@ def test_signed_headers_verify_as_they_are() -> None:
     assert signed["webhook-timestamp"] == str(NOW) and signed["webhook-id"] == "msg_9"
     assert verify(SECRET, signed, BODY, float(NOW)) == Verified("msg_9", NOW)
     assert verify(SECRET, signed, BODY + b" ", float(NOW)) is Refusal.BAD_SIGNATURE
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("whsec_", "webhook secret is empty"),
+        ("whsec_not base64!", "webhook secret must be 'whsec_' followed by base64"),
+        ("whsec_QUJD*", "webhook secret must be 'whsec_' followed by base64"),  # no lenient decode
+    ],
+)
+def test_a_bad_secret_is_refused_with_its_reason(secret: str, message: str) -> None:
+    with pytest.raises(SigningError) as raised:
+        secret_key(secret)
+    assert str(raised.value) == message
