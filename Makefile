@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck unit system-packages venv agent clean
+.PHONY: test lint typecheck unit system-packages venv agent clean mutation
 
 test: system-packages venv lint typecheck unit
 
@@ -31,9 +31,16 @@ typecheck: venv
 unit: venv
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# Mutation testing (mutmut) of the security and failure paths: not part of `make test`
+# (hours on a 2-core machine; results are kept in mutants/, so a re-run tests only what
+# changed). Prints a JSON summary per package; `MUTATION_ARGS=dedup` narrows it to modules
+# whose name contains a word, `MUTATION_ARGS=--report` only summarises. See docs/testing.md.
+mutation: system-packages venv
+	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
+
 # Runs the edge agent against the local broker with the example config.
 agent: venv
 	$(BIN)/fleetdesk agent --config deploy/agent.example.toml
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache mutants

@@ -46,7 +46,7 @@ from collector.tickets.book import TicketBook
 from collector.tickets.inputs import FaultSignal
 from collector.tickets.sla_adapter import SlaEngine
 from tests.support.services import free_port
-from tests.tickets.conftest import Devices
+from tests.support.tickets import Devices
 
 FAULTS = 1000
 STORE_N = 1000
@@ -113,7 +113,7 @@ class ReceiverProcess:
         self.arrivals: dict[str, float] = {}
         self.bodies: dict[str, str] = {}  # event id -> the ticket's device
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.tickets.receiver", str(self.port)],
+            [sys.executable, "-m", "tests.support.receiver", str(self.port)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,

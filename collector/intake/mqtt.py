@@ -75,6 +75,10 @@ class MqttIntake:
         self.metrics = metrics
         self.protocol = cfg.protocol
         self.connected = False
+        # True once the broker has acknowledged every subscription (SUBACK), not at CONNACK:
+        # until then a message published to the topics may not reach this session.
+        self.subscribed = False
+        self._sub_mid: int | None = None
         self.client: mqtt.Client | None = None
         self._batch: list[tuple[str, bytes, float]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -156,7 +160,7 @@ class MqttIntake:
             self._drop_socket()
             self.metrics.unacked.dec(len(self._processed))
             self._processed = []  # their connection is gone: the broker sends them again
-            self.connected = False
+            self.connected = self.subscribed = False
             self.metrics.mqtt_connected.set(0)
             self.client = None
             if self._up.is_set():
@@ -194,6 +198,7 @@ class MqttIntake:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         return client
@@ -304,11 +309,24 @@ class MqttIntake:
             self.protocol,
             "resumed" if present else "new",
         )
-        client.subscribe([(topic, 1) for topic in self.topics])
+        self.subscribed = False
+        _, self._sub_mid = client.subscribe([(topic, 1) for topic in self.topics])
         self._in_loop(self._up.set)
 
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: Any, mid: int, reasons: list[Any], _props: Any
+    ) -> None:
+        if mid != self._sub_mid:
+            return
+        refused = [t for t, r in zip(self.topics, reasons, strict=False) if r.is_failure]
+        if refused:
+            log.error("mqtt broker refused the subscriptions %s", ", ".join(refused))
+            return
+        self.subscribed = True
+        log.info("subscribed to %d mqtt topics", len(self.topics))
+
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _p: Any) -> None:
-        self.connected = False
+        self.connected = self.subscribed = False
         self._in_loop(self._down.set)
 
     def _on_message(self, _client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -100,6 +101,8 @@ class TrapReceiver:
             self.sources[address] = (device, tenants.get(device, "default"))
         self._bad_auth_seen = 0
         self.engine: Any = None
+        # Set once the UDP port is bound: traps sent from then on wait in the socket buffer.
+        self.listening = asyncio.Event()
 
     def start(self) -> None:
         from pysnmp.carrier.asyncio.dgram import udp
@@ -110,11 +113,16 @@ class TrapReceiver:
         from collector.intake.snmp_poll import auth_protocols
 
         snmp = engine.SnmpEngine()
-        config.add_transport(
-            snmp,
-            udp.DOMAIN_NAME,
-            udp.UdpTransport().open_server_mode((self.cfg.host, self.cfg.port)),
-        )
+        # Bound here, not inside pysnmp's asynchronous endpoint set-up, so that the port is
+        # taken (or the error raised) before start() returns.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.cfg.host, self.cfg.port))
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        config.add_transport(snmp, udp.DOMAIN_NAME, udp.UdpTransport().open_server_mode(sock=sock))
         for i, community in enumerate(self.cfg.communities):
             config.add_v1_system(snmp, f"trap-area-{i}", community)
         auth, priv = auth_protocols()
@@ -179,6 +187,7 @@ class TrapReceiver:
 
     async def run(self, stop: asyncio.Event) -> None:
         self.start()
+        self.listening.set()
         log.info("listening for SNMP traps on udp %s:%d", self.cfg.host, self.cfg.port)
         try:
             while not stop.is_set():

@@ -86,6 +86,7 @@ class Service:
     def health(self) -> tuple[bool, dict[str, Any]]:
         detail: dict[str, Any] = {
             "mqtt_connected": self.intake.connected,
+            "mqtt_subscribed": self.intake.subscribed,  # after SUBACK: messages now reach us
             "devices": len(self.registry.devices),
             "tsdb_backlog": self.sink.backlog if self.sink is not None else None,
             "draining": self.stopping,

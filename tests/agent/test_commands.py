@@ -14,7 +14,7 @@ from typing import Any
 
 from agent import wire
 from agent.command_auth import make_command, signature
-from tests.agent.conftest import REPO, AgentProcess, Sink, agent_config, wait_until
+from tests.support.agent import REPO, AgentProcess, Sink, agent_config, wait_until
 from tests.support.mosquitto import Broker
 
 CMD = "fleet/v1/t1/gw-1/cmd"

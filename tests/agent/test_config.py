@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import AgentConfig, BrokerUrl, ConfigError, ReachTarget, load, parse
-from tests.agent.conftest import FIXTURES, REPO
+from tests.support.agent import FIXTURES, REPO
 
 BAD = sorted((FIXTURES / "config" / "bad").glob("*.toml"))
 MINIMAL = '[device]\nid = "gw-1"\ntenant = "t"\n[broker]\nurl = "mqtt://127.0.0.1"\n'

@@ -9,11 +9,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from agent import wire
-from tests.agent.conftest import (
+from tests.support.agent import (
     REPO,
     AgentProcess,
     Sink,
@@ -167,8 +166,9 @@ def test_clean_stop_and_dying_gasp(
     gasps = [e for e in sink.of(wire.Event, "gw-1") if e.event == "dying_gasp"]
     assert len(gasps) == 1 and gasps[0].data == {"reason": "signal"}
     assert gasps[0].seq > max(sink.seqs("gw-1")[:-1])  # it takes the next sequence number
-    # The retained state a late subscriber sees is the dying gasp, not the will's "offline".
-    time.sleep(0.5)
+    # The retained state a late subscriber sees is the dying gasp, not the will's "offline"
+    # (a will the broker sent when the agent's socket closed is through before the marker).
+    sink.sync()
     late = Sink(broker, client_id="late").start()
     wait_until(lambda: late.of(wire.State, "gw-1"), what="the retained state")
     late.stop()

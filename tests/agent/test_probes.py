@@ -30,7 +30,7 @@ from agent.probes.serial import SerialProbe, parse_uart_counters, port_index
 from agent.probes.system import SystemProbe, cpu_percent, parse_cpu_times, parse_meminfo
 from agent.runner import run_probe
 from agent.wire import valid_name
-from tests.agent.conftest import FIXTURES
+from tests.support.agent import FIXTURES
 
 CELL = FIXTURES / "cellular"
 PING = FIXTURES / "ping"

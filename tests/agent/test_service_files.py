@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.agent.conftest import REPO
+from tests.support.agent import REPO
 
 INIT = REPO / "deploy" / "openwrt" / "fleetdesk-agent.init"
 UNIT = REPO / "deploy" / "fleetdesk-agent.service"

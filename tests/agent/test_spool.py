@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.spool import Spool, read_only_meta
-from tests.agent.conftest import REPO
+from tests.support.agent import REPO
 
 
 def payload(size: int = 100) -> Callable[[str, int], bytes]:

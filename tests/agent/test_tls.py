@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent import wire
-from tests.agent.conftest import (
+from tests.support.agent import (
     AgentProcess,
     Sink,
     agent_config,

@@ -21,7 +21,7 @@ from collector.service.tickets import load_tickets
 from collector.service.web import web_routes
 from collector.store import Store
 from collector.store.api_store import create_token
-from tests.collector.conftest import telemetry
+from tests.support.collector import telemetry
 
 HEADER = (
     "device,tenant,model,class,site,parent,criticality,customer,policy,"

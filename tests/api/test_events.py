@@ -13,7 +13,7 @@ from collector.http import app as http
 from collector.http.api.app import ticket_listener
 from collector.http.api.events import EventHub
 from tests.api.support import Api
-from tests.collector.conftest import eventually
+from tests.support.collector import eventually
 
 
 def test_ring_keeps_recent_events_and_says_when_some_were_dropped() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from tests.api.support import HEADER, Api
-from tests.collector.conftest import telemetry
+from tests.support.collector import telemetry
 
 
 def signed_in(api: Api, who: str) -> TestClient:

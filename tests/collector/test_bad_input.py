@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from agent import wire
-from tests.collector.conftest import (
+from tests.support.collector import (
     Publisher,
     ago,
     collector_yaml,
@@ -85,7 +85,7 @@ async def test_each_reject_reason_is_counted_and_the_service_keeps_running(
         await asyncio.to_thread(pub.publish, T, telemetry("dev-1", 2))
         url = f"http://127.0.0.1:{service.http_port}"
         async with httpx.AsyncClient() as http:
-            for _ in range(100):
+            for _ in range(600):  # up to 30 s: polled, never a timed assertion
                 text = (await http.get(f"{url}/metrics")).text
                 if _counter(text, "collector_messages_total", 'outcome="accepted"') >= 3:
                     break
@@ -95,6 +95,7 @@ async def test_each_reject_reason_is_counted_and_the_service_keeps_running(
         # which calendars guess holidays in the next 12 months (test_calendar_estimates.py)
         assert isinstance(health["calendars_estimated"], dict)
         assert "# TYPE fleetdesk_calendar_estimated gauge" in text
+        assert health["mqtt_subscribed"] is True
         for reason in BAD:
             assert _counter(text, "collector_rejects_total", f'reason="{reason}"') == 1, reason
         assert _counter(text, "collector_messages_total", 'outcome="rejected"') == len(BAD)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from agent import wire
 from collector.store import DeviceRow, Store, schema
 from collector.store.tickets import TicketStore
-from tests.collector.conftest import Publisher
+from tests.support.collector import Publisher
 from tests.support.collector_proc import CollectorProcess
 from tests.support.mosquitto import Broker
 from tests.support.services import free_port

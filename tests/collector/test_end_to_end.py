@@ -5,19 +5,16 @@ returns (persistent MQTT session)."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agent import wire
 from collector.store import Store
-from tests.agent.conftest import AgentProcess, Sink, agent_config, wait_until
-from tests.collector.conftest import Publisher, collector_yaml, telemetry
+from tests.support.agent import AgentProcess, Sink, agent_config, wait_until
+from tests.support.collector import Publisher, collector_yaml, telemetry, wait_until_subscribed
 from tests.support.mosquitto import Broker
 from tests.support.services import free_port
 from tests.support.victoria import Victoria
@@ -39,19 +36,7 @@ class CollectorProcess:
                 stdout=out,
                 stderr=out,
             )
-        deadline = time.monotonic() + self.start_s
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                url = f"http://127.0.0.1:{self.http_port}/healthz"
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if json.load(resp)["mqtt_connected"]:
-                        time.sleep(0.2)  # SUBACK
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"collector did not come up: {self.log.read_text()}")
+        wait_until_subscribed(self.http_port, self.proc, self.log)
 
     def terminate(self) -> int:
         assert self.proc is not None

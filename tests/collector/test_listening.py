@@ -18,7 +18,7 @@ from collector.rules.engine import Engine
 from collector.rules.faults import EventType, FaultEvent
 from collector.rules.inventory import parse_csv_inventory
 from collector.rules.ruleset import load_rules
-from tests.rules.conftest import HEADER, row
+from tests.support.rules import HEADER, row
 
 T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ import contextlib
 from pathlib import Path
 
 from collector.config.collector import parse_config
-from tests.collector.conftest import Publisher, collector_yaml, eventually, running, telemetry
+from tests.support.collector import Publisher, collector_yaml, eventually, running, telemetry
 from tests.support.mosquitto import Broker
 
 CONNACK_BAD_PROTOCOL = bytes([0x20, 0x02, 0x00, 0x01])  # MQTT 3.1.1: unacceptable version

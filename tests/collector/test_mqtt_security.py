@@ -8,7 +8,7 @@ from pathlib import Path
 
 from collector.config.collector import parse_config
 from collector.service import app
-from tests.collector.conftest import Publisher, collector_yaml, eventually, running, telemetry
+from tests.support.collector import Publisher, collector_yaml, eventually, running, telemetry
 from tests.support.mosquitto import Broker, TlsFiles
 from tests.support.services import require_program
 

@@ -19,11 +19,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.store import Store
 from collector.store.tickets import TicketStore
-from tests.collector.conftest import collector_yaml, telemetry
 from tests.collector.test_end_to_end import CollectorProcess
+from tests.support.collector import collector_yaml, telemetry
 from tests.support.mosquitto import Broker
+from tests.support.receiver import Receiver
 from tests.support.services import free_port
-from tests.tickets.receiver import Receiver
 from tests.tickets.test_delivery import new_secret
 
 HEADER = (

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from collector.store import Store
-from tests.collector.conftest import (
+from tests.support.collector import (
     Publisher,
     ago,
     collector_yaml,

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from collector.config.collector import parse_config
+from collector.config.errors import ConfigError
+from collector.service import app
 from collector.store import Store
-from tests.collector.conftest import (
+from tests.support.collector import (
     Publisher,
     ago,
     collector_yaml,
@@ -108,10 +112,15 @@ async def test_polled_snmp_devices_flow_through_the_pipeline(
         snmpd.stop()
 
 
-def test_config_parse_rejects_unknown_profile_at_start(tmp_path: Path) -> None:
+def test_an_unknown_snmp_profile_is_rejected_at_start(tmp_path: Path) -> None:
     text = "snmp:\n  devices:\n    - {device: r1, host: 127.0.0.1, profile: nope}\n"
-    cfg = parse_config(text, tmp_path / "c.yaml")
-    assert cfg.snmp.targets[0].profile == "nope"  # checked against rules/snmp when built
+    cfg = parse_config(text, tmp_path / "c.yaml")  # the profiles are files: read at start
+    with pytest.raises(ConfigError) as raised:
+        app.snmp_profiles(cfg)
+    assert raised.value.source == str(tmp_path / "c.yaml")
+    assert raised.value.key == "snmp.devices: r1"
+    assert raised.value.problem.startswith("unknown profile 'nope' (in ")
+    assert "router" in raised.value.problem  # the profiles it knows
 
 
 async def test_service_keeps_its_registry_in_postgresql(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from agent import wire
 from collector.store.tsdb import line
-from tests.collector.conftest import (
+from tests.support.collector import (
     Publisher,
     ago,
     collector_yaml,

@@ -18,7 +18,7 @@ from collector.rules.holds import Hold
 from collector.rules.inputs import Maintenance, Trap
 from collector.rules.inventory import parse_csv_inventory
 from collector.rules.ruleset import load_rules
-from tests.rules.conftest import HEADER, T0, row
+from tests.support.rules import HEADER, T0, row
 
 PACKAGE = Path(__file__).resolve().parents[2] / "collector" / "rules"
 FORBIDDEN = ("asyncio", "paho", "httpx", "pysnmp", "sqlalchemy", "psycopg", "influxdb_client")

@@ -11,7 +11,7 @@ from collector.rules.faults import EventType
 from collector.rules.inputs import Trap
 from collector.rules.inventory import parse_csv_inventory
 from collector.rules.ruleset import load_rules
-from tests.rules.conftest import HEADER, T0, row
+from tests.support.rules import HEADER, T0, row
 
 
 def _engine(*rows: str) -> Engine:

@@ -16,7 +16,7 @@ from collector.pipeline.replay import Replay
 from collector.rules.engine import Engine
 from collector.rules.inventory import Inventory, parse_csv_inventory
 from collector.rules.ruleset import load_rules
-from tests.rules.conftest import HEADER, Recording, row
+from tests.support.rules import HEADER, Recording, row
 
 RULES = load_rules()
 DEVICES = ("a", "b", "c")

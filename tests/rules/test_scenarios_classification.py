@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.rules.conftest import Recording, inventory, replay, row
+from tests.support.rules import Recording, inventory, replay, row
 
 # (subject, fault) -> level, per preset, as the classification tables say.
 SUBJECTS = [

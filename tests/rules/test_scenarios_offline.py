@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.rules.conftest import Recording, at, brief, expect, inventory, replay, row
+from tests.support.rules import Recording, at, brief, expect, inventory, replay, row
 
 
 def test_absence_opens_at_three_missed_intervals_with_onset_at_the_first_due_report(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.rules.conftest import Recording, at, brief, expect, inventory, replay, row
+from tests.support.rules import Recording, at, brief, expect, inventory, replay, row
 
 
 def _one(tmp_path: Path, **kw: str) -> Path:

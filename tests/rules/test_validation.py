@@ -14,7 +14,7 @@ from collector import cli
 from collector.rules.faults import Criticality, Impact
 from collector.rules.inventory import InventoryError, load_inventory, parse_csv_inventory
 from collector.rules.ruleset import Match, RuleError, Threshold, load_rules, parse_rules
-from tests.rules.conftest import HEADER
+from tests.support.rules import HEADER
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector.sla.calendar import Calendar, CalendarError, load_calendar
-from tests.sla.conftest import sh, write_rules
+from tests.support.sla import sh, write_rules
 
 H = 3600
 M = 60

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from collector.cli import main
-from tests.sla.conftest import write_rules
+from tests.support.sla import write_rules
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -8,7 +8,7 @@ from collector.config.durations import parse_duration
 from collector.sla.calendar import load_calendar
 from collector.sla.clock import ClockState, SlaClock
 from collector.sla.policy import EscalationAction, Target, load_policy
-from tests.sla.conftest import sh
+from tests.support.sla import sh
 
 H = 3600
 

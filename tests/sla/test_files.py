@@ -11,7 +11,7 @@ from collector.config.errors import ConfigError
 from collector.preset_paths import RULES_ENV
 from collector.sla.calendar import load_calendar
 from collector.sla.policy import clear_policy_cache, load_policy
-from tests.sla.conftest import write_rules
+from tests.support.sla import write_rules
 
 GOOD_CALENDAR = """\
 timezone: Asia/Shanghai

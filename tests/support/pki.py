@@ -28,12 +28,15 @@ class Pki:
         )  # fmt: skip
         return cls(folder, cert, key)
 
-    def issue(self, name: str, *, server: bool = False) -> tuple[Path, Path]:
-        """A certificate (and key) signed by this CA: CN=name; a server one is for 127.0.0.1."""
+    def issue(
+        self, name: str, *, server: bool = False, hosts: str = "IP:127.0.0.1,DNS:localhost"
+    ) -> tuple[Path, Path]:
+        """A certificate (and key) signed by this CA: CN=name; a server one is for ``hosts``
+        (a subjectAltName list; the default is loopback, another name makes a wrong-host one)."""
         cert, key = self.folder / f"{name}.pem", self.folder / f"{name}.key"
         csr, ext = self.folder / f"{name}.csr", self.folder / f"{name}.ext"
         usage = "serverAuth" if server else "clientAuth"
-        san = "subjectAltName=IP:127.0.0.1,DNS:localhost\n" if server else ""
+        san = f"subjectAltName={hosts}\n" if server else ""
         ext.write_text(f"{san}extendedKeyUsage={usage}\n")
         _openssl("req", *_KEY, "-keyout", key, "-out", csr, "-subj", f"/CN={name}")
         _openssl(

@@ -14,7 +14,7 @@ from collector.http.desk_inbound import DeskSink, InboundDesk
 from collector.http.desk_route import desk_routes
 from collector.pipeline.ticket_service import TicketService
 from collector.store.tickets import TicketStore
-from tests.tickets.conftest import ENGINE, Devices, make_book
+from tests.support.tickets import ENGINE, Devices, make_book
 
 SECRET = "whsec_c2VjcmV0LWtleS0xMjM0NTY3ODkwMTIzNDU2"
 

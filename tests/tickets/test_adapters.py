@@ -1,14 +1,13 @@
 """Each desk adapter's requests, compared with fixtures written from the desks' API references.
 
 The fixtures under fixtures/<desk>/ are the exact requests (method, URL, JSON body) each desk
-expects for the same sample ticket's events. Set FLEETDESK_WRITE_FIXTURES=1 to rewrite them
-after a deliberate format change, then review the diff.
+expects for the same sample ticket's events. After a deliberate format change, edit them by
+hand against the desk's reference (the test never writes them: it would then always pass).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from collector.pipeline.ticket_service import deadlines
 from collector.tickets import codec
 from collector.tickets.inputs import DeskAction, DeskCommand
 from collector.tickets.numbers import MemoryNumbers
-from tests.tickets.conftest import ENGINE, fault, make_book, utc
+from tests.support.tickets import ENGINE, fault, make_book, utc
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -93,9 +92,6 @@ def test_requests_match_recorded_fixtures(desk: str) -> None:
         shown = [{"method": r.method, "url": r.url, "json": r.json} for r in sent if r is not None]
         got: object = shown[0] if len(shown) == 1 else (shown or None)
         path = FIXTURES / desk / f"{event['type']}.json"
-        if os.environ.get("FLEETDESK_WRITE_FIXTURES") == "1":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(got, indent=2, ensure_ascii=False) + "\n")
         assert got == json.loads(path.read_text()), f"{desk} {event['type']}"
         json.dumps(got)  # serialisable as sent
 

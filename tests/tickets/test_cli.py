@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from collector.cli import main
 from collector.store import ticket_tables as schema
 from collector.store.tickets import TicketStore
-from tests.tickets.test_delivery import make_events
+from tests.support.tickets import make_events
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

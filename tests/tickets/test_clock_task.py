@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from collector.pipeline.ticket_clock import run_ticket_clock
 from collector.pipeline.ticket_service import TicketService
 from collector.store.tickets import TicketStore
 from collector.tickets.model import TicketEvent
-from tests.tickets.conftest import ENGINE, Devices, fault, make_book
+from tests.support.tickets import ENGINE, Devices, fault, make_book
 
 
 async def test_clock_task_ticks_when_due(tmp_path: Path) -> None:
@@ -23,12 +23,18 @@ async def test_clock_task_ticks_when_due(tmp_path: Path) -> None:
         sinks=(),
     )
     service.on_fault(fault("opened", "2025-10-09T08:00:00"))
-    # A virtual clock that starts just before the 75 % instant (11:00) and runs 1000x fast.
-    origin = datetime(2025, 10, 9, 10, 59, 59, 900000, tzinfo=UTC)
-    started = asyncio.get_running_loop().time()
+    # A virtual clock the test moves: just before the 75 % instant (11:00) until the task has
+    # ticked and computed its wait, then exactly 11:00. The task's own timer (0.1 s) wakes it;
+    # however slow the machine, virtual time is never past 11:00, so the events are exact.
+    current = [datetime(2025, 10, 9, 10, 59, 59, 900000, tzinfo=UTC)]
+    reads = [0]
+    waiting = asyncio.Event()  # set once the task has ticked and computed its wait
 
     def now() -> datetime:
-        return origin + timedelta(seconds=(asyncio.get_running_loop().time() - started) * 1000)
+        reads[0] += 1
+        if reads[0] >= 2:
+            waiting.set()
+        return current[0]
 
     got: list[TicketEvent] = []
     stop = asyncio.Event()
@@ -38,7 +44,11 @@ async def test_clock_task_ticks_when_due(tmp_path: Path) -> None:
         if any(e.kind.value == "escalated" for e in events):
             stop.set()
 
-    await asyncio.wait_for(run_ticket_clock(service, stop, now=now, on_events=collect), 10)
+    task = asyncio.create_task(run_ticket_clock(service, stop, now=now, on_events=collect))
+    await asyncio.wait_for(waiting.wait(), 60)
+    assert got == []
+    current[0] = datetime(2025, 10, 9, 11, 0, tzinfo=UTC)
+    await asyncio.wait_for(task, 60)
     assert [(e.kind.value, e.at) for e in got] == [
         ("escalated", datetime(2025, 10, 9, 11, 0, tzinfo=UTC))
     ]

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,18 +22,19 @@ from standardwebhooks.webhooks import Webhook
 
 from collector.service.tickets import load_tickets
 from collector.tickets.model import Outcome
-from tests.collector.conftest import (
+from tests.support.collector import (
     Publisher,
     collector_yaml,
     eventually,
     make_config,
     running,
     telemetry,
+    wait_until_subscribed,
 )
 from tests.support.mosquitto import Broker
+from tests.support.receiver import Answer, Receiver
 from tests.support.services import free_port
-from tests.tickets.receiver import Answer, Receiver
-from tests.tickets.test_delivery import new_secret
+from tests.support.tickets import new_secret
 
 HEADER = (
     "device,tenant,model,class,site,parent,criticality,customer,policy,"
@@ -155,20 +155,8 @@ def test_collector_killed_during_delivery_delivers_the_rest(tmp_path: Path, brok
                 [sys.executable, "-m", "collector", "collector", "--config", str(config)],
                 stdout=out, stderr=out, env=env, cwd=ROOT,
             )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{http_port}/healthz", timeout=1
-                ) as resp:
-                    if json.load(resp)["mqtt_connected"]:
-                        time.sleep(0.3)  # SUBACK
-                        return proc
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"collector did not come up: {log.read_text()}")
+        wait_until_subscribed(http_port, proc, log)
+        return proc
 
     first = start()
     pub = Publisher(broker)

@@ -12,7 +12,7 @@ from collector.tickets.inputs import DeskAction, DeskCommand, ManualReport, Verd
 from collector.tickets.model import Coverage, CoverageReason, EventKind, Outcome
 from collector.tickets.numbers import MemoryNumbers
 from collector.tickets.terms import DeviceWarranty
-from tests.tickets.conftest import Devices, fault, make_book, utc
+from tests.support.tickets import Devices, fault, make_book, utc
 from tests.tickets.test_lifecycle import desk, kinds
 
 

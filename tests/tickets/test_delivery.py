@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -23,56 +20,19 @@ from collector.delivery.adapters.webhook import WebhookAdapter
 from collector.delivery.backoff import Backoff
 from collector.delivery.sinks import Sink
 from collector.delivery.worker import DeliveryWorker
-from collector.pipeline.ticket_service import TicketService
 from collector.store import ticket_tables as schema
 from collector.store.tickets import TicketStore
-from collector.tickets.inputs import DeskAction, DeskCommand
+from tests.support.receiver import Answer, Receiver
 from tests.support.services import free_port, require_program, wait_for_port
-from tests.tickets.conftest import ENGINE, Devices, fault, make_book, utc
-from tests.tickets.receiver import Answer, Receiver
+from tests.support.tickets import make_events, new_secret, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "webhook.schema.json").read_text())
 
 
-def new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def service_for(store: TicketStore) -> TicketService:
-    return TicketService(
-        book_factory=lambda: make_book(Devices()),
-        store=store,
-        sla=ENGINE,
-        sinks=("desk",),
-    )
-
-
-def make_events(store: TicketStore, devices: int) -> list[str]:
-    """Per device: opened, acknowledged, commented, resolved. Returns every event id."""
-    service = service_for(store)
-    ids: list[str] = []
-    for i in range(devices):
-        [opened] = service.on_fault(fault("opened", "2025-10-09T08:00:00", device=f"d{i}"))
-        number = opened.ticket.number
-        ids.append(opened.event_id)
-        for action, at in (("ack", "08:10"), ("comment", "08:20"), ("resolve", "08:30")):
-            cmd = DeskCommand(number, DeskAction(action), utc(f"2025-10-09T{at}:00"), comment="x")
-            ids.extend(e.event_id for e in service.on_desk(cmd).events)
-    return ids
-
-
 def outbox_rows(store: TicketStore) -> list[sa.Row]:  # type: ignore[type-arg]
     with store.engine.connect() as conn:
         return list(conn.execute(sa.select(schema.outbox)))
-
-
-async def wait_until(check: Callable[[], bool], limit_s: float = 30.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def check_delivered_once_in_order(receiver: Receiver, ids: list[str], secret: str) -> None:

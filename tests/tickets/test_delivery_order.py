@@ -19,9 +19,9 @@ from collector.delivery.signing import secret_key, sign_headers
 from collector.delivery.sinks import Sink, load_sinks
 from collector.delivery.worker import Attempt, DeliveryWorker, Outcome
 from collector.store.tickets import OutboxRow, TicketStore
+from tests.support.receiver import Answer, Receiver
 from tests.support.services import free_port
 from tests.tickets.conftest import _reset_pg
-from tests.tickets.receiver import Answer, Receiver
 from tests.tickets.test_delivery import make_events, new_secret, outbox_rows, wait_until
 
 

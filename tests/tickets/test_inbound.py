@@ -15,8 +15,7 @@ from collector.http.desk_server import InboundServer
 from collector.pipeline.ticket_service import TicketService
 from collector.store.tickets import TicketStore
 from collector.tickets.model import EventKind, Outcome
-from tests.tickets.conftest import ENGINE, Devices, fault, make_book
-from tests.tickets.test_delivery import new_secret
+from tests.support.tickets import ENGINE, Devices, fault, make_book, new_secret
 
 SECRET = new_secret()
 

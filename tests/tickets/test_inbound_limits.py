@@ -25,7 +25,7 @@ from collector.http.desk_server import InboundServer
 from collector.pipeline.ticket_service import TicketService
 from collector.store import ticket_tables as schema
 from collector.store.tickets import INBOUND_KEEP_S, TicketStore
-from tests.tickets.conftest import ENGINE, Devices, make_book
+from tests.support.tickets import ENGINE, Devices, make_book
 from tests.tickets.inbound_app import SECRET as APP_SECRET
 from tests.tickets.test_inbound import SECRET, open_now
 

@@ -31,7 +31,7 @@ from collector.pipeline.ticket_service import TicketService
 from collector.store import ticket_tables as schema
 from collector.store.tickets import TicketStore
 from collector.tickets.model import Outcome
-from tests.tickets.conftest import ENGINE, Devices, make_book
+from tests.support.tickets import ENGINE, Devices, make_book
 from tests.tickets.test_delivery import new_secret
 from tests.tickets.test_inbound import open_now
 from tests.tickets.test_inbound_limits import raw_request, signed

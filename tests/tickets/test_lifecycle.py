@@ -12,7 +12,7 @@ from collector.tickets.model import Coverage, CoverageReason, EventKind, Outcome
 from collector.tickets.numbers import MemoryNumbers, is_fault_number
 from collector.tickets.sla_adapter import ticket_policy
 from collector.tickets.terms import BREACH, DeviceWarranty
-from tests.tickets.conftest import ENGINE, Devices, fault, make_book, utc
+from tests.support.tickets import ENGINE, Devices, fault, make_book, utc
 
 
 def kinds(events: list) -> list[str]:  # type: ignore[type-arg]
@@ -322,7 +322,7 @@ def test_level_changed_event_matches_the_webhook_schema(
     import jsonschema
 
     from collector.pipeline.ticket_service import render
-    from tests.tickets.conftest import ENGINE
+    from tests.support.tickets import ENGINE
 
     schema = json.loads((Path(__file__).parents[2] / "docs" / "webhook.schema.json").read_text())
     book.on_fault(fault("opened", "2025-10-09T08:00:00", level="1"), numbers)

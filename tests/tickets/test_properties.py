@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from collector.tickets.inputs import DeskAction, DeskCommand
 from collector.tickets.model import LIVE_STATES, TicketEvent
 from collector.tickets.numbers import MemoryNumbers
-from tests.tickets.conftest import fault, make_book, utc
+from tests.support.tickets import fault, make_book, utc
 
 DEVICES = ("r1", "old", "x9")
 KINDS = ("device_offline", "cpu_high")

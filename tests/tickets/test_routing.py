@@ -20,9 +20,9 @@ from collector.pipeline.ticket_service import TicketService
 from collector.store.tickets import TicketStore
 from collector.tickets.model import EventKind
 from collector.tickets.terms import DeviceWarranty
+from tests.support.receiver import Receiver
 from tests.support.services import free_port
-from tests.tickets.conftest import ENGINE, Devices, fault, make_book
-from tests.tickets.receiver import Receiver
+from tests.support.tickets import ENGINE, Devices, fault, make_book
 from tests.tickets.test_delivery import SCHEMA, wait_until
 
 DEVICES = {

@@ -18,10 +18,9 @@ from collector.pipeline.ticket_service import TicketService
 from collector.rules.faults import EventType, Fault, FaultEvent, Impact, Scope
 from collector.store import Store
 from collector.store.tickets import TicketStore
+from tests.support.receiver import Receiver
 from tests.support.services import free_port
-from tests.tickets.conftest import ENGINE, Devices, make_book
-from tests.tickets.receiver import Receiver
-from tests.tickets.test_delivery import new_secret, wait_until
+from tests.support.tickets import ENGINE, Devices, make_book, new_secret, wait_until
 
 
 def fault_event(kind: EventType, device: str, at: datetime) -> FaultEvent:

@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from collector.pipeline.ticket_service import TicketService
+from collector.store import schema as migrations
 from collector.store.tickets import TicketStore
 from collector.tickets.inputs import DeskAction, DeskCommand
-from tests.tickets.conftest import ENGINE, Devices, fault, make_book, utc
+from tests.support.tickets import ENGINE, Devices, fault, make_book, utc
 
 
 def make_service(store: TicketStore, sinks: tuple[str, ...] = ("desk",)) -> TicketService:
@@ -24,7 +25,16 @@ def make_service(store: TicketStore, sinks: tuple[str, ...] = ("desk",)) -> Tick
 
 
 def test_migrate_is_idempotent(store: TicketStore) -> None:
-    assert store.migrate() == store.migrate()
+    # The fixture migrated once; again changes nothing: the same version, each step recorded
+    # once, and the tickets written before are still there.
+    service = make_service(store)
+    [opened] = service.on_fault(fault("opened", "2025-10-09T08:00:00"))
+    assert store.migrate() == len(migrations.MIGRATIONS)
+    assert store.migrate() == len(migrations.MIGRATIONS)
+    with store.engine.connect() as conn:
+        versions = conn.execute(sa.select(migrations.schema_version.c.version)).scalars()
+        assert sorted(versions) == list(range(1, len(migrations.MIGRATIONS) + 1))
+    assert store.find(opened.ticket.number) is not None
 
 
 def test_numbers_unique_per_day_across_stores(store: TicketStore, db_url: str) -> None:

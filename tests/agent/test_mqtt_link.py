@@ -1,0 +1,210 @@
+"""The agent's MQTT link in-process against a real Mosquitto: connect, QoS 1 publishes and
+their PUBACKs, subscriptions, the will on an unclean drop, TLS verification, refusals and
+the CONNACK timeout. (The end-to-end tests run the agent as a subprocess; these drive the
+``Link`` directly, so each of its decisions is checked on its own.)"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
+from agent.mqtt import Link, Will, backoff_delay
+from tests.support.agent import Sink
+from tests.support.mosquitto import Broker, TlsFiles
+from tests.support.pki import Pki
+from tests.support.services import free_port
+
+WAIT_S = 20.0
+NO_TLS = TlsConfig()
+
+
+@dataclass
+class Recorder:
+    ups: int = 0
+    downs: list[str] = field(default_factory=list)
+    acks: list[tuple[int, bool]] = field(default_factory=list)
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def link_up(self) -> None:
+        self.ups += 1
+
+    def link_down(self, reason: str) -> None:
+        self.downs.append(reason)
+
+    def acked(self, mid: int, ok: bool) -> None:
+        self.acks.append((mid, ok))
+
+    def message(self, topic: str, payload: bytes) -> None:
+        self.messages.append((topic, payload))
+
+
+@pytest.fixture
+def wake() -> Iterator[socket.socket]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    yield a
+    a.close()
+    b.close()
+
+
+def make_link(
+    url: BrokerUrl, rec: Recorder, *, tls: TlsConfig = NO_TLS, timeout: float = 10.0
+) -> Link:
+    broker = BrokerConfig(urls=(url,), tls=tls, connect_timeout_s=timeout, keepalive_s=30)
+    return Link(broker, "gw-link", Will("fleet/v1/t/gw-link/state", b"offline"), rec)
+
+
+def poll_until(link: Link, wake: socket.socket, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not done():
+        assert time.monotonic() < deadline, "not reached in time"
+        link.poll(wake, 0.05)
+
+
+def plain(broker: Broker) -> BrokerUrl:
+    return BrokerUrl("127.0.0.1", broker.port, False)
+
+
+def test_backoff_doubles_from_low_to_high_scaled_by_jitter() -> None:
+    assert [backoff_delay(n, 1.0, 60.0, 1.0) for n in (0, 1, 2, 3, 7, 8)] == [
+        1.0, 1.0, 2.0, 4.0, 60.0, 60.0,
+    ]  # fmt: skip
+    assert backoff_delay(3, 1.0, 60.0, 0.0) == 2.0  # half of 4 s at the lowest jitter
+    assert backoff_delay(1, 1.0, 60.0, 0.0) == 1.0  # never below low
+    assert backoff_delay(4, 1.0, 60.0, 0.5) == 6.0
+
+
+def test_connect_publish_ack_subscribe_and_clean_close(broker: Broker, wake: socket.socket) -> None:
+    sink = Sink(broker).start()
+    try:
+        rec = Recorder()
+        link = make_link(plain(broker), rec)
+        assert not link.up and not link.connecting
+        assert link.publish("fleet/v1/t/gw-link/x", b"early") is None  # not connected yet
+        assert link.open(plain(broker)) is None
+        assert link.connecting
+        poll_until(link, wake, lambda: link.up)
+        assert rec.ups == 1 and not link.connecting
+        link.subscribe("fleet/v1/t/gw-link/cmd")
+        mid = link.publish("fleet/v1/t/gw-link/telemetry", b"one")
+        assert isinstance(mid, int)
+        poll_until(link, wake, lambda: (mid, True) in rec.acks)
+        sink.publish("fleet/v1/t/gw-link/cmd", b"do")
+        poll_until(link, wake, lambda: rec.messages == [("fleet/v1/t/gw-link/cmd", b"do")])
+        link.close(clean=True)
+        assert not link.up and rec.downs == []  # a close is not a drop
+        assert link.publish("fleet/v1/t/gw-link/x", b"late") is None
+        sink.sync()  # a will wrongly sent on this clean close would be in by now
+        assert [t for t, _ in sink.messages if t.endswith("/state")] == []
+    finally:
+        sink.stop()
+
+
+def test_an_unclean_drop_leaves_the_will(broker: Broker, wake: socket.socket) -> None:
+    sink = Sink(broker).start()
+    try:
+        rec = Recorder()
+        link = make_link(plain(broker), rec)
+        assert link.open(plain(broker)) is None
+        poll_until(link, wake, lambda: link.up)
+        link.close(clean=False)
+        deadline = time.monotonic() + WAIT_S
+        while not [m for t, m in sink.messages if t == "fleet/v1/t/gw-link/state"]:
+            assert time.monotonic() < deadline, "no will"
+            time.sleep(0.05)
+    finally:
+        sink.stop()
+
+
+def test_a_broker_going_away_is_reported_once(broker: Broker, wake: socket.socket) -> None:
+    rec = Recorder()
+    link = make_link(plain(broker), rec)
+    assert link.open(plain(broker)) is None
+    poll_until(link, wake, lambda: link.up)
+    broker.stop()
+    poll_until(link, wake, lambda: bool(rec.downs))
+    assert len(rec.downs) == 1 and not link.up and not link.connecting
+    link.poll(wake, 0.01)
+    assert len(rec.downs) == 1
+
+
+def test_a_closed_port_is_an_error_from_open(wake: socket.socket) -> None:
+    rec = Recorder()
+    url = BrokerUrl("127.0.0.1", free_port(), False)
+    reason = make_link(url, rec).open(url)
+    assert reason is not None
+    assert reason.startswith(f"{url}: ConnectionRefusedError")
+    assert rec.ups == 0 and rec.downs == []
+
+
+def test_no_connack_in_time(wake: socket.socket) -> None:
+    """A listener that accepts TCP and never answers: the link gives up after its timeout."""
+    server = socket.create_server(("127.0.0.1", 0))
+    url = BrokerUrl("127.0.0.1", server.getsockname()[1], False)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    try:
+        rec = Recorder()
+        link = make_link(url, rec, timeout=0.5)
+        assert link.open(url) is None
+        poll_until(link, wake, lambda: bool(rec.downs))
+        assert rec.downs == ["no CONNACK in time"]
+        assert rec.ups == 0 and not link.connecting
+    finally:
+        for conn in accepted:
+            conn.close()
+        server.close()
+
+
+# -- TLS ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return Pki.create(tmp_path / "pki")
+
+
+def tls_broker(tmp_path: Path, ca: Pki, cert: tuple[Path, Path]) -> Broker:
+    return Broker(tmp_path / "tls", tls=TlsFiles(ca.ca_cert, *cert, False)).start()
+
+
+@pytest.mark.parametrize("case", ["wrong-host", "unknown-ca"])
+def test_tls_refuses_a_broker_it_cannot_verify(
+    tmp_path: Path, pki: Pki, wake: socket.socket, case: str
+) -> None:
+    if case == "wrong-host":
+        issuer, cert = pki, pki.issue("b", server=True, hosts="DNS:elsewhere.invalid")
+    else:
+        issuer = Pki.create(tmp_path / "rogue", "rogue-ca")
+        cert = issuer.issue("b", server=True)
+    broker = tls_broker(tmp_path, issuer, cert)
+    try:
+        url = BrokerUrl("127.0.0.1", broker.port, True)
+        rec = Recorder()
+        reason = make_link(url, rec, tls=TlsConfig(ca_file=pki.ca_cert)).open(url)
+        assert reason is not None and "CERTIFICATE_VERIFY_FAILED" in reason, reason
+        assert rec.ups == 0
+    finally:
+        broker.stop()
+
+
+def test_tls_connects_to_a_broker_it_trusts(tmp_path: Path, pki: Pki, wake: socket.socket) -> None:
+    broker = tls_broker(tmp_path, pki, pki.issue("b", server=True))
+    try:
+        url = BrokerUrl("127.0.0.1", broker.port, True)
+        rec = Recorder()
+        link = make_link(url, rec, tls=TlsConfig(ca_file=pki.ca_cert))
+        assert link.open(url) is None
+        poll_until(link, wake, lambda: link.up)
+        mid = link.publish("fleet/v1/t/gw-link/telemetry", b"x")
+        poll_until(link, wake, lambda: (mid, True) in rec.acks)
+        link.close(clean=True)
+    finally:
+        broker.stop()
