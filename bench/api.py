@@ -29,7 +29,7 @@ import httpx
 
 from collector.http import app as http
 from tests.api.support import HEADER, Api
-from tests.collector.conftest import telemetry
+from tests.support.collector import telemetry
 
 TICKETS = 5000
 REQUESTS = 400

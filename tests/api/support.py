@@ -49,7 +49,7 @@ class Api:
     tokens: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from tests.collector.conftest import collector_yaml
+        from tests.support.collector import collector_yaml
 
         inv = self.tmp / "inventory.csv"
         inv.write_text(self.inventory)
