@@ -60,7 +60,9 @@ def collector_acl(user: str) -> str:
     )
 
 
-def agent_config(tenant: str, device: str, broker: str, ca_file: str | None) -> str:
+def agent_config(
+    tenant: str, device: str, broker: str, ca_file: str | None, password_file: str
+) -> str:
     tls = f'\n[broker.tls]\nca_file = "{ca_file}"\n' if ca_file else ""
     return f"""# /etc/fleetdesk/agent.toml for {device} (issued by fleetdesk device add)
 interval_s = 60
@@ -72,7 +74,7 @@ tenant = "{tenant}"
 [broker]
 urls = ["{broker}"]
 username = "{device_user(tenant, device)}"
-password_file = "/etc/fleetdesk/agent.password"
+password_file = "{password_file}"
 {tls}
 [spool]
 path = "/var/lib/fleetdesk-agent/spool.db"
@@ -90,6 +92,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--id", required=True, dest="device")
     add.add_argument("--broker", default="mqtts://mqtt.example.net:8883", help="URL agents dial")
     add.add_argument("--ca-file", default="/etc/fleetdesk/ca.pem", help="CA on the device")
+    add.add_argument(
+        "--password-file", default="/etc/fleetdesk/agent.password", help="password on the device"
+    )
     col = sub.add_parser("collector-account", help="the collector's account and ACL block")
     col.add_argument("--user", default=COLLECTOR_USER)
     for command in (add, col):
@@ -144,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"# {args.acl}: added\n{acl}")
     print(f"# {args.passwd}: added {user!r}; the password is in {args.out / secret_name} (0600)")
     if args.device_command == "add":
-        config = agent_config(args.tenant, args.device, args.broker, args.ca_file)
+        config = agent_config(
+            args.tenant, args.device, args.broker, args.ca_file, args.password_file
+        )
         (args.out / f"{args.device}.toml").write_text(config, encoding="utf-8")
         print(f"# {args.out / (args.device + '.toml')}: the agent config to install\n{config}")
     print("# then: systemctl reload mosquitto")

@@ -173,7 +173,14 @@ def test_device_add_refuses_an_account_twice_and_keeps_the_password_out_of_stdou
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     common = ["--passwd", str(tmp_path / "p"), "--acl", str(tmp_path / "a"), "--out", str(tmp_path)]
-    assert main(["device", "add", "--tenant", "t1", "--id", "d1", *common]) == 0
+    (tmp_path / "ca.pem").write_text("")
+    on_device = [
+        "--ca-file",
+        str(tmp_path / "ca.pem"),
+        "--password-file",
+        str(tmp_path / "d1.password"),
+    ]
+    assert main(["device", "add", "--tenant", "t1", "--id", "d1", *common, *on_device]) == 0
     out = capsys.readouterr().out
     password = (tmp_path / "d1.password").read_text().strip()
     assert password not in out and password not in (tmp_path / "p").read_text()
