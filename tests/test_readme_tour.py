@@ -59,13 +59,10 @@ TOUR: dict[str, str] = {
     "fleetdesk device add --tenant acme --id pump5-gw --passwd mosquitto.passwd "
     "--acl mosquitto.acl --out pump5-gw": "once",
 }
-# what a long-running command's output must show before its section ends (waited for)
-SHOWS = {
-    "mosquitto_sub -v -t 'fleet/v1/#'": (
-        "fleet/v1/demo/demo-gw-0001/telemetry",  # the agent reports ...
-        "fleet/v1/demo/demo-gw-0001/cmd/reply",  # ... and answered the ping
-    ),
-}
+# what a long-running command's output must show (waited for) once started, and before its
+# section ends
+SHOWS_AT_START = {"mosquitto_sub -v -t 'fleet/v1/#'": ("fleet/v1/demo/demo-gw-0001/telemetry",)}
+SHOWS_AT_END = {"mosquitto_sub -v -t 'fleet/v1/#'": ("fleet/v1/demo/demo-gw-0001/cmd/reply",)}
 COPIED = ("README.md", "Makefile", "pyproject.toml", "deploy", "examples", "rules", "scripts")
 
 
@@ -152,12 +149,17 @@ def _serve(cmd: Command, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str
     return proc
 
 
-def _stop(cmd: Command, proc: subprocess.Popen[str]) -> str:
+def _wait_shows(proc: subprocess.Popen[str], wanted: tuple[str, ...]) -> None:
     log: Path = proc.log  # type: ignore[attr-defined]
     deadline = time.monotonic() + 60
-    while not all(s in log.read_text() for s in SHOWS.get(cmd.text, ())):
-        assert time.monotonic() < deadline, f"{cmd.text} never showed {SHOWS[cmd.text]}"
+    while not all(s in log.read_text() for s in wanted):
+        assert time.monotonic() < deadline, f"never showed {wanted}:\n{log.read_text()}"
         time.sleep(0.2)
+
+
+def _stop(cmd: Command, proc: subprocess.Popen[str], *, check: bool = True) -> str:
+    if check:
+        _wait_shows(proc, SHOWS_AT_END.get(cmd.text, ()))
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)  # the group of the process this test started
         try:
@@ -189,9 +191,9 @@ def test_every_tour_command_runs_as_written(tmp_path: Path, broker_1883: None) -
     try:
         for cmd in commands:
             if cmd.section != section:
-                for done in serving:
+                ending, serving, section = serving, [], cmd.section
+                for done in ending:
                     outputs[done[0].text] = _stop(*done)
-                serving, section = [], cmd.section
             how = TOUR[cmd.text]
             if how == "env":
                 name, _, value = cmd.text.removeprefix("export ").partition("=")
@@ -206,10 +208,11 @@ def test_every_tour_command_runs_as_written(tmp_path: Path, broker_1883: None) -
                     with urllib.request.urlopen("http://127.0.0.1:9108/healthz", timeout=5) as r:
                         assert r.status == 200
                 time.sleep(3)  # up and working (the agent reports, the worker polls)
+                _wait_shows(proc, SHOWS_AT_START.get(cmd.text, ()))
                 assert proc.poll() is None, f"{cmd.text} stopped:\n{proc.log.read_text()}"  # type: ignore[attr-defined]
     finally:
         for done in serving:
-            outputs[done[0].text] = _stop(*done)
+            outputs[done[0].text] = _stop(*done, check=False)
     replay = outputs[
         ".venv/bin/fleetdesk replay --inventory examples/inventory.csv examples/pump-station.jsonl"
     ]

@@ -24,15 +24,21 @@ from collector.tickets.model import Coverage
 
 
 def board_urls(base: str, workdir: Path) -> list[str]:
-    """The board and API lines to print, when the collector has them (none today).
+    """The board and API lines to print, when the collector has them.
 
-    The NOC board and REST API (``collector.http.api``, ``collector.http.board``; tokens from
-    ``fleetdesk token create``) are built separately; once they are in, this is where the
-    demo creates a viewer and an operator token and prints the URLs to open.
+    The NOC board and REST API (``collector.http.api``, ``collector.http.board``, tokens from
+    ``fleetdesk token create``) are not in this build. When they are, the collector service
+    serves them itself (``service.app.run`` adds their routes), and this is the one place
+    the demo has to learn about them: create a viewer and an operator token here (the token
+    command's own functions, against the demo's ``state.db`` in ``workdir``) and return the
+    lines with the URLs to open. ``check_http`` then asks those pages too.
     """
     if importlib.util.find_spec("collector.http.api") is None:
-        return ["board      (not in this build: the NOC board and REST API come with the API)"]
-    return [f"api        {base}/api/v1/   board {base}/board/"]
+        return ["board      not in this build (the NOC board and REST API come with the API)"]
+    return [  # to finish with the API: the tokens
+        f"board      {base}/board/",
+        f"api        {base}/api/v1/   (tokens: fleetdesk token create, state {workdir})",
+    ]
 
 
 def _get(url: str) -> int:
