@@ -140,9 +140,10 @@ class SimDevice:
 
 
 def make_device(
-    dev: Device, workdir: Path, broker_url: str, interval_s: float, now: float
+    dev: Device, *, workdir: Path, runtime: Path, broker_url: str, interval_s: float, now: float
 ) -> SimDevice:
-    root = workdir / "hosts" / dev.id
+    """The device's files: config in ``workdir``, simulated host and spool in ``runtime``."""
+    root = runtime / "hosts" / dev.id
     interfaces: tuple[str, ...]
     if dev.cls == "router":
         interfaces = ("br-lan", "wan0", "wwan0")
@@ -161,7 +162,7 @@ def make_device(
     host.create(now)
     config = workdir / "agents" / f"{dev.id}.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    spool = workdir / "spools" / f"{dev.id}.db"
+    spool = runtime / "spools" / f"{dev.id}.db"
     spool.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(agent_toml(dev, host, broker_url, interval_s, spool), encoding="utf-8")
     return SimDevice(dev, host, config)

@@ -132,7 +132,7 @@ def build_fleet(count: int, today: date, *, snmp_devices: int = 0, seed: int = 1
     return Fleet(devices)
 
 
-def inventory(fleet: Fleet, interval_s: float, maintenance: list[dict[str, str]]) -> str:
+def inventory(fleet: Fleet, intervals: dict[str, float], maintenance: list[dict[str, str]]) -> str:
     """The collector's inventory (docs/inventory.md, YAML form) with maintenance windows."""
     rows: list[dict[str, Any]] = [
         {
@@ -147,7 +147,7 @@ def inventory(fleet: Fleet, interval_s: float, maintenance: list[dict[str, str]]
             "policy": d.customer.policy,
             "warranty_start": d.warranty_start.isoformat(),
             "warranty_months": d.warranty_months,
-            "interval_s": max(1, round(interval_s)),
+            "interval_s": max(1, round(intervals[d.id])),
         }
         for d in fleet.devices
     ]
@@ -155,6 +155,6 @@ def inventory(fleet: Fleet, interval_s: float, maintenance: list[dict[str, str]]
 
 
 def write_inventory(
-    path: Path, fleet: Fleet, interval_s: float, maint: list[dict[str, str]]
+    path: Path, fleet: Fleet, intervals: dict[str, float], maint: list[dict[str, str]]
 ) -> None:
-    path.write_text(inventory(fleet, interval_s, maint), encoding="utf-8")
+    path.write_text(inventory(fleet, intervals, maint), encoding="utf-8")

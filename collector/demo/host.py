@@ -30,10 +30,15 @@ exec cat "$dir/modem.json"
 JIFFIES = 100  # per second and CPU, as USER_HZ on Linux
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str, cache: dict[Path, str] | None = None) -> None:
+    """Replace the file (a probe never reads half of one); unchanged text is not written."""
+    if cache is not None:
+        if cache.get(path) == text:
+            return
+        cache[path] = text
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
-    os.replace(tmp, path)  # a probe never reads half a file
+    os.replace(tmp, path)
 
 
 @dataclass
@@ -53,6 +58,7 @@ class SimHost:
     serial_cable: bool = True
     booted_at: float = 0.0
     _jiffies: list[int] = field(default_factory=lambda: [0, 0])  # busy, idle
+    _written: dict[Path, str] = field(default_factory=dict)  # what the files hold now
 
     def create(self, now: float) -> None:
         self.booted_at = now - self.rng.randint(3600, 90 * 86400)
@@ -90,22 +96,23 @@ class SimHost:
         _write(self.root / "proc/uptime", f"{max(1.0, now - self.booted_at):.2f} 100.00\n")
         total = 262144
         avail = round(total * (1 - self.mem_used))
-        _write(self.root / "proc/meminfo", f"MemTotal: {total} kB\nMemAvailable: {avail} kB\n")
-        temp = self.temp_c + self.rng.uniform(-0.5, 0.5)
-        _write(self.root / "sys/class/thermal/thermal_zone0/temp", f"{round(temp * 1000)}\n")
+        w = self._written
+        _write(self.root / "proc/meminfo", f"MemTotal: {total} kB\nMemAvailable: {avail} kB\n", w)
+        temp = f"{round(self.temp_c * 1000)}\n"
+        _write(self.root / "sys/class/thermal/thermal_zone0/temp", temp, w)
         for iface in self.interfaces:
             folder = self.root / "sys/class/net" / iface
             up = self.wan_up or not iface.startswith(("wan", "wwan"))
-            _write(folder / "operstate", "up\n" if up else "down\n")
-            for counter in ("rx_bytes", "tx_bytes"):
-                _write(folder / "statistics" / counter, f"{round(now * 1000) % 10**12}\n")
+            _write(folder / "operstate", "up\n" if up else "down\n", w)
+            for counter in ("rx_bytes", "tx_bytes"):  # traffic: a byte count per demo second
+                _write(folder / "statistics" / counter, f"{round(now) % 10**12}\n", w)
         if self.cellular:
             self._modem()
         if self.serial:
             self._serial()
 
     def _modem(self) -> None:
-        rsrp = self.rsrp + self.rng.uniform(-1.5, 1.5)
+        rsrp = self.rsrp
         quality = max(0, min(100, round((rsrp + 125) * 2)))
         techs = ["lte", "5gnr"] if self.tech == "nr5g-nsa" else ["lte"]
         modem = {
@@ -130,8 +137,8 @@ class SimHost:
                 }
             }
         }
-        _write(self.root / "modem/modem.json", json.dumps(modem))
-        _write(self.root / "modem/signal.json", json.dumps(signal))
+        _write(self.root / "modem/modem.json", json.dumps(modem), self._written)
+        _write(self.root / "modem/signal.json", json.dumps(signal), self._written)
 
     def _serial(self) -> None:
         """The DTU's serial port: held open by its protocol process while the cable is in.
