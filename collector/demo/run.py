@@ -53,7 +53,7 @@ INBOUND_SECRET_ENV = "FLEETDESK_DEMO_INBOUND_SECRET"
 
 @dataclass
 class Options:
-    devices: int = 200
+    devices: int = 100
     speed: float = 60.0
     duration: float = 300.0  # wall-clock seconds
     workdir: Path = Path(".fleetdesk-demo")
@@ -265,8 +265,13 @@ class Demo(Actions):
             for d in fleet.agents
         }
         self.started = time.monotonic()
+        # Powered on over one reporting interval, as a real fleet's boots are spread: a fleet
+        # that connects, announces itself and reports all in the same second is a burst the
+        # demo's one process would spend its first minute on.
+        spread = max(self.every.values()) / max(1, len(self.sims))
         for sim in self.sims.values():
             sim.power_on()
+            await asyncio.sleep(spread)
         say(f"{self.stamp()} {len(self.sims)} agents powered on")
         http = await asyncio.to_thread(check_http, base)
         tasks = [
