@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck unit system-packages venv agent clean mutation
+.PHONY: test lint typecheck unit system-packages venv agent demo clean mutation
 
 test: system-packages venv lint typecheck unit
 
@@ -38,8 +38,18 @@ unit: venv
 mutation: system-packages venv
 	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
 
-# Runs the edge agent against the local broker with the example config.
+
+# The whole product on this machine: a simulated fleet, the collector, a fault script and a
+# service desk (docs/demo.md). Installs Mosquitto, snmpd and VictoriaMetrics when missing and
+# root; without them the demo says so and uses its embedded broker. Ctrl-C stops it.
+demo: venv
+	@bash scripts/ensure-system-packages.sh || echo "make demo: going on without them"
+	$(BIN)/fleetdesk demo
+
+# Runs the edge agent with the example config; it needs an MQTT broker on 127.0.0.1:1883
+# (installed here when missing and root; Debian's mosquitto package starts one).
 agent: venv
+	@bash scripts/ensure-system-packages.sh || echo "make agent: needs a broker on 127.0.0.1:1883"
 	$(BIN)/fleetdesk agent --config deploy/agent.example.toml
 
 clean:

@@ -24,6 +24,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("collector", "collector.commands.collector"),
     ("deliver", "collector.commands.deliver"),
     ("tickets", "collector.commands.tickets"),
+    ("demo", "collector.commands.demo"),
+    ("device", "collector.commands.device"),
     ("token", "collector.commands.token"),
 )
 

@@ -70,22 +70,22 @@ class Installed(NamedTuple):
     env: dict[str, str]
 
 
-def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+def _run(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None, *, stderr: bool = False
+) -> str:
     done = subprocess.run(
         argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, f"{argv} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    return done.stdout + (done.stderr if stderr else "")
 
 
 def _can_build_offline() -> bool:
-    """The running interpreter has what pyproject's [build-system] asks for (setuptools>=68)
-    and a bdist_wheel command (built into setuptools since 70.1, else the wheel package)."""
+    """The running interpreter has what pyproject's [build-system] asks for (setuptools>=77,
+    which has bdist_wheel built in)."""
     if importlib.util.find_spec("setuptools") is None:
         return False
-    major, minor = (int(p) for p in version("setuptools").split(".")[:2])
-    has_wheel = importlib.util.find_spec("wheel") is not None
-    return (major, minor) >= (70, 1) or (major >= 68 and has_wheel)
+    return int(version("setuptools").split(".")[0]) >= 77
 
 
 def _build_wheel(work: Path) -> Path:
@@ -101,12 +101,15 @@ def _build_wheel(work: Path) -> Path:
         else:
             shutil.copy2(path, src / name)
     dist = work / "dist"
-    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(src)]
+    argv = [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(dist), str(src)]
     # Without build isolation when this interpreter can build it (no download at all); else
     # pip fetches setuptools from the configured index into an isolated build environment.
     if _can_build_offline():
         argv.insert(4, "--no-build-isolation")
-    _run(argv, cwd=work)
+    output = _run(argv, cwd=work, stderr=True)
+    # No deprecation banner of our own making (project.license as a table, license classifiers).
+    banners = [line for line in output.splitlines() if "Deprecat" in line and "licen" in line]
+    assert not banners, banners
     wheels = list(dist.glob("fleetdesk-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]

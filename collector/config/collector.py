@@ -177,6 +177,7 @@ class MetricMapping(Section):
     topic: Annotated[Text, AfterValidator(_one_device_level)]
     """MQTT topic filter with one `+` level: the device id."""
     tenant: Text = "default"
+    """Tenant the mapped devices belong to."""
     metrics: Annotated[
         tuple[tuple[str, tuple[str, ...]], ...],
         BeforeValidator(_metric_paths, json_schema_input_type=dict[MetricName, str]),
@@ -323,9 +324,11 @@ class SnmpV3User(Section):
     user: Text
     """SNMPv3 user name."""
     auth_protocol: AuthProtocol = "sha"
+    """Authentication protocol (HMAC)."""
     auth_key: V3Key = Field(repr=False)
     """Authentication pass phrase (8 characters at least)."""
     priv_protocol: PrivProtocol = "aes"
+    """Privacy (encryption) protocol."""
     priv_key: V3Key = Field(repr=False)
     """Privacy pass phrase (8 characters at least)."""
     engine_id: Text | None = None
@@ -336,9 +339,11 @@ class SnmpTarget(Section):
     device: Text
     """Device id (as in the inventory)."""
     tenant: Text = "default"
+    """Tenant the device's telemetry and faults belong to."""
     host: Text
     """Address polled."""
     port: Int = Field(default=161, ge=1, le=65535)
+    """UDP port of the device's SNMP agent."""
     profile: Text = "router"
     """SNMP profile (`snmp/<name>.yaml` in the profiles folder)."""
     version: SnmpVersion = "2c"

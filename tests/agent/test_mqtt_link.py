@@ -41,7 +41,7 @@ class Recorder:
     def acked(self, mid: int, ok: bool) -> None:
         self.acks.append((mid, ok))
 
-    def message(self, topic: str, payload: bytes) -> None:
+    def message(self, topic: str, payload: bytes, retain: bool = False) -> None:
         self.messages.append((topic, payload))
 
 

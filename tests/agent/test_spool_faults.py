@@ -20,9 +20,8 @@ import pytest
 from agent import wire
 from agent.spool import Spool
 from agent.spool_guard import SpoolGuard
-from tests.support.agent import AgentProcess, Sink, agent_config, spool_meta
+from tests.support.agent import AgentProcess, Sink, agent_config, spool_meta, wait_until
 from tests.support.mosquitto import Broker
-from tests.support.tickets import wait_until
 
 PROBES = "[probes.system]\n"
 

@@ -1,0 +1,128 @@
+"""The demo's outside services on free loopback ports: Mosquitto, VictoriaMetrics, snmpd.
+
+Each is used when its program is installed and left out (said so) when not; the broker falls
+back to the embedded one (:mod:`collector.demo.broker`). Every process started here is
+stopped by :meth:`Services.stop` (terminate, then kill after 5 s).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+
+
+def find_program(name: str) -> str | None:
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    for folder in _SBIN:
+        if (Path(folder) / name).exists():
+            return str(Path(folder) / name)
+    return None
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+@dataclass
+class Services:
+    workdir: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def _start(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        log = (self.workdir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,  # a Ctrl-C in the terminal is the demo's to handle
+        )  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+    def mosquitto(self) -> int | None:
+        binary = find_program("mosquitto")
+        if binary is None:
+            return None
+        port = free_port()
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    f"listener {port} 127.0.0.1",
+                    f"user {getpass.getuser()}",
+                    "allow_anonymous true",  # loopback only; deploy/mosquitto/ is the real one
+                    "persistence false",
+                    "max_queued_messages 100000",
+                    "log_dest stderr",
+                    "log_type error",
+                    "",
+                ]
+            )
+        )
+        self._start("mosquitto", [binary, "-c", str(conf)])
+        return port if wait_for_port(port) else None
+
+    def victoria(self) -> str | None:
+        binary = find_program("victoria-metrics")
+        if binary is None:
+            return None
+        port = free_port()
+        self._start(
+            "victoria",
+            [
+                binary,
+                f"-httpListenAddr=127.0.0.1:{port}",
+                f"-storageDataPath={self.workdir / 'victoria'}",
+                "-loggerLevel=ERROR",
+            ],
+        )
+        return f"http://127.0.0.1:{port}" if wait_for_port(port, 20) else None
+
+    def snmpd(self) -> int | None:
+        binary = find_program("snmpd")
+        if binary is None:
+            return None
+        port = free_port(socket.SOCK_DGRAM)
+        conf = self.workdir / "snmpd.conf"
+        conf.write_text("rocommunity public 127.0.0.1\n")
+        env = dict(os.environ, SNMP_PERSISTENT_DIR=str(self.workdir / "snmp-persist"))
+        proc = self._start(
+            "snmpd", [binary, "-f", "-Lo", "-C", "-c", str(conf), f"udp:127.0.0.1:{port}"], env
+        )
+        time.sleep(0.3)
+        return port if proc.poll() is None else None
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()

@@ -1,0 +1,229 @@
+"""The README's 5-minute tour, run as written: every indented command of the tour section.
+
+The commands are read from the README and must be exactly the ones listed in ``TOUR`` (so a
+changed README changes this test too); each runs from a copy of the checkout's shipped files
+(README, Makefile, deploy/, examples/, rules/, scripts/) with ``.venv/bin`` first on the PATH,
+as after ``. .venv/bin/activate``. ``$`` lines must print what the README shows. Long-running
+commands ("serve") must start and keep running (the collector must answer /healthz) until the
+end of their section, then get SIGTERM. The one change to a command: ``make`` is told that
+.venv is up to date (``-o .venv/.installed``) so that it never reinstalls the shared test
+environment. The commands that talk to a broker need one on 127.0.0.1:1883, as the README
+says: the test starts a Mosquitto there unless one is already listening.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.services import require_program, stop_process, wait_for_port
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+# command as written -> how it runs: once (exit 0), serve (keeps running), env (export)
+TOUR: dict[str, str] = {
+    "fleetdesk demo --devices 40 --duration 30 --summary summary.json": "once",
+    "make agent": "serve",
+    "mosquitto_sub -v -t 'fleet/v1/#'": "serve",
+    "mosquitto_pub -t fleet/v1/demo/demo-gw-0001/cmd -m "
+    '\'{"v":1,"id":"c1","cmd":"ping","args":{}}\'': "once",
+    ".venv/bin/fleetdesk agent dying-gasp --config deploy/agent.example.toml": "once",
+    "fleetdesk sla due --calendar cn-workdays --start 2026-10-01T03:00+08:00 "
+    "--duration 45m": "once",
+    "fleetdesk sla deadlines --policy nanjing-instruments --level major "
+    "--start 2026-10-01T03:00+08:00 --json": "once",
+    "fleetdesk sla classify --policy xian-integrator --kind device_offline --impact outage "
+    "--scope site": "once",
+    "fleetdesk rules check rules": "once",
+    ".venv/bin/fleetdesk replay --inventory examples/inventory.csv "
+    "examples/pump-station.jsonl": "once",
+    "export FLEETDESK_DESK_SECRET=whsec_ZmxlZXRkZXNrLXRvdXItZGVzay1zZWNyZXQ=": "env",
+    "fleetdesk collector --config examples/collector.yaml --check": "once",
+    "fleetdesk collector --config examples/collector.yaml": "serve",
+    "fleetdesk tickets list --db sqlite:///.fleetdesk-demo/state.db --all": "once",
+    "fleetdesk tickets outbox --db sqlite:///.fleetdesk-demo/state.db": "once",
+    "fleetdesk deliver --db sqlite:///examples/state.db --sinks examples/sinks.yaml": "serve",
+    "fleetdesk device add --tenant acme --id pump5-gw --passwd mosquitto.passwd "
+    "--acl mosquitto.acl --out pump5-gw": "once",
+}
+# what a long-running command's output must show (waited for) once started, and before its
+# section ends
+SHOWS_AT_START = {"mosquitto_sub -v -t 'fleet/v1/#'": ("fleet/v1/demo/demo-gw-0001/telemetry",)}
+SHOWS_AT_END = {"mosquitto_sub -v -t 'fleet/v1/#'": ("fleet/v1/demo/demo-gw-0001/cmd/reply",)}
+COPIED = ("README.md", "Makefile", "pyproject.toml", "deploy", "examples", "rules", "scripts")
+
+
+@dataclass
+class Command:
+    section: str
+    text: str
+    expected: list[str] = field(default_factory=list)  # what a `$` line's output must be
+
+
+def tour_commands(readme: str) -> list[Command]:
+    """Indented blocks of the tour: commands, or `$ command` lines each with its output."""
+    tour = readme[readme.index("## 5-minute tour") : readme.index("## Documentation")]
+    commands: list[Command] = []
+    section, in_block, dollar, previous_blank = "", False, False, True
+    for line in tour.splitlines():
+        if line.startswith("### "):
+            section = line[4:]
+        if not line.strip():
+            previous_blank = True
+            continue
+        if line.startswith("    ") and (in_block or previous_blank):
+            if not in_block:
+                in_block, dollar = True, line[4:].startswith("$ ")
+            body = line[4:]
+            if body.startswith("$ "):
+                commands.append(Command(section, body[2:]))
+            elif dollar:
+                commands[-1].expected.append(body)
+            else:
+                commands.append(Command(section, re.split(r"\s{2,}#", body)[0].rstrip()))
+        else:
+            in_block = False
+        previous_blank = False
+    return commands
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def broker_1883(tmp_path: Path) -> Iterator[None]:
+    if _listening(1883):  # the README's broker is there already
+        yield
+        return
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text("listener 1883 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([require_program("mosquitto"), "-c", str(conf)])
+    wait_for_port(1883)
+    yield
+    stop_process(proc)
+
+
+def test_the_readme_lists_the_tour_this_test_runs() -> None:
+    commands = tour_commands((REPO / "README.md").read_text())
+    assert [c.text for c in commands] == list(TOUR), "README tour and TOUR differ"
+
+
+def _run_once(cmd: Command, cwd: Path, env: dict[str, str]) -> str:
+    argv = shlex.split(cmd.text)
+    if argv[0] == "make":
+        argv[1:1] = ["-o", ".venv/.installed"]
+    done = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.returncode == 0, f"{cmd.text}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    if cmd.expected:
+        assert done.stdout.splitlines() == cmd.expected, cmd.text
+    return done.stdout
+
+
+def _serve(cmd: Command, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    argv = shlex.split(cmd.text)
+    if argv[0] == "make":
+        argv[1:1] = ["-o", ".venv/.installed"]
+    log = (cwd / f"serve-{len(list(cwd.glob('serve-*')))}.log").open("w")
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    proc.log = Path(log.name)  # type: ignore[attr-defined]
+    return proc
+
+
+def _wait_shows(proc: subprocess.Popen[str], wanted: tuple[str, ...]) -> None:
+    log: Path = proc.log  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 60
+    while not all(s in log.read_text() for s in wanted):
+        assert time.monotonic() < deadline, f"never showed {wanted}:\n{log.read_text()}"
+        time.sleep(0.2)
+
+
+def _stop(cmd: Command, proc: subprocess.Popen[str], *, check: bool = True) -> str:
+    if check:
+        _wait_shows(proc, SHOWS_AT_END.get(cmd.text, ()))
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # the group of the process this test started
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.log.read_text()  # type: ignore[attr-defined]
+
+
+def test_every_tour_command_runs_as_written(tmp_path: Path, broker_1883: None) -> None:
+    assert not _listening(9108), "the tour's collector needs 127.0.0.1:9108 free"
+    work = tmp_path / "checkout"
+    work.mkdir()
+    for name in COPIED:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("*.db"))
+        else:
+            shutil.copy2(source, work / name)
+    (work / ".venv").symlink_to(REPO / ".venv")
+    venv_bin = REPO / ".venv" / "bin"
+    env = dict(os.environ, PATH=f"{venv_bin}:{os.environ['PATH']}", PYTHONPATH=str(REPO))
+    env.pop("FLEETDESK_DESK_SECRET", None)
+    serving: list[tuple[Command, subprocess.Popen[str]]] = []
+    outputs: dict[str, str] = {}
+    section = ""
+    commands = tour_commands((REPO / "README.md").read_text())
+    try:
+        for cmd in commands:
+            if cmd.section != section:
+                ending, serving, section = serving, [], cmd.section
+                for done in ending:
+                    outputs[done[0].text] = _stop(*done)
+            how = TOUR[cmd.text]
+            if how == "env":
+                name, _, value = cmd.text.removeprefix("export ").partition("=")
+                env[name] = value
+            elif how == "once":
+                outputs[cmd.text] = _run_once(cmd, work, env)
+            else:
+                proc = _serve(cmd, work, env)
+                serving.append((cmd, proc))
+                if "collector --config" in cmd.text:
+                    wait_for_port(9108, timeout=30)
+                    with urllib.request.urlopen("http://127.0.0.1:9108/healthz", timeout=5) as r:
+                        assert r.status == 200
+                time.sleep(3)  # up and working (the agent reports, the worker polls)
+                _wait_shows(proc, SHOWS_AT_START.get(cmd.text, ()))
+                assert proc.poll() is None, f"{cmd.text} stopped:\n{proc.log.read_text()}"  # type: ignore[attr-defined]
+    finally:
+        for done in serving:
+            outputs[done[0].text] = _stop(*done, check=False)
+    replay = outputs[
+        ".venv/bin/fleetdesk replay --inventory examples/inventory.csv examples/pump-station.jsonl"
+    ]
+    assert replay == (REPO / "examples" / "pump-station.expected.jsonl").read_text()
+    listing = outputs["fleetdesk tickets list --db sqlite:///.fleetdesk-demo/state.db --all"]
+    number = listing.split()[0]  # and `tickets show` with a number from the list
+    shown = _run_once(
+        Command("", f"fleetdesk tickets show --db sqlite:///.fleetdesk-demo/state.db {number}"),
+        work,
+        env,
+    )
+    assert f'"number": "{number}"' in shown
+    for text, out in outputs.items():
+        assert "Traceback" not in out, f"{text}:\n{out}"
