@@ -117,8 +117,8 @@ class _Exploding:
 async def test_an_adapter_error_is_a_named_failure_and_the_rest_keep_flowing(
     store: TicketStore,
 ) -> None:
-    from tests.support.services import free_port
     from tests.support.receiver import Receiver
+    from tests.support.services import free_port
 
     make_events(store, devices=3)
     receiver = Receiver(free_port())
