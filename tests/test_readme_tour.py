@@ -3,7 +3,9 @@
 The commands are read from the README and must be exactly the ones listed in ``TOUR`` (so a
 changed README changes this test too); each runs from a copy of the checkout's shipped files
 (README, Makefile, deploy/, examples/, rules/, scripts/) with ``.venv/bin`` first on the PATH,
-as after ``. .venv/bin/activate``. ``$`` lines must print what the README shows. Long-running
+as after ``. .venv/bin/activate``, by ``bash -o pipefail`` when they use the shell (``|``,
+``&&``, ``>``); a line ending in ``\\`` continues on the next. ``$`` lines must print what the
+README shows (stdout and stderr, as a terminal shows them). Long-running
 commands ("serve") must start and keep running (the collector must answer /healthz) until the
 end of their section, then get SIGTERM. The one change to a command: ``make`` is told that
 .venv is up to date (``-o .venv/.installed``) so that it never reinstalls the shared test
@@ -36,10 +38,12 @@ pytestmark = pytest.mark.slow
 # command as written -> how it runs: once (exit 0), serve (keeps running), env (export)
 TOUR: dict[str, str] = {
     "fleetdesk demo --devices 40 --duration 30 --summary summary.json": "once",
+    "mkdir -p .fleetdesk-agent && openssl rand -hex 32 > .fleetdesk-agent/command.key": "once",
+    "sed -i '/^# \\[commands\\]/,/^$/s/^# //' deploy/agent.example.toml": "once",
     "make agent": "serve",
     "mosquitto_sub -v -t 'fleet/v1/#'": "serve",
-    "mosquitto_pub -t fleet/v1/demo/demo-gw-0001/cmd -m "
-    '\'{"v":1,"id":"c1","cmd":"ping","args":{}}\'': "once",
+    "fleetdesk agent sign-command --config deploy/agent.example.toml --cmd ping "
+    "| mosquitto_pub -t fleet/v1/demo/demo-gw-0001/cmd -s": "once",
     ".venv/bin/fleetdesk agent dying-gasp --config deploy/agent.example.toml": "once",
     "fleetdesk sla due --calendar cn-workdays --start 2026-10-01T03:00+08:00 "
     "--duration 45m": "once",
@@ -62,7 +66,9 @@ TOUR: dict[str, str] = {
 # what a long-running command's output must show (waited for) once started, and before its
 # section ends
 SHOWS_AT_START = {"mosquitto_sub -v -t 'fleet/v1/#'": ("fleet/v1/demo/demo-gw-0001/telemetry",)}
-SHOWS_AT_END = {"mosquitto_sub -v -t 'fleet/v1/#'": ("fleet/v1/demo/demo-gw-0001/cmd/reply",)}
+SHOWS_AT_END = {  # the signed ping obeyed: a refusal is a reply too, with "ok":false
+    "mosquitto_sub -v -t 'fleet/v1/#'": ("fleet/v1/demo/demo-gw-0001/cmd/reply", '"pong":true')
+}
 COPIED = ("README.md", "Makefile", "pyproject.toml", "deploy", "examples", "rules", "scripts")
 
 
@@ -88,7 +94,10 @@ def tour_commands(readme: str) -> list[Command]:
             if not in_block:
                 in_block, dollar = True, line[4:].startswith("$ ")
             body = line[4:]
-            if body.startswith("$ "):
+            if commands and commands[-1].text.endswith("\\") and in_block and not dollar:
+                joined = f"{commands[-1].text[:-1].rstrip()} {body.strip()}"  # a `\` continuation
+                commands[-1].text = re.split(r"\s{2,}#", joined)[0].rstrip()
+            elif body.startswith("$ "):
                 commands.append(Command(section, body[2:]))
             elif dollar:
                 commands[-1].expected.append(body)
@@ -123,23 +132,32 @@ def test_the_readme_lists_the_tour_this_test_runs() -> None:
     assert [c.text for c in commands] == list(TOUR), "README tour and TOUR differ"
 
 
-def _run_once(cmd: Command, cwd: Path, env: dict[str, str]) -> str:
-    argv = shlex.split(cmd.text)
+def _argv(text: str) -> list[str]:
+    """How a command runs: by a shell when it uses one (``|``, ``&&``, ``>``), else as is."""
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    if any(token and set(token) <= set("();<>|&") for token in lexer):
+        return ["bash", "-o", "pipefail", "-c", text]  # a failing stage fails it
+    argv = shlex.split(text)
     if argv[0] == "make":
         argv[1:1] = ["-o", ".venv/.installed"]
+    return argv
+
+
+def _run_once(cmd: Command, cwd: Path, env: dict[str, str]) -> str:
+    argv = _argv(cmd.text)
     done = subprocess.run(
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=240, check=False
-    )
-    assert done.returncode == 0, f"{cmd.text}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, timeout=240, check=False,
+        stderr=subprocess.STDOUT if cmd.expected else subprocess.PIPE,  # `$`: as a terminal shows
+    )  # fmt: skip
+    assert done.returncode == 0, f"{cmd.text}\n{done.stdout[-3000:]}\n{(done.stderr or '')[-3000:]}"
     if cmd.expected:
         assert done.stdout.splitlines() == cmd.expected, cmd.text
     return done.stdout
 
 
 def _serve(cmd: Command, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    argv = shlex.split(cmd.text)
-    if argv[0] == "make":
-        argv[1:1] = ["-o", ".venv/.installed"]
+    argv = _argv(cmd.text)
     log = (cwd / f"serve-{len(list(cwd.glob('serve-*')))}.log").open("w")
     proc = subprocess.Popen(
         argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
@@ -167,7 +185,7 @@ def _stop(cmd: Command, proc: subprocess.Popen[str], *, check: bool = True) -> s
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    return proc.log.read_text()  # type: ignore[attr-defined]
+    return proc.log.read_text()  # type: ignore[attr-defined,no-any-return]
 
 
 def test_every_tour_command_runs_as_written(tmp_path: Path, broker_1883: None) -> None:
