@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector.config.collector import SnmpConfig, SnmpTarget
+from collector.config.snmp import SnmpConfig, SnmpTarget
 from collector.intake.snmp_poll import Poller
 from collector.intake.snmp_profiles import load_profiles
 from collector.metrics import Metrics

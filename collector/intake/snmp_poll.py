@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent import wire
-from collector.config.collector import SnmpConfig, SnmpTarget, SnmpV3User
+from collector.config.snmp import SnmpConfig, SnmpTarget, SnmpV3User
 from collector.intake.envelope import Envelope
 from collector.intake.snmp_profiles import Profile, ProfileError
 from collector.metrics import Metrics

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from collector.config.collector import SnmpTarget, TrapConfig
+from collector.config.snmp import SnmpTarget, TrapConfig
 from collector.intake.envelope import Envelope
 from collector.metrics import Metrics
 from collector.rules.inputs import STANDARD_TRAPS

@@ -65,12 +65,12 @@ class Engine:
         for ref in sorted(inventory.policies() | {default_policy}):
             book.get(ref)  # fail at start, naming the policy, not at the first fault
         self._maker = FaultMaker(book, default_policy)
-        self._offline = _single(rules, Offline)
+        self._offline = rules.first_of_type(Offline)
         self._offline_kind = self._offline.fault if self._offline else None
         self._out = Outbox()
         self._timers = TimerQueue()  # cleared, never replaced: flap damping pushes to it too
         self._flap = FlapDamping(
-            _single(rules, Flapping),
+            rules.first_of_type(Flapping),
             rules.kinds,
             maker=self._maker,
             outbox=self._out,
@@ -87,7 +87,7 @@ class Engine:
             inventory,
             self.state,
             offline_kind=self._offline_kind,
-            site_rule=_single(rules, SiteOutage),
+            site_rule=rules.first_of_type(SiteOutage),
             maker=self._maker,
             outbox=self._out,
             power=self._power,
@@ -150,8 +150,6 @@ class Engine:
     @property
     def now(self) -> datetime | None:
         return utc(self.state.now) if self.state.now is not None else None
-
-    # ------------------------------------------------------------------ restart
 
     def export_state(self) -> dict[str, Any]:
         """Everything needed to continue after a restart, as JSON-able data."""
@@ -498,8 +496,3 @@ class Engine:
             if ks.held is None:
                 self._release(st, ks, kind, due)
         self.state.maintenance.prune(due)
-
-
-def _single(rules: RuleSet, kind: type[Any]) -> Rule | None:
-    found = rules.of_type(kind)
-    return found[0] if found else None

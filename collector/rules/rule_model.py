@@ -169,6 +169,11 @@ class RuleSet:
     def of_type(self, kind: type[Any]) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if isinstance(r.condition, kind))
 
+    def first_of_type(self, kind: type[Any]) -> Rule | None:
+        """The rule of a kind that is defined once (offline, flapping, site outage), if any."""
+        found = self.of_type(kind)
+        return found[0] if found else None
+
     @property
     def kinds(self) -> frozenset[str]:
         return frozenset(r.fault for r in self.rules)

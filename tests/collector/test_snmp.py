@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agent import wire
-from collector.config.collector import SnmpConfig, SnmpTarget, SnmpV3User, TrapConfig
+from collector.config.snmp import SnmpConfig, SnmpTarget, SnmpV3User, TrapConfig
 from collector.intake.envelope import Envelope
 from collector.intake.snmp_poll import Poller
 from collector.intake.snmp_profiles import load_profiles
