@@ -208,7 +208,9 @@ class DeliveryWorker:
                 dead.append((row.id, row.attempts + 1, now, reason))
                 log.error("delivery %s to %s dead-lettered: %s", row.event_id, row.sink, reason)
         claim.settle(delivered, retries, dead, refs)
-        self._refresh_gauges()  # on every delivery, not minutes later
+        self._stale_gauges = (
+            True  # refreshed before the next pass (off this loop), not minutes later
+        )
 
     async def _attempt(self, sink: Sink, row: OutboxRow) -> Attempt:
         event = json.loads(row.body)
@@ -298,8 +300,7 @@ class DeliveryWorker:
                 waiter.cancel()
 
     def _refresh_gauges(self) -> None:
-        self._stale_gauges = True
-        counts = self._store.outbox_counts()
+        counts = self._store.outbox_counts()  # a failure leaves the gauges stale: tried again
         self._stale_gauges = False
         for state in self._gauge_states - counts.keys():  # emptied since: 0, not the old count
             self.metrics.outbox.labels(state).set(0)
