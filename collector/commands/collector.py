@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
 
     from collector.config.collector import load_config
     from collector.config.errors import ConfigError
-    from collector.pipeline.rules_stage import EngineError, load_setup
+    from collector.pipeline.rules_stage import load_setup
     from collector.service import app
-    from collector.service.tickets import TicketsError, load_tickets
+    from collector.service.tickets import load_tickets
     from collector.store import StoreError
 
     try:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         app.snmp_profiles(cfg)
         setup = load_setup(cfg)
         tickets = load_tickets(cfg) if setup is not None else None
-    except (ConfigError, EngineError, TicketsError) as exc:  # SNMP profiles raise ConfigError
+    except ConfigError as exc:  # config, SNMP profiles, rules and the tickets section alike
         print(f"fleetdesk collector: {exc}", file=sys.stderr)
         return 2
     if args.check:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from collector.config.collector import CollectorConfig
-from collector.config.errors import ConfigError
 from collector.intake.envelope import Envelope
 from collector.intake.snmp_traps import TrapNotice
 from collector.metrics import Metrics
@@ -33,10 +32,6 @@ from collector.store import OpenFault
 from collector.store.store import FaultRecord
 
 log = logging.getLogger("fleetdesk.collector.rules")
-
-
-# The rules engine could not be set up: the one config error (one line: file, line, key, reason).
-EngineError = ConfigError
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,9 +32,6 @@ from collector.tickets.book import TicketBook
 from collector.tickets.from_rules import InventoryWarranty
 from collector.tickets.sla_adapter import SlaEngine
 
-# The tickets section cannot be used: the one config error (one line: file, key, reason).
-TicketsError = ConfigError
-
 
 @dataclass(frozen=True, slots=True)
 class TicketsSetup:
