@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.mosquitto import Broker
+from tests.support.pg import fresh_database
 
 
 @pytest.fixture
@@ -14,3 +15,10 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b = Broker(workdir=tmp_path / "mosquitto").start()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A throw-away PostgreSQL database on the test server, dropped after the run."""
+    with fresh_database("fleetdesk_test") as url:
+        yield url

@@ -7,7 +7,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.api.support import Api
-from tests.collector.conftest import pg_url  # noqa: F401  # the PostgreSQL fixture
 
 
 @pytest.fixture

@@ -17,12 +17,18 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from collector.service.tickets import load_tickets
 from collector.store.api_store import create_token
-from tests.support.collector import Publisher, eventually, make_config, running, telemetry
+from tests.support.collector import (
+    Publisher,
+    eventually,
+    make_config,
+    running,
+    telemetry,
+    tickets_config,
+)
 from tests.support.mosquitto import Broker
 from tests.support.receiver import Receiver
 from tests.support.services import free_port
-from tests.tickets.test_collector_tickets import tickets_config
-from tests.tickets.test_delivery import new_secret
+from tests.support.tickets import new_secret
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [

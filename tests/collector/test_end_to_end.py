@@ -5,48 +5,19 @@ returns (persistent MQTT session)."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agent import wire
 from collector.store import Store
 from tests.support.agent import AgentProcess, Sink, agent_config, wait_until
-from tests.support.collector import Publisher, collector_yaml, telemetry, wait_until_subscribed
+from tests.support.collector import Publisher, ServiceProcess, collector_yaml, telemetry
 from tests.support.mosquitto import Broker
 from tests.support.services import free_port
 from tests.support.victoria import Victoria
 
 DEVICES = ("gw-1", "gw-2", "gw-3")
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-
-
-class CollectorProcess:
-    def __init__(self, config: Path, http_port: int, log: Path, start_s: float = 20.0) -> None:
-        self.config, self.http_port, self.log = config, http_port, log
-        self.start_s = start_s  # how long it may take to come up (a loaded machine is slow)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "collector", "collector", "--config", str(self.config)],
-                stdout=out,
-                stderr=out,
-            )
-        wait_until_subscribed(self.http_port, self.proc, self.log)
-
-    def terminate(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def _publish_range(pub: Publisher, seqs: range) -> None:
@@ -68,7 +39,7 @@ def test_samples_reach_victoria_and_survive_a_collector_restart(
     http_port = free_port()
     config = tmp_path / "collector.yaml"
     config.write_text(collector_yaml(tmp_path, broker, tsdb=victoria.url, http_port=http_port))
-    collector = CollectorProcess(config, http_port, tmp_path / "collector.log")
+    collector = ServiceProcess(config, http_port, tmp_path / "collector.log")
     pub = Publisher(broker)
     try:
         collector.start()
@@ -108,7 +79,7 @@ def test_real_agent_reports_reach_victoria_across_a_collector_restart(
     http_port = free_port()
     config = tmp_path / "collector.yaml"
     config.write_text(collector_yaml(tmp_path, broker, tsdb=victoria.url, http_port=http_port))
-    collector = CollectorProcess(config, http_port, tmp_path / "collector.log")
+    collector = ServiceProcess(config, http_port, tmp_path / "collector.log")
     truth = Sink(broker, client_id="truth").start()
     agent_cfg = agent_config(tmp_path, f"mqtt://127.0.0.1:{broker.port}", device="agent-gw-1")
     agent: AgentProcess | None = None

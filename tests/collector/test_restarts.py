@@ -19,12 +19,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.store import Store
 from collector.store.tickets import TicketStore
-from tests.collector.test_end_to_end import CollectorProcess
-from tests.support.collector import collector_yaml, telemetry
+from tests.support.collector import ServiceProcess, collector_yaml, telemetry
 from tests.support.mosquitto import Broker
 from tests.support.receiver import Receiver
 from tests.support.services import free_port
-from tests.tickets.test_delivery import new_secret
+from tests.support.tickets import new_secret
 
 HEADER = (
     "device,tenant,model,class,site,parent,criticality,customer,policy,"
@@ -121,7 +120,7 @@ def test_restarts_invent_no_outage_and_a_silent_device_is_still_found(
     config = tmp_path / "collector.yaml"
     config.write_text(text)
     db = tmp_path / "state.db"
-    collector = CollectorProcess(config, http_port, tmp_path / "collector.log", start_s=90)
+    collector = ServiceProcess(config, http_port, tmp_path / "collector.log", start_s=90)
     devices = Devices(broker)
     try:
         collector.start()

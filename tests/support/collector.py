@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +22,7 @@ from agent import wire
 from collector.config.collector import CollectorConfig, parse_config
 from collector.service import app
 from tests.support.mosquitto import Broker
+from tests.support.receiver import Receiver
 
 
 def collector_yaml(
@@ -147,3 +150,61 @@ def wait_until_subscribed(http_port: int, proc: subprocess.Popen[bytes], log: Pa
             pass
         time.sleep(0.05)
     raise AssertionError(f"collector did not subscribe: {log.read_text()}")
+
+
+TICKETS_HEADER = (
+    "device,tenant,model,class,site,parent,criticality,customer,policy,"
+    "warranty_start,warranty_months,interval_s\n"
+)
+
+
+def tickets_config(tmp_path: Path, broker: Broker, receiver: Receiver, devices: int,
+                   http_port: int) -> str:  # fmt: skip
+    inventory = tmp_path / "inventory.csv"
+    rows = "".join(
+        f"gw-{i},acme,WR5120,router,site-{i},,common,acme,xian-integrator,2026-01-01,36,3600\n"
+        for i in range(devices)
+    )
+    inventory.write_text(TICKETS_HEADER + rows)
+    sinks = tmp_path / "sinks.yaml"
+    sinks.write_text(
+        "sinks:\n  - name: desk\n    type: webhook\n"
+        f"    url: {receiver.url}\n    secret_env: DESK_OUT_SECRET\n"
+        "    backoff_base: 0.05s\n    backoff_cap: 0.2s\n"
+        "    inbound_secret_env: [DESK_SINK_SECRET]\n"
+    )
+    extra = (
+        f"rules:\n  inventory: {inventory}\n  state_flush_s: 0.2\n"
+        f"tickets:\n  sinks: {sinks}\n  inbound_secret_env: DESK_IN_SECRET\n"
+        "  delivery_poll_s: 0.05\n"
+    )
+    return collector_yaml(tmp_path, broker, extra=extra, http_port=http_port)
+
+
+class ServiceProcess:
+    """The collector by its CLI, started until subscribed, stopped by SIGTERM (it drains) or
+    SIGKILL; for restart tests that read its log and its stores, not its metrics."""
+
+    def __init__(self, config: Path, http_port: int, log: Path, start_s: float = 20.0) -> None:
+        self.config, self.http_port, self.log = config, http_port, log
+        self.start_s = start_s  # how long it may take to come up (a loaded machine is slow)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "collector", "collector", "--config", str(self.config)],
+                stdout=out,
+                stderr=out,
+            )
+        wait_until_subscribed(self.http_port, self.proc, self.log)
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -55,6 +55,17 @@ def fresh_database(prefix: str, admin: str = ADMIN_URL) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def reset_schema(url: str) -> None:
+    """Empties the database ``url`` names: its public schema dropped and made anew."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 def _pg_bin(program: str) -> str:
     """A PostgreSQL server program from Debian's versioned folder (newest first)."""
     found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"), reverse=True)

@@ -107,3 +107,13 @@ async def wait_until(check: Callable[[], bool], limit_s: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+def kinds(events: list) -> list[str]:  # type: ignore[type-arg]
+    return [e.kind.value for e in events]
+
+
+def desk(book: TicketBook, number: str, action: str, at: str, **kw: object) -> list:  # type: ignore[type-arg]
+    outcome = book.on_desk(DeskCommand(number, DeskAction(action), utc(at), **kw))  # type: ignore[arg-type]
+    assert outcome.accepted, outcome.reason
+    return list(outcome.events)

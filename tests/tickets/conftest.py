@@ -11,7 +11,7 @@ import pytest
 from collector.store.tickets import TicketStore
 from collector.tickets.book import TicketBook
 from collector.tickets.numbers import MemoryNumbers
-from tests.support.pg import fresh_database
+from tests.support.pg import fresh_database, reset_schema
 from tests.support.tickets import make_book
 
 
@@ -32,22 +32,12 @@ def pg_database() -> Iterator[str]:
         yield url
 
 
-def _reset_pg(url: str) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'tickets.db'}"
     url: str = request.getfixturevalue("pg_database")
-    _reset_pg(url)
+    reset_schema(url)
     return url
 
 

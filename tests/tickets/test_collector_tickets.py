@@ -23,12 +23,13 @@ from standardwebhooks.webhooks import Webhook
 from collector.service.tickets import load_tickets
 from collector.tickets.model import Outcome
 from tests.support.collector import (
+    TICKETS_HEADER,
     Publisher,
-    collector_yaml,
     eventually,
     make_config,
     running,
     telemetry,
+    tickets_config,
     wait_until_subscribed,
 )
 from tests.support.mosquitto import Broker
@@ -36,34 +37,7 @@ from tests.support.receiver import Answer, Receiver
 from tests.support.services import free_port
 from tests.support.tickets import new_secret
 
-HEADER = (
-    "device,tenant,model,class,site,parent,criticality,customer,policy,"
-    "warranty_start,warranty_months,interval_s\n"
-)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def tickets_config(tmp_path: Path, broker: Broker, receiver: Receiver, devices: int,
-                   http_port: int) -> str:  # fmt: skip
-    inventory = tmp_path / "inventory.csv"
-    rows = "".join(
-        f"gw-{i},acme,WR5120,router,site-{i},,common,acme,xian-integrator,2026-01-01,36,3600\n"
-        for i in range(devices)
-    )
-    inventory.write_text(HEADER + rows)
-    sinks = tmp_path / "sinks.yaml"
-    sinks.write_text(
-        "sinks:\n  - name: desk\n    type: webhook\n"
-        f"    url: {receiver.url}\n    secret_env: DESK_OUT_SECRET\n"
-        "    backoff_base: 0.05s\n    backoff_cap: 0.2s\n"
-        "    inbound_secret_env: [DESK_SINK_SECRET]\n"
-    )
-    extra = (
-        f"rules:\n  inventory: {inventory}\n  state_flush_s: 0.2\n"
-        f"tickets:\n  sinks: {sinks}\n  inbound_secret_env: DESK_IN_SECRET\n"
-        "  delivery_poll_s: 0.05\n"
-    )
-    return collector_yaml(tmp_path, broker, extra=extra, http_port=http_port)
 
 
 def signed_post(url: str, secret: str, payload: dict[str, str], msg_id: str) -> httpx.Response:
@@ -205,7 +179,7 @@ def test_tickets_config_errors_are_one_line(
     from collector.cli import main
 
     inventory = tmp_path / "inventory.csv"
-    inventory.write_text(HEADER)
+    inventory.write_text(TICKETS_HEADER)
     (tmp_path / "sinks.yaml").write_text("sinks: nope\n")
     base = f"rules:\n  inventory: {inventory}\n"
     cases = [

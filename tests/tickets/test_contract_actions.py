@@ -12,8 +12,7 @@ from collector.tickets.inputs import DeskAction, DeskCommand, ManualReport, Verd
 from collector.tickets.model import Coverage, CoverageReason, EventKind, Outcome
 from collector.tickets.numbers import MemoryNumbers
 from collector.tickets.terms import DeviceWarranty
-from tests.support.tickets import Devices, fault, make_book, utc
-from tests.tickets.test_lifecycle import desk, kinds
+from tests.support.tickets import Devices, desk, fault, kinds, make_book, utc
 
 
 def command(number: str, action: str, at: str, **kw: object) -> DeskCommand:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -22,17 +21,12 @@ from collector.delivery.sinks import Sink
 from collector.delivery.worker import DeliveryWorker
 from collector.store import ticket_tables as schema
 from collector.store.tickets import TicketStore
+from tests.support.outbox import SCHEMA, outbox_rows
 from tests.support.receiver import Answer, Receiver
 from tests.support.services import free_port, require_program, wait_for_port
 from tests.support.tickets import make_events, new_secret, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((ROOT / "docs" / "webhook.schema.json").read_text())
-
-
-def outbox_rows(store: TicketStore) -> list[sa.Row]:  # type: ignore[type-arg]
-    with store.engine.connect() as conn:
-        return list(conn.execute(sa.select(schema.outbox)))
 
 
 def check_delivered_once_in_order(receiver: Receiver, ids: list[str], secret: str) -> None:

@@ -19,10 +19,11 @@ from collector.delivery.signing import secret_key, sign_headers
 from collector.delivery.sinks import Sink, load_sinks
 from collector.delivery.worker import Attempt, DeliveryWorker, Outcome
 from collector.store.tickets import OutboxRow, TicketStore
+from tests.support.outbox import outbox_rows
+from tests.support.pg import reset_schema
 from tests.support.receiver import Answer, Receiver
 from tests.support.services import free_port
-from tests.tickets.conftest import _reset_pg
-from tests.tickets.test_delivery import make_events, new_secret, outbox_rows, wait_until
+from tests.support.tickets import make_events, new_secret, wait_until
 
 
 async def test_requeued_dead_letter_is_sent_before_the_later_events_of_its_ticket(
@@ -88,7 +89,7 @@ def test_dropping_a_dead_letter_lets_the_rest_of_its_ticket_go(store: TicketStor
 async def test_two_workers_on_postgresql_send_every_event_once_in_order_per_ticket(
     pg_database: str,
 ) -> None:
-    _reset_pg(pg_database)
+    reset_schema(pg_database)
     setup = TicketStore(pg_database)
     setup.migrate()
     ids = make_events(setup, devices=24)

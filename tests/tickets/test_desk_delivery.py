@@ -25,8 +25,9 @@ from collector.delivery.sinks import Sink
 from collector.delivery.worker import DeliveryWorker
 from collector.store import ticket_tables as schema
 from collector.store.tickets import TicketStore
+from tests.support.outbox import outbox_rows
+from tests.support.tickets import make_events, wait_until
 from tests.tickets.fake_desks import FakeDesk
-from tests.tickets.test_delivery import make_events, outbox_rows, wait_until
 
 
 def adapter_for(desk: FakeDesk) -> Adapter:

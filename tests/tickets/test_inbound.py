@@ -15,9 +15,8 @@ from collector.http.desk_server import InboundServer
 from collector.pipeline.ticket_service import TicketService
 from collector.store.tickets import TicketStore
 from collector.tickets.model import EventKind, Outcome
-from tests.support.tickets import ENGINE, Devices, fault, make_book, new_secret
-
-SECRET = new_secret()
+from tests.support.inbound import SECRET, open_now
+from tests.support.tickets import ENGINE, Devices, make_book, new_secret
 
 
 @pytest.fixture
@@ -49,12 +48,6 @@ def post(
         "content-type": "application/json",
     }
     return httpx.post(url, content=body, headers=headers)
-
-
-def open_now(service: TicketService) -> str:
-    now = datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%S")
-    [opened] = service.on_fault(fault("opened", now))
-    return opened.ticket.number
 
 
 def test_valid_ack_stops_the_response_clock(desk: tuple[TicketService, str]) -> None:

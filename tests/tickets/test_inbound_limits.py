@@ -18,16 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from standardwebhooks.webhooks import Webhook
 
 from collector.http.desk_inbound import PATH, InboundDesk
 from collector.http.desk_server import InboundServer
 from collector.pipeline.ticket_service import TicketService
 from collector.store import ticket_tables as schema
 from collector.store.tickets import INBOUND_KEEP_S, TicketStore
+from tests.support.inbound import SECRET, open_now, raw_request, signed
 from tests.support.tickets import ENGINE, Devices, make_book
 from tests.tickets.inbound_app import SECRET as APP_SECRET
-from tests.tickets.test_inbound import SECRET, open_now
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -130,19 +129,6 @@ def stdlib_desk(store: TicketStore) -> Iterator[tuple[TicketService, int]]:
         server.stop()
 
 
-def raw_request(port: int, head: bytes, body: bytes = b"") -> tuple[int, dict[str, str]]:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(head + body)
-        answer = b""
-        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
-            data = sock.recv(65536)
-            if not data:
-                break
-            answer += data
-    status = int(answer.split(b" ", 2)[1])
-    return status, json.loads(answer.partition(b"\r\n\r\n")[2])
-
-
 @pytest.mark.parametrize(
     ("length", "status", "error"),
     [
@@ -172,17 +158,6 @@ def test_stdlib_server_refuses_an_endless_chunked_body_at_once(
     answer, sent = offer_chunked(port, PATH, 300 * MIB)
     assert answer.startswith(b"HTTP/1.1 411"), answer[:100]
     assert sent < 64 * MIB
-
-
-def signed(body: bytes, msg_id: str = "m1", secret: str = SECRET) -> dict[str, str]:
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC)
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()),
-    }
 
 
 def test_hostile_bodies_and_headers_get_json_4xx(stdlib_desk: tuple[TicketService, int]) -> None:

@@ -31,10 +31,8 @@ from collector.pipeline.ticket_service import TicketService
 from collector.store import ticket_tables as schema
 from collector.store.tickets import TicketStore
 from collector.tickets.model import Outcome
-from tests.support.tickets import ENGINE, Devices, make_book
-from tests.tickets.test_delivery import new_secret
-from tests.tickets.test_inbound import open_now
-from tests.tickets.test_inbound_limits import raw_request, signed
+from tests.support.inbound import open_now, raw_request, signed
+from tests.support.tickets import ENGINE, Devices, make_book, new_secret
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TENANT_A, TENANT_B = new_secret(), new_secret()

@@ -12,17 +12,7 @@ from collector.tickets.model import Coverage, CoverageReason, EventKind, Outcome
 from collector.tickets.numbers import MemoryNumbers, is_fault_number
 from collector.tickets.sla_adapter import ticket_policy
 from collector.tickets.terms import BREACH, DeviceWarranty
-from tests.support.tickets import ENGINE, Devices, fault, make_book, utc
-
-
-def kinds(events: list) -> list[str]:  # type: ignore[type-arg]
-    return [e.kind.value for e in events]
-
-
-def desk(book: TicketBook, number: str, action: str, at: str, **kw: object) -> list:  # type: ignore[type-arg]
-    outcome = book.on_desk(DeskCommand(number, DeskAction(action), utc(at), **kw))  # type: ignore[arg-type]
-    assert outcome.accepted, outcome.reason
-    return list(outcome.events)
+from tests.support.tickets import ENGINE, Devices, desk, fault, kinds, make_book, utc
 
 
 def test_open_ack_resolve_followup_close(book: TicketBook, numbers: MemoryNumbers) -> None:

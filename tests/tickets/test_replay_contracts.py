@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.tickets.test_replay import INVENTORY, Rec, replay, ts
+from tests.support.replay import INVENTORY, Rec, replay, ts
 
 INV = INVENTORY + (
     "sh1,acme,WR630,router,s7,,common,east-grid,shanghai-energy,2025-06-01,12,604800\n"

@@ -20,10 +20,10 @@ from collector.pipeline.ticket_service import TicketService
 from collector.store.tickets import TicketStore
 from collector.tickets.model import EventKind
 from collector.tickets.terms import DeviceWarranty
+from tests.support.outbox import SCHEMA
 from tests.support.receiver import Receiver
 from tests.support.services import free_port
-from tests.support.tickets import ENGINE, Devices, fault, make_book
-from tests.tickets.test_delivery import SCHEMA, wait_until
+from tests.support.tickets import ENGINE, Devices, fault, make_book, wait_until
 
 DEVICES = {
     "a1": DeviceWarranty(start=date(2025, 1, 1), months=36, customer="acme", tenant="acme"),
