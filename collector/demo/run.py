@@ -1,11 +1,11 @@
 """The demo's conductor: services up, collector and fleet running, the script played, all down.
 
 Everything runs in this one process except the outside programs (Mosquitto, VictoriaMetrics,
-snmpd): the collector service in the asyncio loop exactly as ``fleetdesk collector`` runs it
-(:func:`collector.service.app.run`), the desk in a thread, the agents in worker processes
-(:mod:`collector.demo.workers`). Stopping (the duration is over, or SIGINT/SIGTERM) stops the
-agents, drains the collector, stops the desk and terminates the programs; nothing is left
-running.
+snmpd) and the agents (worker processes, :mod:`collector.demo.workers`): the collector service
+in the asyncio loop exactly as ``fleetdesk collector`` runs it
+(:func:`collector.service.app.run`), the desk in a thread. Stopping (the duration is over, or
+SIGINT/SIGTERM) stops the agents, drains the collector, stops the desk and terminates the
+programs; nothing is left running.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ INBOUND_SECRET_ENV = "FLEETDESK_DEMO_INBOUND_SECRET"
 
 @dataclass
 class Options:
-    devices: int = 100
+    devices: int = 200
     speed: float = 60.0
     duration: float = 300.0  # wall-clock seconds
     workdir: Path = Path(".fleetdesk-demo")
@@ -268,7 +268,7 @@ class Demo(Actions):
         self.started = time.monotonic()
         # Powered on over one reporting interval, as a real fleet's boots are spread: a fleet
         # that connects, announces itself and reports all in the same second is a burst the
-        # demo's one process would spend its first minute on.
+        # collector would spend its first minute on.
         spread = max(self.every.values()) / max(1, len(sims))
         for sim in sims:
             await asyncio.to_thread(self.pool.power_on, sim.dev.id)
