@@ -1,6 +1,6 @@
 """``fleetdesk demo``: a simulated fleet, the collector, a fault script and a service desk.
 
-    fleetdesk demo [--devices 100] [--speed 60] [--duration 300] [--summary FILE]
+    fleetdesk demo [--devices 200] [--speed 60] [--duration 300] [--summary FILE]
 
 Runs until the duration is over or Ctrl-C, prints what happens, then a summary table (and
 writes it as JSON with ``--summary``). Exit status 0, or 2 when it cannot start.
@@ -32,7 +32,7 @@ def _positive(kind: type[float] | type[int]):  # type: ignore[no-untyped-def]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--devices", type=_positive(int), default=100, help="fleet size (100)")
+    parser.add_argument("--devices", type=_positive(int), default=200, help="fleet size (200)")
     parser.add_argument(
         "--speed", type=_positive(float), default=60.0,
         help="time acceleration of the agents and the fault script (60: a demo hour a minute)",

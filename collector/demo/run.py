@@ -1,10 +1,11 @@
 """The demo's conductor: services up, collector and fleet running, the script played, all down.
 
 Everything runs in this one process except the outside programs (Mosquitto, VictoriaMetrics,
-snmpd): the collector service in the asyncio loop exactly as ``fleetdesk collector`` runs it
-(:func:`collector.service.app.run`), the agents in threads, the desk in a thread. Stopping
-(the duration is over, or SIGINT/SIGTERM) stops the agents, drains the collector, stops the
-desk and terminates the programs; nothing is left running.
+snmpd) and the agents (worker processes, :mod:`collector.demo.workers`): the collector service
+in the asyncio loop exactly as ``fleetdesk collector`` runs it
+(:func:`collector.service.app.run`), the desk in a thread. Stopping (the duration is over, or
+SIGINT/SIGTERM) stops the agents, drains the collector, stops the desk and terminates the
+programs; nothing is left running.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import yaml
 
 from collector.config.collector import CollectorConfig, load_config
 from collector.demo import broker as embedded
-from collector.demo.agents import SimDevice, make_device
+from collector.demo.agents import make_device
 from collector.demo.desk import Desk
 from collector.demo.fleet import Fleet, build_fleet, write_inventory
 from collector.demo.script import (
@@ -43,6 +44,7 @@ from collector.demo.script import (
 )
 from collector.demo.services import Services
 from collector.demo.summary import board_tokens, board_urls, check_http, summarize
+from collector.demo.workers import AgentPool
 from collector.preset_paths import default_rules_dir
 from collector.service import app
 
@@ -53,7 +55,7 @@ INBOUND_SECRET_ENV = "FLEETDESK_DEMO_INBOUND_SECRET"
 
 @dataclass
 class Options:
-    devices: int = 100
+    devices: int = 200
     speed: float = 60.0
     duration: float = 300.0  # wall-clock seconds
     workdir: Path = Path(".fleetdesk-demo")
@@ -80,35 +82,31 @@ class Stage:
 class Demo(Actions):
     opts: Options
     say: Callable[[str], None] = print
-    sims: dict[str, SimDevice] = field(default_factory=dict)
+    pool: AgentPool | None = None
     notes: dict[str, str] = field(default_factory=dict)
     started: float = 0.0
     every: dict[str, float] = field(default_factory=dict)  # reporting interval per device
 
     # ------------------------------------------------------------------ actions of the script
     def set(self, device: str, **state: Any) -> None:
-        host = self.sims[device].host
-        for key, value in state.items():
-            setattr(host, key, value)
-        host.tick(time.time())
+        assert self.pool is not None
+        self.pool.call("set", device, state)
 
     def power_cut(self, device: str) -> None:
-        self.sims[device].power_cut()
+        assert self.pool is not None
+        self.pool.power_off(device, gasp=True)
 
     def power_on(self, device: str, *, reboot: bool = True) -> None:
-        sim = self.sims[device]
-        if reboot:  # the host booted: its uptime starts again
-            sim.host.reboot(time.time())
-        sim.host.tick(time.time())
-        sim.power_on()
+        assert self.pool is not None
+        self.pool.power_on(device, reboot=reboot)  # a reboot restarts the host's uptime
 
     def go_dark(self, device: str) -> None:
-        self.sims[device].shutdown()
+        assert self.pool is not None
+        self.pool.power_off(device, gasp=False)
 
     def event(self, device: str, name: str, data: dict[str, Any]) -> None:
-        agent = self.sims[device].agent
-        if agent is not None:
-            agent.pending_events.put((name, data))
+        assert self.pool is not None
+        self.pool.call("event", device, name, data)
 
     # ------------------------------------------------------------------ the run
     def stamp(self) -> str:
@@ -254,8 +252,8 @@ class Demo(Actions):
         say(f"  files      {work}  (collector.yaml, inventory.yaml, state.db, demo.log)")
         say("")
         now, runtime = time.time(), st.runtime
-        self.sims = {
-            d.id: make_device(
+        sims = [
+            make_device(
                 d,
                 workdir=work,
                 runtime=runtime,
@@ -264,16 +262,19 @@ class Demo(Actions):
                 now=now,
             )
             for d in fleet.agents
-        }
+        ]
+        log_path = str(work / "demo.log")
+        self.pool = await asyncio.to_thread(AgentPool, sims, log_path)
         self.started = time.monotonic()
         # Powered on over one reporting interval, as a real fleet's boots are spread: a fleet
         # that connects, announces itself and reports all in the same second is a burst the
-        # demo's one process would spend its first minute on.
-        spread = max(self.every.values()) / max(1, len(self.sims))
-        for sim in self.sims.values():
-            sim.power_on()
+        # collector would spend its first minute on.
+        spread = max(self.every.values()) / max(1, len(sims))
+        for sim in sims:
+            await asyncio.to_thread(self.pool.power_on, sim.dev.id)
             await asyncio.sleep(spread)
-        say(f"{self.stamp()} {len(self.sims)} agents powered on")
+        say(f"{self.stamp()} {len(sims)} agents powered on in {len(self.pool.workers)} "
+            "worker process(es)")  # fmt: skip
         http = await asyncio.to_thread(check_http, base, tokens["viewer"])
         tasks = [
             asyncio.create_task(self._script(steps(roles, fleet, self))),
@@ -303,30 +304,26 @@ class Demo(Actions):
     async def _hosts(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            now = time.time()
-            hosts = [s.host for s in self.sims.values() if s.powered]
-            await asyncio.to_thread(_tick_all, hosts, now)
+            if self.pool is not None:
+                await asyncio.to_thread(self.pool.tick)
 
     async def _progress(self, service: app.Service, desk: Desk) -> None:
         while True:
             await asyncio.sleep(10)
-            powered = sum(1 for s in self.sims.values() if s.powered)
+            assert self.pool is not None
+            powered = sum(self.pool.powered.values())
             snap = desk.snapshot()
             faults = len(service.faults.engine.open_faults()) if service.faults else 0
             self.say(
-                f"{self.stamp()} progress: {powered}/{len(self.sims)} agents up, "
+                f"{self.stamp()} progress: {powered}/{len(self.pool)} agents up, "
                 f"{len(service.registry.devices)} devices known, {faults} open faults, "
                 f"{snap['tickets']} tickets, "
                 f"{snap['verified']}/{snap['received']} webhooks verified"
             )
 
     def _stop_agents(self) -> None:
-        sims = [s for s in self.sims.values() if s.powered and s.agent is not None]
-        for sim in sims:
-            assert sim.agent is not None
-            sim.agent.stop()
-        for sim in sims:
-            sim.shutdown()
+        if self.pool is not None:
+            self.pool.stop()
 
 
 def _runtime_dir(work: Path) -> Path:
@@ -339,11 +336,6 @@ def _runtime_dir(work: Path) -> Path:
     if shm.is_dir() and os.access(shm, os.W_OK):
         return Path(tempfile.mkdtemp(prefix="fleetdesk-demo-", dir=shm))
     return Path(tempfile.mkdtemp(prefix="runtime-", dir=work))
-
-
-def _tick_all(hosts: list[Any], now: float) -> None:
-    for host in hosts:
-        host.tick(now)
 
 
 def main(opts: Options, say: Callable[[str], None] = print) -> dict[str, Any]:

@@ -2,21 +2,51 @@
 
 Each is used when its program is installed and left out (said so) when not; the broker falls
 back to the embedded one (:mod:`collector.demo.broker`). Every process started here is
-stopped by :meth:`Services.stop` (terminate, then kill after 5 s).
+stopped by :meth:`Services.stop` (terminate, then kill after 5 s); on Linux each also dies with
+the demo when the demo itself is killed (SIGKILL included: :func:`die_with_parent`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import getpass
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # no prctl: Services.stop still cleans up
+        return None
+
+
+# Looked up once, here: the child of a fork in a threaded process must not dlopen.
+_PRCTL = _load_prctl()
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Linux: the kernel sends ``sig`` to this process when its parent dies (even by SIGKILL).
+
+    The ``preexec_fn`` of the demo's outside programs, and the first thing its agent workers
+    do. The parent is the thread that started the process: the demo starts them from its loop
+    thread or its executor's, which live until the demo ends. Elsewhere it does nothing.
+    """
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
 def find_program(name: str) -> str | None:
@@ -58,6 +88,7 @@ class Services:
         proc = subprocess.Popen(
             argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,  # a Ctrl-C in the terminal is the demo's to handle
+            preexec_fn=die_with_parent,  # noqa: PLW1509 (one async-signal-safe prctl call)
         )  # fmt: skip
         self.procs.append(proc)
         return proc

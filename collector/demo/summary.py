@@ -165,7 +165,7 @@ def summarize(
         },
         "http": http,
         "cast": {k: getattr(roles, k) for k in roles.__dataclass_fields__},
-        "agent_errors": {s.dev.id: s.errors for s in demo.sims.values() if s.errors},
+        "agent_errors": dict(demo.pool.errors) if demo.pool is not None else {},
     }
 
 
