@@ -120,7 +120,7 @@ def test_restarts_invent_no_outage_and_a_silent_device_is_still_found(
     config = tmp_path / "collector.yaml"
     config.write_text(text)
     db = tmp_path / "state.db"
-    collector = ServiceProcess(config, http_port, tmp_path / "collector.log", start_s=90)
+    collector = ServiceProcess(config, http_port, tmp_path / "collector.log")
     devices = Devices(broker)
     try:
         collector.start()

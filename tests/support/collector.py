@@ -185,9 +185,8 @@ class ServiceProcess:
     """The collector by its CLI, started until subscribed, stopped by SIGTERM (it drains) or
     SIGKILL; for restart tests that read its log and its stores, not its metrics."""
 
-    def __init__(self, config: Path, http_port: int, log: Path, start_s: float = 20.0) -> None:
+    def __init__(self, config: Path, http_port: int, log: Path) -> None:
         self.config, self.http_port, self.log = config, http_port, log
-        self.start_s = start_s  # how long it may take to come up (a loaded machine is slow)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
