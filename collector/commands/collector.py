@@ -79,7 +79,12 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         app.install_signal_handlers(stop)
-        await app.run(cfg, stop, setup=setup, tickets=tickets)
+        if cfg.scale.partitions:  # one of several collectors (docs/scale-out.md)
+            from collector.scale.supervisor import run_partitioned
+
+            await run_partitioned(cfg, stop, setup=setup, tickets=tickets)
+        else:
+            await app.run(cfg, stop, setup=setup, tickets=tickets)
 
     try:
         asyncio.run(main())

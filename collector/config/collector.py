@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from collector.config.errors import ConfigError
+from collector.config.scale import ScaleConfig
 from collector.config.snmp import SnmpConfig
 from collector.config.typed import (
     FilePath,
@@ -354,6 +356,8 @@ class CollectorConfig(Section):
     """Devices that publish their own JSON."""
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)
     """Tickets and their delivery to service desks."""
+    scale: ScaleConfig = Field(default_factory=ScaleConfig)
+    """Several collectors sharing the work (docs/scale-out.md)."""
     log_level: LogLevel = "info"
     """Log level of the JSON log lines on stderr."""
 
@@ -391,9 +395,22 @@ def _context(file: Path) -> dict[str, Any]:
 
 def parse_config(text: str, file: Path) -> CollectorConfig:
     """Parse the YAML text of `file` (used for the error messages and relative paths)."""
-    return validate(CollectorConfig, parse_yaml(text, str(file)), _context(file))
+    return _checked(validate(CollectorConfig, parse_yaml(text, str(file)), _context(file)))
 
 
 def load_config(path: Path) -> CollectorConfig:
     """Read and validate a config file; ConfigError (file, line, key, problem) when invalid."""
-    return validate(CollectorConfig, read_yaml(path), _context(path))
+    return _checked(validate(CollectorConfig, read_yaml(path), _context(path)))
+
+
+def _checked(cfg: CollectorConfig) -> CollectorConfig:
+    """What one section alone cannot say: partitions need a shared PostgreSQL and an inventory
+    (the partition map is computed from it)."""
+    if cfg.scale.partitions:
+        if not cfg.store.url.startswith("postgresql"):
+            raise ConfigError(
+                str(cfg.source), "scale.partitions", "needs store.url on PostgreSQL (shared)"
+            )
+        if cfg.rules.inventory is None:
+            raise ConfigError(str(cfg.source), "scale.partitions", "needs rules.inventory")
+    return cfg

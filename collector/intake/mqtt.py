@@ -68,9 +68,11 @@ class MqttIntake:
         metrics: Metrics,
         *,
         on_batch: Callable[[], None] | None = None,
+        topics: list[str] | None = None,
     ) -> None:
+        """``topics``: these subscriptions instead of the config's (a partition's devices)."""
         self.cfg = cfg
-        self.topics = subscriptions(cfg, mappings)
+        self.topics = subscriptions(cfg, mappings) if topics is None else topics
         self.deliver = deliver
         self.metrics = metrics
         self.protocol = cfg.protocol

@@ -20,7 +20,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from collector.config.collector import CollectorConfig
 from collector.intake.deadletter import Rejects
+from collector.intake.group import IntakeGroup
 from collector.intake.mqtt import MqttIntake
 from collector.intake.snmp_poll import Poller
 from collector.intake.snmp_profiles import Profile, ProfileError, load_profiles
@@ -42,6 +43,7 @@ from collector.pipeline.rules_stage import FaultLog, RulesSetup, RulesStage, loa
 from collector.pipeline.stage import FaultStage
 from collector.preset_paths import default_rules_dir
 from collector.rules.engine import Engine
+from collector.scale.scope import Scope, tenant_inventory
 from collector.service.calendars import EstimatedCalendars
 from collector.service.committer import Committer
 from collector.service.tickets import Tickets, TicketsSetup, build_tickets, load_tickets
@@ -69,7 +71,7 @@ class Service:
     pipeline: Pipeline
     sink: DiskBuffer | None
     recent: RecentSamples | None
-    intake: MqttIntake
+    intake: IntakeGroup  # one MQTT session, or one per owned partition
     committer: Committer
     health_parts: Health
     shipper: Shipper | None = None
@@ -82,6 +84,7 @@ class Service:
     http_port: int | None = None  # once listening (the config may say 0: any free port)
     calendars: EstimatedCalendars | None = None
     api: Any = None  # the REST API's context (collector.http.api.context.ApiContext)
+    scope: Scope | None = None  # scale-out: the partitions this collector owns
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         detail: dict[str, Any] = {
@@ -91,6 +94,9 @@ class Service:
             "tsdb_backlog": self.sink.backlog if self.sink is not None else None,
             "draining": self.stopping,
         }
+        if self.scope is not None:
+            detail["partitions"] = sorted(self.scope.parts)
+            detail["tickets_leader"] = self.scope.tickets
         if self.calendars is not None:  # estimated holidays ahead: deadlines may move
             detail["calendars_estimated"] = self.calendars.now()
         degraded = self.health_parts.degraded()
@@ -107,8 +113,11 @@ def build(
     setup: RulesSetup | None = None,
     engine: Engine | None = None,
     tickets: TicketsSetup | None = None,
+    *,
+    scope: Scope | None = None,
 ) -> Service:
-    """The service's parts, wired; ``engine`` is the rules engine built from ``setup``."""
+    """The service's parts, wired; ``engine`` is the rules engine built from ``setup``;
+    ``scope``: the partitions this collector owns (scale-out), None: every device."""
     metrics = Metrics()
     identity = None
     if setup is not None:  # tenants from the inventory; polled SNMP devices are known too
@@ -135,16 +144,17 @@ def build(
         # handed over through the store: each event is committed with its ticket input
         faults = FaultLog(engine, metrics, tickets=True)
         faults.open_now()  # a restored engine's open faults show at once
-        ticket_setup = tickets if tickets is not None else load_tickets(cfg)
-        ticketing = build_tickets(
-            cfg,
-            ticket_setup,
-            setup,
-            store,
-            metrics.registry,
-            health=health,
-            serials=registry.serial,
-        )
+        if scope is None or scope.tickets:  # scale-out: the book runs in one collector
+            ticket_setup = tickets if tickets is not None else load_tickets(cfg)
+            ticketing = build_tickets(
+                cfg,
+                ticket_setup,
+                setup,
+                store,
+                metrics.registry,
+                health=health,
+                serials=registry.serial,
+            )
         fault_stages = [faults]
     pipeline = assemble(
         intake=cfg.intake,
@@ -158,7 +168,7 @@ def build(
         engine=engine,
         fault_stages=fault_stages,
     )
-    intake = MqttIntake(cfg.mqtt, cfg.mappings, pipeline.feed, metrics)
+    intake = IntakeGroup(mqtt_sessions(cfg, pipeline, metrics, scope), cfg.mqtt.protocol)
     rejects.publish = intake.publish
     committer = Committer(
         store=store,
@@ -170,8 +180,14 @@ def build(
         health=health,
         commit_interval_s=cfg.store.commit_interval_s,
         idle_interval_s=cfg.store.flush_interval_s,
+        scope=scope.fault_scope() if scope is not None else None,
+        states_of=(
+            (lambda: scope.split(engine.export_state()))
+            if scope is not None and engine is not None
+            else None
+        ),
     )
-    intake.on_batch = committer.notify
+    intake.set_on_batch(committer.notify)
     if ticketing is not None:
         committer.on_faults.append(ticketing.runtime.notify)
     service = Service(
@@ -189,6 +205,7 @@ def build(
         rules=pipeline.rules,
         faults=faults,
         tickets=ticketing,
+        scope=scope,
     )
     rules_dir = setup.policies_dir if setup is not None else None
     service.calendars = EstimatedCalendars(rules_dir).register(metrics.registry)
@@ -202,6 +219,26 @@ def build(
             cfg.snmp.traps, cfg.snmp.targets, pipeline, metrics, trap_names=named
         )
     return service
+
+
+def mqtt_sessions(
+    cfg: CollectorConfig, pipeline: Pipeline, metrics: Metrics, scope: Scope | None
+) -> list[MqttIntake]:
+    """One session for every device, or one per owned partition: client id
+    ``<mqtt.client_id>-p007`` subscribed to its devices' topics (and, in partition 0's
+    session, the custom mappings)."""
+    if scope is None:
+        return [MqttIntake(cfg.mqtt, cfg.mappings, pipeline.feed, metrics)]
+    sessions = []
+    for part in sorted(scope.parts):
+        topics = scope.partitioning.topics(part)
+        if part == 0:
+            topics += [m.subscription for m in cfg.mappings]
+        if not topics:
+            continue  # no device hashes here: nothing to receive
+        own = cfg.mqtt.model_copy(update={"client_id": f"{cfg.mqtt.client_id}-p{part:03d}"})
+        sessions.append(MqttIntake(own, cfg.mappings, pipeline.feed, metrics, topics=topics))
+    return sessions
 
 
 def snmp_profiles(cfg: CollectorConfig) -> dict[str, Profile]:
@@ -244,7 +281,10 @@ async def save_engine_state(service: Service, engine: Engine | None) -> None:
         return
     state = engine.export_state()
     try:
-        await asyncio.to_thread(service.store.save_state, ENGINE_STATE, state)
+        if service.scope is not None:  # one blob per owned partition
+            await asyncio.to_thread(service.store.save_states, service.scope.split(state))
+        else:
+            await asyncio.to_thread(service.store.save_state, ENGINE_STATE, state)
     except STORAGE_ERRORS as exc:
         service.health_parts.failed("rules-state", exc)
         return
@@ -258,8 +298,10 @@ async def run(
     setup: RulesSetup | None = None,
     tickets: TicketsSetup | None = None,
     on_ready: Callable[[Service], None] | None = None,
+    scope: Scope | None = None,
 ) -> Service:
-    """Run until ``stop`` is set, then drain. Returns the service (for tests to inspect)."""
+    """Run until ``stop`` is set, then drain. Returns the service (for tests to inspect).
+    ``scope``: the partitions this collector owns (``collector.scale.supervisor``)."""
     from collector.http import app as http
     from collector.http.desk_route import desk_routes
     from collector.service.web import web_routes
@@ -269,9 +311,15 @@ async def run(
         setup = load_setup(cfg)
     engine = None
     if setup is not None:
-        saved = await asyncio.to_thread(store.load_state, ENGINE_STATE)
+        if scope is not None:  # its partitions' devices, from their own saved state
+            setup = replace(setup, inventory=scope.inventory())
+            blobs = [await asyncio.to_thread(store.load_state, n) for n in scope.state_names()]
+            saved = scope.restored(blobs, await asyncio.to_thread(store.devices))
+        else:  # subscribed to some tenants: judge only their devices
+            setup = replace(setup, inventory=tenant_inventory(setup.inventory, cfg.mqtt.tenants))
+            saved = await asyncio.to_thread(store.load_state, ENGINE_STATE)
         engine = new_engine(setup, saved)
-    service = build(cfg, store, setup, engine, tickets)
+    service = build(cfg, store, setup, engine, tickets, scope=scope)
     routes = web_routes(service, setup)
     if service.tickets is not None and service.tickets.inbound is not None:
         routes.extend(desk_routes(service.tickets.inbound))
@@ -294,7 +342,7 @@ async def run(
     async def last_commit() -> None:  # before the intake disconnects: its acks still go out
         await service.committer.commit(stop, time.monotonic() + DRAIN_COMMIT_S)
 
-    service.intake.before_disconnect = last_commit
+    service.intake.set_before_disconnect(last_commit)
     if service.shipper is not None:
         service.shipper.start()
 

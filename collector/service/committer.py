@@ -22,14 +22,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from collector.intake.mqtt import Acks, MqttIntake
+from collector.intake.group import IntakeGroup
+from collector.intake.mqtt import Acks
 from collector.metrics import Metrics
 from collector.pipeline.dedup import Registry
 from collector.pipeline.rules_stage import FaultLog
 from collector.store import DeviceRow, OpenFault, Store
-from collector.store.retry import STORAGE_ERRORS, Backoff, Health, sleep_unless
-from collector.store.store import FaultRecord
+from collector.store.retry import STORAGE_ERRORS, Backoff, Health
+from collector.store.store import FaultRecord, FaultScope
 from collector.store.tsdb_buffer import BufferFull, DiskBuffer
 
 log = logging.getLogger("fleetdesk.collector.commit")
@@ -43,10 +45,11 @@ RETRIED: tuple[type[BaseException], ...] = (BufferFull, *STORAGE_ERRORS)
 class Pass:
     """What one commit makes durable, and the acknowledgements that wait for it."""
 
-    acks: Acks
+    acks: list[Acks]  # per MQTT session of the intake group
     rows: list[DeviceRow]
     events: list[FaultRecord]
     open_now: list[OpenFault] | None
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     lines_on_disk: bool = False
     stored: bool = False
@@ -57,9 +60,8 @@ class Pass:
 
     @property
     def empty(self) -> bool:
-        return not (self.acks[1] or self.rows or self.events or self.lines) and (
-            self.open_now is None
-        )
+        acked = any(mids for _, mids in self.acks)
+        return not (acked or self.rows or self.events or self.lines) and self.open_now is None
 
 
 class Committer:
@@ -70,12 +72,17 @@ class Committer:
         registry: Registry,
         faults: FaultLog | None,
         buffer: DiskBuffer | None,
-        intake: MqttIntake,
+        intake: IntakeGroup,
         metrics: Metrics,
         health: Health,
         commit_interval_s: float,
         idle_interval_s: float,
+        scope: FaultScope | None = None,
+        states_of: Callable[[], dict[str, dict[str, Any]]] | None = None,
     ) -> None:
+        """``scope``: the partitions whose open faults this collector replaces (scale-out);
+        ``states_of``: state blobs to commit with every pass that holds fault events (each
+        partition's rules state, so its next owner starts from exactly these faults)."""
         self.store = store
         self.registry = registry
         self.faults = faults
@@ -85,14 +92,19 @@ class Committer:
         self.health = health
         self.commit_interval_s = commit_interval_s
         self.idle_interval_s = idle_interval_s
+        self.scope = scope
+        self.states_of = states_of
         self.on_faults: list[Callable[[], None]] = []  # after a commit that stored fault events
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()  # a fault event waits: no group-commit delay
         self._lock = asyncio.Lock()
         self._held: Pass | None = None
 
     def notify(self) -> None:
         """A batch went down the pipeline (event loop thread)."""
         self._wake.set()
+        if self.faults is not None and self.faults.changed:
+            self._urgent.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         last = 0.0
@@ -100,13 +112,25 @@ class Committer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.idle_interval_s)
             wait = self.commit_interval_s - (time.monotonic() - last)
-            if wait > 0:  # group commit: let a few more batches join this pass
-                await sleep_unless(stop, wait)
+            if wait > 0 and not self._urgent.is_set():
+                # group commit: let a few more batches join this pass (a fault cuts it short)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._first(stop, self._urgent), timeout=wait)
             if stop.is_set():
                 break
             self._wake.clear()
+            self._urgent.clear()
             last = time.monotonic()
             await self.commit(stop)
+
+    @staticmethod
+    async def _first(*events: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def commit(self, give_up: asyncio.Event | None = None, deadline: float = 0.0) -> bool:
         """One pass (and its retries). False if it was given up (``give_up`` set and, if given,
@@ -146,10 +170,13 @@ class Committer:
         rows = self.registry.take_dirty()
         events: list[FaultRecord] = []
         open_now = None
+        states: dict[str, dict[str, Any]] = {}
         if self.faults is not None and self.faults.changed:
             events, open_now = self.faults.take()
+            if self.states_of is not None:
+                states = self.states_of()
         lines = self.buffer.take() if self.buffer is not None else []
-        return Pass(acks, rows, events, open_now, lines)
+        return Pass(acks, rows, events, open_now, states, lines)
 
     def _write(self, work: Pass) -> None:
         """Worker thread: lines to the disk buffer first, then the database transaction.
@@ -161,5 +188,7 @@ class Committer:
             self.buffer.append(work.lines)
             work.lines_on_disk = True
         if not work.stored:
-            self.store.commit_intake(work.rows, work.events, work.open_now)
+            self.store.commit_intake(
+                work.rows, work.events, work.open_now, scope=self.scope, states=work.states
+            )
             work.stored = True

@@ -55,6 +55,8 @@ faults: Final = sa.Table(
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("opened_at", sa.Float, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+    # the partition of the fault's device or site (scale-out: each collector replaces its own)
+    sa.Column("part", sa.Integer, nullable=False, server_default="0"),
 )
 
 # Every fault event (opened, cleared, ...) in arrival order: the audit trail.
@@ -107,6 +109,12 @@ def v5_fault_handoff(conn: sa.Connection) -> None:
     )
 
 
+def v8_fault_partitions(conn: sa.Connection) -> None:
+    """Open faults carry their partition, so several collectors keep each other's."""
+    if "part" not in {c["name"] for c in sa.inspect(conn).get_columns("faults")}:
+        conn.execute(sa.text("ALTER TABLE faults ADD COLUMN part INTEGER NOT NULL DEFAULT 0"))
+
+
 Migration = Callable[[sa.Connection], None]
 
 # Index + 1 is the schema version the step leads to. Tickets and the delivery outbox
@@ -120,4 +128,5 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     api_tables.v5_api,
     ticket_tables.v_inbound_seen_index,  # 6
     v5_fault_handoff,  # 7
+    v8_fault_partitions,  # 8
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,20 @@ class OpenFault:
     kind: str
     opened_at: float
     body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FaultScope:
+    """The partitions one collector owns (scale-out): its open-fault set replaces only theirs."""
+
+    parts: frozenset[int]
+    part_of: Callable[[str], int | None]  # a fault subject's (device or site) partition
+
+
+# Fault events are consumed in id order behind one cursor; with several writers an id taken
+# earlier could commit later and be passed over. Writers on PostgreSQL take this transaction
+# lock before inserting, so ids are committed in order (fault events are rare: cheap).
+FAULT_EVENTS_LOCK = 0x666C6401
 
 
 class Store:
@@ -104,17 +118,24 @@ class Store:
         rows: Sequence[DeviceRow],
         events: Sequence[FaultRecord],
         open_now: list[OpenFault] | None,
+        *,
+        scope: FaultScope | None = None,
+        states: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         """One intake commit: device rows, fault events (with their ticket input) and, when
         faults changed, the open-fault set, in one transaction (the batch's MQTT messages are
-        acknowledged after it)."""
-        if not rows and not events and open_now is None:
+        acknowledged after it). ``scope``: only these partitions' open faults are replaced;
+        ``states``: state blobs saved in the same transaction (a partition's rules state, so a
+        new owner continues from exactly the faults committed here)."""
+        if not rows and not events and open_now is None and not states:
             return
         with self.engine.begin() as conn:
             if rows:
                 self._upsert_devices(conn, rows)
             if events or open_now is not None:
-                self._record_faults(conn, events, open_now)
+                self._record_faults(conn, events, open_now, scope)
+            for name, body in (states or {}).items():
+                self._save_state(conn, name, body)
 
     def devices(self) -> list[DeviceRow]:
         with self.engine.connect() as conn:
@@ -130,36 +151,54 @@ class Store:
 
     # ----------------------------------------------------------------- faults
 
-    def record_faults(self, events: Iterable[FaultRecord], open_now: list[OpenFault]) -> None:
-        """Append fault events and replace the open-fault set, in one transaction."""
+    def record_faults(
+        self,
+        events: Iterable[FaultRecord],
+        open_now: list[OpenFault],
+        scope: FaultScope | None = None,
+    ) -> None:
+        """Append fault events and replace the open-fault set (of ``scope``'s partitions, or
+        all), in one transaction."""
         with self.engine.begin() as conn:
-            self._record_faults(conn, list(events), open_now)
+            self._record_faults(conn, list(events), open_now, scope)
 
     def _record_faults(
-        self, conn: sa.Connection, events: Sequence[FaultRecord], open_now: list[OpenFault] | None
+        self,
+        conn: sa.Connection,
+        events: Sequence[FaultRecord],
+        open_now: list[OpenFault] | None,
+        scope: FaultScope | None = None,
     ) -> None:
         rows = [
             {"at": at, "device": device, "kind": kind, "body": json.dumps(body), "signal": signal}
             for at, device, kind, body, signal in events
         ]
         if rows:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({FAULT_EVENTS_LOCK})"))
             conn.execute(schema.fault_events.insert(), rows)
-        if open_now is not None:
-            conn.execute(schema.faults.delete())
-            if open_now:
-                conn.execute(
-                    schema.faults.insert(),
-                    [
-                        {
-                            "fault_key": f.key,
-                            "device": f.device,
-                            "kind": f.kind,
-                            "opened_at": f.opened_at,
-                            "body": json.dumps(f.body),
-                        }
-                        for f in open_now
-                    ],
-                )
+        if open_now is None:
+            return
+        table = schema.faults
+        if scope is None:
+            conn.execute(table.delete())
+        else:  # the other collectors' open faults stay
+            conn.execute(table.delete().where(table.c.part.in_(sorted(scope.parts))))
+        if open_now:
+            conn.execute(
+                table.insert(),
+                [
+                    {
+                        "fault_key": f.key,
+                        "device": f.device,
+                        "kind": f.kind,
+                        "opened_at": f.opened_at,
+                        "body": json.dumps(f.body),
+                        "part": (scope.part_of(f.device) if scope is not None else None) or 0,
+                    }
+                    for f in open_now
+                ],
+            )
 
     def open_faults(self) -> list[OpenFault]:
         with self.engine.connect() as conn:
@@ -195,12 +234,20 @@ class Store:
     # ----------------------------------------------------------------- state blobs
 
     def save_state(self, name: str, body: dict[str, Any]) -> None:
-        table = schema.service_state
         with self.engine.begin() as conn:
-            conn.execute(table.delete().where(table.c.name == name))
-            conn.execute(
-                table.insert().values(name=name, body=json.dumps(body), saved_at=time.time())
-            )
+            self._save_state(conn, name, body)
+
+    def save_states(self, states: Mapping[str, dict[str, Any]]) -> None:
+        """Several blobs in one transaction (a collector's partitions)."""
+        with self.engine.begin() as conn:
+            for name, body in states.items():
+                self._save_state(conn, name, body)
+
+    @staticmethod
+    def _save_state(conn: sa.Connection, name: str, body: dict[str, Any]) -> None:
+        table = schema.service_state
+        conn.execute(table.delete().where(table.c.name == name))
+        conn.execute(table.insert().values(name=name, body=json.dumps(body), saved_at=time.time()))
 
     def load_state(self, name: str) -> dict[str, Any] | None:
         table = schema.service_state
