@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         app.install_signal_handlers(stop)
         if cfg.scale.partitions:  # one of several collectors (docs/scale-out.md)
-            from collector.scale.supervisor import run_partitioned
+            from collector.service.partitioned import run_partitioned
 
             await run_partitioned(cfg, stop, setup=setup, tickets=tickets)
         else:

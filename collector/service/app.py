@@ -301,7 +301,7 @@ async def run(
     scope: Scope | None = None,
 ) -> Service:
     """Run until ``stop`` is set, then drain. Returns the service (for tests to inspect).
-    ``scope``: the partitions this collector owns (``collector.scale.supervisor``)."""
+    ``scope``: the partitions this collector owns (``collector.service.partitioned``)."""
     from collector.http import app as http
     from collector.http.desk_route import desk_routes
     from collector.service.web import web_routes

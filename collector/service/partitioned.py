@@ -28,6 +28,7 @@ from collector.service.tickets import TicketsSetup
 from collector.store.retry import STORAGE_ERRORS, Backoff
 
 log = logging.getLogger("fleetdesk.collector.scale")
+LEASE_ERRORS: tuple[type[BaseException], ...] = (LeaseLost, *STORAGE_ERRORS)
 
 
 class Membership:
@@ -92,7 +93,7 @@ async def run_partitioned(
         while not stop.is_set():
             try:
                 await asyncio.to_thread(member.rebalance)
-            except (LeaseLost, *STORAGE_ERRORS) as exc:
+            except LEASE_ERRORS as exc:
                 log.error("partition leases unavailable: %s", exc)
                 member.lost()
                 await _wait(stop, backoff.take())
@@ -133,7 +134,7 @@ async def _watch(
             if await asyncio.to_thread(member.changed):
                 log.info("collector group changed: handing over partitions")
                 break
-        except (LeaseLost, *STORAGE_ERRORS) as exc:
+        except LEASE_ERRORS as exc:
             log.error("partition lease session lost (%s): stopping its partitions", exc)
             await asyncio.to_thread(member.lost)
             break
