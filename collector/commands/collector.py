@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
     logging.basicConfig(level=cfg.log_level.upper(), handlers=[handler], force=True)
+    # httpx logs every request at info: one line per webhook is the delivery worker's to write
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -305,10 +305,11 @@ class MqttIntake:
         self.metrics.mqtt_connected.set(1)
         present = bool(getattr(flags, "session_present", False))
         log.info(
-            "connected to mqtt %s:%d (MQTT %s, session %s)",
+            "connected to mqtt %s:%d (MQTT %s, session %s %s)",
             self.cfg.host,
             self.cfg.port,
             self.protocol,
+            self.cfg.client_id,
             "resumed" if present else "new",
         )
         self.subscribed = False
@@ -325,7 +326,7 @@ class MqttIntake:
             log.error("mqtt broker refused the subscriptions %s", ", ".join(refused))
             return
         self.subscribed = True
-        log.info("subscribed to %d mqtt topics", len(self.topics))
+        log.info("subscribed to %d mqtt topics (%s)", len(self.topics), self.cfg.client_id)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _p: Any) -> None:
         self.connected = self.subscribed = False

@@ -54,24 +54,40 @@ def version(engine: sa.Engine) -> int:
         return int(found.scalar() or 0)
 
 
+MIGRATE_LOCK = 0x666C6402  # PostgreSQL advisory lock: one collector migrates at a time
+
+
 def migrate(engine: sa.Engine) -> int:
     """Run the migrations not yet applied, each in its own transaction; returns the version.
 
-    Errors become one-line ``StoreError``s naming the database (never its password)."""
+    On PostgreSQL, collectors starting together take turns (a session advisory lock held for
+    the whole run), so a step is never applied twice. Errors become one-line ``StoreError``s
+    naming the database (never its password)."""
     try:
-        with engine.begin() as conn:
-            schema.schema_version.create(conn, checkfirst=True)
-        current = version(engine)
-        for number, step in enumerate(schema.MIGRATIONS, start=1):
-            if number <= current:
-                continue
-            with engine.begin() as conn:
-                step(conn)
-                conn.execute(
-                    schema.schema_version.insert().values(version=number, applied_at=time.time())
-                )
-            current = number
+        if engine.dialect.name != "postgresql":
+            return _migrate(engine)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
+            lock.execute(sa.text(f"SELECT pg_advisory_lock({MIGRATE_LOCK})"))
+            try:
+                return _migrate(engine)
+            finally:
+                lock.execute(sa.text(f"SELECT pg_advisory_unlock({MIGRATE_LOCK})"))
     except sa.exc.SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise StoreError(f"store {safe_url(str(engine.url))}: {reason}") from None
+
+
+def _migrate(engine: sa.Engine) -> int:
+    with engine.begin() as conn:
+        schema.schema_version.create(conn, checkfirst=True)
+    current = version(engine)
+    for number, step in enumerate(schema.MIGRATIONS, start=1):
+        if number <= current:
+            continue
+        with engine.begin() as conn:
+            step(conn)
+            conn.execute(
+                schema.schema_version.insert().values(version=number, applied_at=time.time())
+            )
+        current = number
     return current
