@@ -18,7 +18,7 @@ def test_partitions_need_postgresql_and_an_inventory(tmp_path: Path) -> None:
     inventory = tmp_path / "inventory.csv"
     inventory.write_text("device\n")
     file = tmp_path / "collector.yaml"
-    with pytest.raises(ConfigError, match=r"collector\.yaml: scale\.partitions: needs store\.url on"):
+    with pytest.raises(ConfigError, match=r"yaml: scale\.partitions: needs store\.url"):
         parse_config(f"rules: {{inventory: {inventory}}}\nscale: {{partitions: 8}}\n", file)
     with pytest.raises(ConfigError, match=r"scale\.partitions: needs rules\.inventory"):
         parse_config(f"store: {{url: '{PG}'}}\nscale: {{partitions: 8}}\n", file)
