@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.support.collector import TICKETS_HEADER, telemetry
 from tests.support.collector_proc import CollectorProcess
 from tests.support.mosquitto import Broker
-from tests.support.receiver import Receiver
+from tests.support.receiver import Received, Receiver
 from tests.support.services import free_port
 
 SITE_SIZE = 4  # devices per site: a site's devices share a partition
@@ -50,6 +51,7 @@ def collector_config(
     sinks: Path | None,
     http_port: int,
     partitions: int,
+    client_id: str = "fleetdesk-group",
 ) -> Path:
     """One collector's config: all of them share the client id (a partition's MQTT session is
     ``<client id>-pNNN``, whoever owns it), the database and the inventory."""
@@ -57,7 +59,7 @@ def collector_config(
     lines = [
         "mqtt:",
         f"  url: mqtt://127.0.0.1:{broker.port}",
-        "  client_id: fleetdesk-group",
+        f"  client_id: {client_id}",
         "store:",
         f"  url: {store_url}",
         "  flush_interval_s: 0.2",
@@ -97,6 +99,7 @@ class Group:
     inventory: Path
     partitions: int
     sinks: Path | None = None
+    client_id: str = "fleetdesk-group"
     procs: list[CollectorProcess] = field(default_factory=list)
 
     def add(self) -> CollectorProcess:
@@ -110,6 +113,7 @@ class Group:
             sinks=self.sinks,
             http_port=port,
             partitions=self.partitions,
+            client_id=self.client_id,
         )
         proc = CollectorProcess(config, port, config.parent / "collector.log").start()
         self.procs.append(proc)
@@ -232,3 +236,116 @@ def counts(store_url: str) -> dict[str, object]:
         "fault_kinds": {k: int(n) for k, n in kinds},
         "outbox": {e: s for e, s in events},
     }
+
+
+@dataclass
+class Failover:
+    """What one SIGKILL run saw (``run_failover``): the checks read these from outside."""
+
+    faulty: dict[str, int]
+    acked: dict[str, int]
+    found: dict[str, object]
+    received: list[Received]
+    owned_before: dict[int, list[int]]
+    owned_after: dict[int, list[int]]
+    victim_accepted: float
+    delivered_before_kill: int
+    failover_s: float
+    leader_after: int | None
+    victim: int
+
+    @property
+    def duplicate_tickets(self) -> int:
+        tickets = self.found["tickets"]
+        assert isinstance(tickets, dict)
+        return sum(n - 1 for n in tickets.values())
+
+    @property
+    def lost_reports(self) -> int:
+        """Reports the broker acknowledged that the registry does not account for (by device,
+        boot, seq: a lower last_seq, or a gap)."""
+        devices = self.found["devices"]
+        assert isinstance(devices, dict)
+        lost = 0
+        for device, seq in self.acked.items():
+            last, gaps = devices.get(device, (0, 0))
+            lost += max(0, seq - last) + gaps
+        return lost
+
+
+def run_failover(
+    root: Path,
+    broker: Broker,
+    store_url: str,
+    receiver: Receiver,
+    *,
+    devices: int = 1000,
+    partitions: int = 12,
+    interval_s: int = 2,
+    kill_at_round: int = 12,
+) -> Failover:
+    """Three collectors, ``devices`` devices reporting every second (a twentieth of them fill
+    their disk at rounds 6..17); the tickets leader is SIGKILLed at ``kill_at_round``; the run
+    goes on for ten more rounds and waits until the database and the receiver have it all."""
+    inventory = root / "inventory.csv"
+    write_inventory(inventory, devices, interval_s)
+    sinks = root / "sinks.yaml"
+    write_sinks(sinks, receiver)
+    group = Group(root, broker, store_url, inventory, partitions, sinks)
+    faulty = {device_name(i): 6 + (i // 20) % 12 for i in range(0, devices, 20)}
+    fleet = Fleet(broker, devices, 1.0, faulty)
+    try:
+        for _ in range(3):
+            group.add()
+        fleet.start()
+        group.wait_settled()
+        owned_before = group.owned()
+        _wait(lambda: fleet.error is not None or fleet.rounds >= kill_at_round, "kill round")
+        victim = group.leader()
+        assert victim is not None, "no collector holds the tickets lease"
+        accepted = group.procs[victim].value("collector_messages_total", outcome="accepted")
+        delivered = len(receiver.accepted())
+        group.procs[victim].kill()
+        failover_s = group.wait_settled()
+        owned_after = group.owned()
+        leader_after = group.leader()
+        _wait(lambda: fleet.error is not None or fleet.rounds >= kill_at_round + 10, "the end")
+        fleet.stop()
+        if fleet.error is not None:
+            raise fleet.error
+        expected = {f"device:{d}/disk_full" for d in faulty}
+
+        def tickets_in() -> bool:
+            found = counts(store_url)["tickets"]
+            return isinstance(found, dict) and set(found) >= expected
+
+        def delivered_all() -> bool:
+            outbox = counts(store_url)["outbox"]
+            keys = {r.headers.get("idempotency-key") for r in receiver.accepted()}
+            return isinstance(outbox, dict) and bool(outbox) and set(outbox) <= keys
+
+        def reports_in() -> bool:
+            rows = counts(store_url)["devices"]
+            assert isinstance(rows, dict)
+            return all(rows.get(d, (-1, 0))[0] >= s for d, s in fleet.acked.items())
+
+        for check, what in ((tickets_in, "tickets"), (delivered_all, "webhooks"),
+                            (reports_in, "reports")):  # fmt: skip
+            _wait(check, what, timeout=60)
+        found = counts(store_url)
+    finally:
+        if fleet.is_alive():
+            fleet.stop()
+        group.stop()
+    return Failover(
+        faulty, dict(fleet.acked), found, receiver.accepted(), owned_before, owned_after,
+        accepted, delivered, failover_s, leader_after, victim,
+    )  # fmt: skip
+
+
+def _wait(predicate: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached in {timeout:g}s: {what}")
+        time.sleep(0.05)
