@@ -12,6 +12,7 @@ command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || need+=(snmpd)
 command -v snmptrap >/dev/null 2>&1 || need+=(snmp)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v curl >/dev/null 2>&1 || need+=(curl)  # the README tour's API call
 # the board's browser tests drive Debian's chromium (Playwright never downloads a browser)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # initdb/pg_ctl (private clusters of the outage tests) and the shared server itself
