@@ -43,13 +43,14 @@ mutation: system-packages venv
 # service desk (docs/demo.md). Installs Mosquitto, snmpd and VictoriaMetrics when missing and
 # root; without them the demo says so and uses its embedded broker. Ctrl-C stops it.
 demo: venv
-	@bash scripts/ensure-system-packages.sh || echo "make demo: going on without them"
+	@bash scripts/ensure-system-packages.sh demo || echo "make demo: going on without them"
 	$(BIN)/fleetdesk demo
 
 # Runs the edge agent with the example config; it needs an MQTT broker on 127.0.0.1:1883
-# (installed here when missing and root; Debian's mosquitto package starts one).
+# (installed here when missing and root, with mosquitto_sub and mosquitto_pub; Debian's
+# mosquitto package starts one).
 agent: venv
-	@bash scripts/ensure-system-packages.sh || echo "make agent: needs a broker on 127.0.0.1:1883"
+	@bash scripts/ensure-system-packages.sh agent || echo "make agent: needs a broker on 127.0.0.1:1883"
 	$(BIN)/fleetdesk agent --config deploy/agent.example.toml
 
 clean:

@@ -4,18 +4,32 @@
 # missing, and makes sure the PostgreSQL server the tests use is running: a cluster on
 # 127.0.0.1:5432 with trust authentication for the user postgres from 127.0.0.1 (the tests
 # read its URL from FLEETDESK_TEST_PG_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
+# With an argument, only what one make target uses: `demo` (Mosquitto, snmpd, VictoriaMetrics)
+# or `agent` (Mosquitto and its clients); neither installs nor starts PostgreSQL.
 set -euo pipefail
+what=${1:-all}
+case "$what" in
+    all | demo | agent) ;;
+    *) echo "usage: $0 [all|demo|agent]" >&2; exit 2 ;;
+esac
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
-command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
-command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || need+=(snmpd)
-command -v snmptrap >/dev/null 2>&1 || need+=(snmp)
-command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
-# the board's browser tests drive Debian's chromium (Playwright never downloads a browser)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-# initdb/pg_ctl (private clusters of the outage tests) and the shared server itself
-compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+if [ "$what" != demo ]; then
+    command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
+fi
+if [ "$what" != agent ]; then
+    command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || need+=(snmpd)
+    command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
+fi
+if [ "$what" = all ]; then
+    command -v snmptrap >/dev/null 2>&1 || need+=(snmp)
+    command -v openssl >/dev/null 2>&1 || need+=(openssl)
+    command -v curl >/dev/null 2>&1 || need+=(curl)  # the README tour's API call
+    # the board's browser tests drive Debian's chromium (Playwright never downloads a browser)
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    # initdb/pg_ctl (private clusters of the outage tests) and the shared server itself
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
@@ -28,6 +42,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+[ "$what" = all ] || exit 0
 # An explicit FLEETDESK_TEST_PG_URL names a server someone else runs: leave it alone.
 [ -n "${FLEETDESK_TEST_PG_URL:-}" ] && exit 0
 pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 -U postgres 2>/dev/null; }

@@ -4,17 +4,22 @@ The commands are read from the README and must be exactly the ones listed in ``T
 changed README changes this test too); each runs from a copy of the checkout's shipped files
 (README, Makefile, deploy/, examples/, rules/, scripts/) with ``.venv/bin`` first on the PATH,
 as after ``. .venv/bin/activate``, by ``bash -o pipefail`` when they use the shell (``|``,
-``&&``, ``>``); a line ending in ``\\`` continues on the next. ``$`` lines must print what the
-README shows (stdout and stderr, as a terminal shows them). Long-running
+``&&``, ``>``, ``$``); a line ending in ``\\`` continues on the next. ``NAME=VALUE`` (with or
+without ``export``) is evaluated by bash, ``$(...)`` included, and must succeed; NAME then is
+in the environment of the commands after it, as in the reader's shell. ``$`` lines must print
+what the README shows (stdout and stderr, as a terminal shows them). Long-running
 commands ("serve") must start and keep running (the collector must answer /healthz) until the
 end of their section, then get SIGTERM. The one change to a command: ``make`` is told that
 .venv is up to date (``-o .venv/.installed``) so that it never reinstalls the shared test
 environment. The commands that talk to a broker need one on 127.0.0.1:1883, as the README
-says: the test starts a Mosquitto there unless one is already listening.
+says: the test starts a Mosquitto there unless one is already listening. The board is a page
+the README says to open in a browser and sign in to with the tour's token: the test posts that
+token to the board's sign-in form and checks the board answers, while the collector runs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -23,6 +28,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,34 +41,59 @@ from tests.support.services import require_program, stop_process, wait_for_port
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-# command as written -> how it runs: once (exit 0), serve (keeps running), env (export)
-TOUR: dict[str, str] = {
-    "fleetdesk demo --devices 40 --duration 30 --summary summary.json": "once",
-    "mkdir -p .fleetdesk-agent && openssl rand -hex 32 > .fleetdesk-agent/command.key": "once",
-    "sed -i '/^# \\[commands\\]/,/^$/s/^# //' deploy/agent.example.toml": "once",
-    "make agent": "serve",
-    "mosquitto_sub -v -t 'fleet/v1/#'": "serve",
-    "fleetdesk agent sign-command --config deploy/agent.example.toml --cmd ping "
-    "| mosquitto_pub -t fleet/v1/demo/demo-gw-0001/cmd -s": "once",
-    ".venv/bin/fleetdesk agent dying-gasp --config deploy/agent.example.toml": "once",
-    "fleetdesk sla due --calendar cn-workdays --start 2026-10-01T03:00+08:00 "
-    "--duration 45m": "once",
-    "fleetdesk sla deadlines --policy nanjing-instruments --level major "
-    "--start 2026-10-01T03:00+08:00 --json": "once",
-    "fleetdesk sla classify --policy xian-integrator --kind device_offline --impact outage "
-    "--scope site": "once",
-    "fleetdesk rules check rules": "once",
-    ".venv/bin/fleetdesk replay --inventory examples/inventory.csv "
-    "examples/pump-station.jsonl": "once",
-    "export FLEETDESK_DESK_SECRET=whsec_ZmxlZXRkZXNrLXRvdXItZGVzay1zZWNyZXQ=": "env",
-    "fleetdesk collector --config examples/collector.yaml --check": "once",
-    "fleetdesk collector --config examples/collector.yaml": "serve",
-    "fleetdesk tickets list --db sqlite:///.fleetdesk-demo/state.db --all": "once",
-    "fleetdesk tickets outbox --db sqlite:///.fleetdesk-demo/state.db": "once",
-    "fleetdesk deliver --db sqlite:///examples/state.db --sinks examples/sinks.yaml": "serve",
-    "fleetdesk device add --tenant acme --id pump5-gw --passwd mosquitto.passwd "
-    "--acl mosquitto.acl --out pump5-gw": "once",
-}
+# command as written, in order, and how it runs: once (exit 0), serve (keeps running),
+# env (NAME=VALUE: the variable is set for the commands after it)
+TOUR: list[tuple[str, str]] = [
+    ("fleetdesk demo --devices 40 --duration 30 --summary summary.json", "once"),
+    ("mkdir -p .fleetdesk-agent && openssl rand -hex 32 > .fleetdesk-agent/command.key", "once"),
+    ("sed -i '/^# \\[commands\\]/,/^$/s/^# //' deploy/agent.example.toml", "once"),
+    ("make agent", "serve"),
+    ("mosquitto_sub -v -t 'fleet/v1/#'", "serve"),
+    (
+        "fleetdesk agent sign-command --config deploy/agent.example.toml --cmd ping "
+        "| mosquitto_pub -t fleet/v1/demo/demo-gw-0001/cmd -s",
+        "once",
+    ),
+    (".venv/bin/fleetdesk agent dying-gasp --config deploy/agent.example.toml", "once"),
+    (
+        "fleetdesk sla due --calendar cn-workdays --start 2026-10-01T03:00+08:00 --duration 45m",
+        "once",
+    ),
+    (
+        "fleetdesk sla deadlines --policy nanjing-instruments --level major "
+        "--start 2026-10-01T03:00+08:00 --json",
+        "once",
+    ),
+    (
+        "fleetdesk sla classify --policy xian-integrator --kind device_offline --impact outage "
+        "--scope site",
+        "once",
+    ),
+    ("fleetdesk rules check rules", "once"),
+    (
+        ".venv/bin/fleetdesk replay --inventory examples/inventory.csv examples/pump-station.jsonl",
+        "once",
+    ),
+    ("export FLEETDESK_DESK_SECRET=whsec_ZmxlZXRkZXNrLXRvdXItZGVzay1zZWNyZXQ=", "env"),
+    ("fleetdesk collector --config examples/collector.yaml --check", "once"),
+    ("fleetdesk collector --config examples/collector.yaml", "serve"),
+    ("fleetdesk tickets list --db sqlite:///.fleetdesk-demo/state.db --all", "once"),
+    ("fleetdesk tickets outbox --db sqlite:///.fleetdesk-demo/state.db", "once"),
+    ("fleetdesk deliver --db sqlite:///state.db --sinks examples/sinks.yaml", "serve"),
+    (
+        "fleetdesk device add --tenant acme --id pump5-gw --passwd mosquitto.passwd "
+        "--acl mosquitto.acl --out pump5-gw",
+        "once",
+    ),
+    ("fleetdesk collector --config examples/collector.yaml", "serve"),
+    ("TOKEN=$(fleetdesk token create --role operator --db sqlite:///state.db)", "env"),
+    (
+        'curl -fsS -H "Authorization: Bearer $TOKEN" '
+        "'http://127.0.0.1:9108/api/v1/tickets?sla_status=warning'",
+        "once",
+    ),
+]
+HOW = dict(TOUR)
 # what a long-running command's output must show (waited for) once started, and before its
 # section ends
 SHOWS_AT_START = {"mosquitto_sub -v -t 'fleet/v1/#'": ("fleet/v1/demo/demo-gw-0001/telemetry",)}
@@ -129,14 +160,14 @@ def broker_1883(tmp_path: Path) -> Iterator[None]:
 
 def test_the_readme_lists_the_tour_this_test_runs() -> None:
     commands = tour_commands((REPO / "README.md").read_text())
-    assert [c.text for c in commands] == list(TOUR), "README tour and TOUR differ"
+    assert [c.text for c in commands] == [text for text, _ in TOUR], "README tour and TOUR differ"
 
 
 def _argv(text: str) -> list[str]:
-    """How a command runs: by a shell when it uses one (``|``, ``&&``, ``>``), else as is."""
+    """How a command runs: by a shell when it uses one (``|``, ``&&``, ``>``, ``$``), else as is."""
     lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
-    if any(token and set(token) <= set("();<>|&") for token in lexer):
+    if "$" in text or any(token and set(token) <= set("();<>|&") for token in lexer):
         return ["bash", "-o", "pipefail", "-c", text]  # a failing stage fails it
     argv = shlex.split(text)
     if argv[0] == "make":
@@ -154,6 +185,33 @@ def _run_once(cmd: Command, cwd: Path, env: dict[str, str]) -> str:
     if cmd.expected:
         assert done.stdout.splitlines() == cmd.expected, cmd.text
     return done.stdout
+
+
+def _assign(cmd: Command, cwd: Path, env: dict[str, str]) -> str:
+    """``[export ]NAME=VALUE`` as the reader's shell runs it; returns NAME's value.
+
+    ``export`` is left out here because ``export NAME=$(cmd)`` succeeds even when ``cmd``
+    fails; the assignment alone has the status of its ``$(...)``, so a failing command fails.
+    """
+    text = cmd.text.removeprefix("export ")
+    name = text.partition("=")[0]
+    assert re.fullmatch(r"[A-Z_][A-Z0-9_]*", name), cmd.text
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f'{text} || exit; printf %s "${name}"'],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout, f"{cmd.text}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def _signs_in_to_the_board(token: str) -> str:
+    """What the README says to do in a browser: the board's sign-in form, then the board."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    form = urllib.parse.urlencode({"token": token}).encode()
+    login = "http://127.0.0.1:9108/board/login"
+    with opener.open(login, data=form, timeout=10) as reply:  # 303 to /board, with the cookie
+        assert reply.status == 200 and reply.url.endswith("/board"), reply.url
+        return reply.read().decode()
 
 
 def _serve(cmd: Command, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -190,6 +248,7 @@ def _stop(cmd: Command, proc: subprocess.Popen[str], *, check: bool = True) -> s
 
 def test_every_tour_command_runs_as_written(tmp_path: Path, broker_1883: None) -> None:
     assert not _listening(9108), "the tour's collector needs 127.0.0.1:9108 free"
+    require_program("curl")  # the API's section uses it; a missing program fails, never skips
     work = tmp_path / "checkout"
     work.mkdir()
     for name in COPIED:
@@ -210,12 +269,12 @@ def test_every_tour_command_runs_as_written(tmp_path: Path, broker_1883: None) -
         for cmd in commands:
             if cmd.section != section:
                 ending, serving, section = serving, [], cmd.section
-                for done in ending:
-                    outputs[done[0].text] = _stop(*done)
-            how = TOUR[cmd.text]
+                for done in ending:  # a command the tour runs twice: both outputs are kept
+                    outputs[done[0].text] = outputs.get(done[0].text, "") + _stop(*done)
+            how = HOW[cmd.text]
             if how == "env":
-                name, _, value = cmd.text.removeprefix("export ").partition("=")
-                env[name] = value
+                name = cmd.text.removeprefix("export ").partition("=")[0]
+                env[name] = _assign(cmd, work, env)
             elif how == "once":
                 outputs[cmd.text] = _run_once(cmd, work, env)
             else:
@@ -228,9 +287,11 @@ def test_every_tour_command_runs_as_written(tmp_path: Path, broker_1883: None) -
                 time.sleep(3)  # up and working (the agent reports, the worker polls)
                 _wait_shows(proc, SHOWS_AT_START.get(cmd.text, ()))
                 assert proc.poll() is None, f"{cmd.text} stopped:\n{proc.log.read_text()}"  # type: ignore[attr-defined]
+        # the board, while the last section's collector runs: signed in with the tour's token
+        assert "Faults" in _signs_in_to_the_board(env["TOKEN"])
     finally:
         for done in serving:
-            outputs[done[0].text] = _stop(*done, check=False)
+            outputs[done[0].text] = outputs.get(done[0].text, "") + _stop(*done, check=False)
     replay = outputs[
         ".venv/bin/fleetdesk replay --inventory examples/inventory.csv examples/pump-station.jsonl"
     ]
@@ -243,5 +304,8 @@ def test_every_tour_command_runs_as_written(tmp_path: Path, broker_1883: None) -
         env,
     )
     assert f'"number": "{number}"' in shown
+    warning = outputs[next(text for text, _ in TOUR if text.startswith("curl "))]
+    assert isinstance(json.loads(warning)["items"], list), warning  # the API's ticket page
+    assert env["TOKEN"].startswith("fdt_")
     for text, out in outputs.items():
         assert "Traceback" not in out, f"{text}:\n{out}"

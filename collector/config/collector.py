@@ -232,7 +232,8 @@ def _store_url(url: str) -> str:
 
 class StoreConfig(Section):
     url: Annotated[Text, AfterValidator(_store_url)] = "sqlite:///fleetdesk-collector.db"
-    """SQLite or PostgreSQL URL; default `fleetdesk-collector.db` beside the config file."""
+    """SQLite or PostgreSQL URL; default `fleetdesk-collector.db` beside the config file (a
+    relative SQLite path given here is relative to the working directory)."""
     flush_interval_s: Seconds = Field(default=1.0, ge=0.01)
     """Longest time a change with no message to acknowledge (a timer's fault, an SNMP poll)
     waits to be committed."""

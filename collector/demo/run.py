@@ -42,7 +42,7 @@ from collector.demo.script import (
     steps,
     write_rules,
 )
-from collector.demo.services import Services
+from collector.demo.services import Services, remove_when_gone
 from collector.demo.summary import board_tokens, board_urls, check_http, summarize
 from collector.demo.workers import AgentPool
 from collector.preset_paths import default_rules_dir
@@ -201,8 +201,10 @@ class Demo(Actions):
         stop = asyncio.Event()
         ready: list[app.Service] = []
         collector = asyncio.create_task(app.run(cfg, stop, on_ready=ready.append))
+        watchdog = None
         try:
             runtime = _runtime_dir(work)
+            watchdog = remove_when_gone(runtime)
             self.notes["runtime"] = str(runtime)
             stage = Stage(work, cfg, fleet, roles, desk, ready, collector, interval, runtime)
             self.every = every
@@ -218,6 +220,11 @@ class Demo(Actions):
                 await broker.stop()
             if "runtime" in self.notes:
                 shutil.rmtree(self.notes["runtime"], ignore_errors=True)
+            if watchdog is not None:
+                assert watchdog.stdin is not None
+                watchdog.stdin.close()  # the folder is gone already: it exits
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(watchdog.wait, 10)
         return await asyncio.to_thread(
             functools.partial(
                 summarize, url=cfg.store.url, fleet=fleet, roles=roles, desk=desk, http=http,
@@ -250,6 +257,7 @@ class Demo(Actions):
             say(f"  {line}")
         say(f"  desk       {desk.url.rsplit('/hooks', 1)[0]}/   (webhooks received, JSON)")
         say(f"  files      {work}  (collector.yaml, inventory.yaml, state.db, demo.log)")
+        say(f"  runtime    {st.runtime}  (simulated hosts and spools, removed at the end)")
         say("")
         now, runtime = time.time(), st.runtime
         sims = [
@@ -330,7 +338,8 @@ def _runtime_dir(work: Path) -> Path:
     """Where the simulated hosts and the spools go: memory (/dev/shm) when there is one.
 
     Every spool append is an fsync (the agent's durability promise); on tmpfs that costs
-    nothing, so 200 agents do not wait on the disk. Removed when the demo ends.
+    nothing, so 200 agents do not wait on the disk. Removed when the demo ends; a watchdog
+    (:func:`collector.demo.services.remove_when_gone`) removes it when the demo is killed.
     """
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):

@@ -3,7 +3,8 @@
 Each is used when its program is installed and left out (said so) when not; the broker falls
 back to the embedded one (:mod:`collector.demo.broker`). Every process started here is
 stopped by :meth:`Services.stop` (terminate, then kill after 5 s); on Linux each also dies with
-the demo when the demo itself is killed (SIGKILL included: :func:`die_with_parent`).
+the demo when the demo itself is killed (SIGKILL included: :func:`die_with_parent`), and
+:func:`remove_when_gone` removes the demo's runtime folder after it, however it ended.
 """
 
 from __future__ import annotations
@@ -47,6 +48,38 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     """
     if _PRCTL is not None:
         _PRCTL(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+
+# The watchdog's whole program: its stdin's other end is held by the demo alone, so EOF means
+# the demo has ended (exit, exception or SIGKILL: the kernel closes the descriptors of a dead
+# process). The workers die at the same moment (PR_SET_PDEATHSIG) and may still write a file
+# or two while the tree goes: it tries again for a few seconds.
+_REMOVER = """
+import shutil, sys, time
+from pathlib import Path
+sys.stdin.buffer.read()
+folder = Path(sys.argv[1])
+for _ in range(50):
+    shutil.rmtree(folder, ignore_errors=True)
+    if not folder.exists():
+        break
+    time.sleep(0.1)
+"""
+
+
+def remove_when_gone(folder: Path) -> subprocess.Popen[bytes]:
+    """Start a watchdog that removes ``folder`` once this process has ended, however it ended.
+
+    The demo's runtime folder lives in /dev/shm, which no one else cleans until a reboot; after
+    SIGKILL the demo runs no clean-up. The watchdog is in a session of its own (a Ctrl-C in the
+    terminal does not end it first) and is not killed with the demo: it must outlive it. The
+    caller closes its ``stdin`` after removing the folder itself, and the watchdog exits.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-c", _REMOVER, str(folder)],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
 
 
 def find_program(name: str) -> str | None:

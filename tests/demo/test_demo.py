@@ -110,6 +110,7 @@ def test_demo_runs_the_fleet_through_the_fault_script(tmp_path: Path) -> None:
     assert summary["services"]["broker"] == "mosquitto"
     assert not summary["agent_errors"]
     assert not _leftovers(workdir)
+    assert not Path(summary["services"]["runtime"]).exists()  # hosts and spools removed
     assert "tickets by policy and level" in out and "fault script:" in out
 
 
@@ -140,3 +141,4 @@ def test_ctrl_c_stops_the_demo_cleanly_on_the_embedded_broker(tmp_path: Path) ->
     assert summary["tickets"]["total"] >= 1  # data went through the embedded broker
     assert summary["webhooks"]["verified"] == summary["webhooks"]["received"]
     assert not _leftovers(workdir)
+    assert not Path(summary["services"]["runtime"]).exists()

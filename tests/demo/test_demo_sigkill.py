@@ -2,7 +2,9 @@
 
 The demo cannot clean up after SIGKILL; its outside programs (Mosquitto, VictoriaMetrics,
 snmpd) and its agent worker processes are started with PR_SET_PDEATHSIG, so the kernel ends
-them. Checked from outside, in /proc: every descendant seen while the demo ran is gone.
+them. Checked from outside, in /proc: every descendant seen while the demo ran is gone. Its
+runtime folder (the simulated hosts and spools, in /dev/shm) is removed by a watchdog that
+outlives it: the folder the demo printed is gone too.
 """
 
 from __future__ import annotations
@@ -77,15 +79,20 @@ def test_sigkill_leaves_no_child_running(tmp_path: Path) -> None:
         if "agents powered on" in line or time.monotonic() > deadline:
             break
     assert any("agents powered on" in line for line in lines), "".join(lines)
+    runtime = Path(next(line.split()[1] for line in lines if line.startswith("  runtime ")))
+    assert runtime.is_dir(), runtime
     children = _descendants(proc.pid)
     assert children, "the demo started no process"
     proc.kill()
     proc.wait(10)
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+    while time.monotonic() < deadline and (
+        any(_alive(pid) for pid in children) or runtime.exists()
+    ):
         time.sleep(0.2)
     left = [f"{pid}: {_cmdline(pid)}" for pid in children if _alive(pid)]
     for pid in children:  # do not leave them to the next test if the assertion fails
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
     assert not left, "".join(lines) + "\n".join(left)
+    assert not runtime.exists(), f"the runtime folder {runtime} is left behind"
