@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 USER_AGENT = "fleetdesk-delivery/1"
 PART = "delivery"
+T = TypeVar("T")
 
 
 class Outcome(enum.StrEnum):
@@ -79,7 +81,11 @@ class DeliveryWorker:
         poll_s: float = 0.5,
         metrics: DeliveryMetrics | None = None,
         health: Health | None = None,
+        inline_db: bool = False,
     ) -> None:
+        """``inline_db``: the outbox queries run on the worker's own event loop instead of a
+        thread (for a worker with a loop of its own, as in the collector: each hop to a thread
+        waits for the interpreter lock behind the busy intake, and a webhook waits on it)."""
         self.metrics = metrics if metrics is not None else default_metrics()
         self.health = health or Health()
         self._store = store
@@ -96,6 +102,8 @@ class DeliveryWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._stale_gauges = True
+        self._gauges_at = 0.0  # monotonic time of the last refresh
+        self._inline_db = inline_db
 
     def notify(self) -> None:
         """New rows were committed: look now instead of at the next poll (from any thread)."""
@@ -117,11 +125,15 @@ class DeliveryWorker:
             while not stop.is_set():
                 self._wake.clear()  # before looking: a notify during the pass is kept
                 try:
-                    if self._stale_gauges:
-                        await asyncio.to_thread(self._refresh_gauges)
+                    # The gauge count is a query: refreshed when idle (or each second while
+                    # busy), not in front of a pass a new ticket is waiting on.
+                    if self._stale_gauges and time.monotonic() - self._gauges_at > 1.0:
+                        await self._db(self._refresh_gauges)
                     if await self.run_once():
                         self.health.recovered(PART)
                         continue
+                    if self._stale_gauges:
+                        await self._db(self._refresh_gauges)
                     await self._sleep(stop)
                 except STORAGE_ERRORS as exc:
                     # The outbox cannot be read or settled: an attempt whose outcome was not
@@ -141,9 +153,7 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Attempt the rows due now (one per sink and ticket), then record the outcomes in one
         transaction; returns how many were attempted."""
-        claim = await asyncio.to_thread(
-            self._store.claim, self._clock(), self._batch, tuple(self._sinks)
-        )
+        claim = await self._db(self._store.claim, self._clock(), self._batch, tuple(self._sinks))
         try:
             rows = [r for r in claim.rows if r.sink in self._sinks]
             if not rows:
@@ -154,10 +164,11 @@ class DeliveryWorker:
                     for row in rows
                 ]
             results = [(row, task.result()) for row, task in zip(rows, tasks, strict=True)]
-            await asyncio.to_thread(self._settle, claim, results)
+            await self._db(self._settle, claim, results)  # settles and lets go
             return len(rows)
         finally:
-            await asyncio.to_thread(claim.release)
+            if claim.holding:  # not settled (an error, or nothing to send): let the rows go
+                await self._db(claim.release)
 
     async def _deliver(self, row: OutboxRow) -> Attempt:
         async with self._slots:
@@ -283,12 +294,17 @@ class DeliveryWorker:
             raise _Failed(Attempt(Outcome.RETRY, f"HTTP {status}", retry_after))
         raise _Failed(Attempt(Outcome.DEAD, f"rejected: HTTP {status} {response.text[:200]}"))
 
+    async def _db(self, call: Callable[..., T], *args: Any) -> T:
+        if self._inline_db:
+            return call(*args)
+        return await asyncio.to_thread(call, *args)
+
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)
 
     async def _sleep(self, stop: asyncio.Event) -> None:
-        next_at = await asyncio.to_thread(self._store.next_due_at)
+        next_at = await self._db(self._store.next_due_at)
         wait = self._poll_s
         if next_at is not None:
             wait = min(wait, max(0.0, next_at - self._clock()))
@@ -302,6 +318,7 @@ class DeliveryWorker:
     def _refresh_gauges(self) -> None:
         counts = self._store.outbox_counts()  # a failure leaves the gauges stale: tried again
         self._stale_gauges = False
+        self._gauges_at = time.monotonic()
         for state in self._gauge_states - counts.keys():  # emptied since: 0, not the old count
             self.metrics.outbox.labels(state).set(0)
         self._gauge_states = set(counts)

@@ -9,6 +9,7 @@ set in one transaction; the engine's exported state separately, for restarts).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from collector.rules.inventory import Inventory
 from collector.rules.ruleset import RuleSet
 from collector.rules.snapshot import fault_to_dict
 from collector.store import OpenFault
-from collector.store.store import FaultRecord
+from collector.store.store import FaultRecord, OpenSet
 
 log = logging.getLogger("fleetdesk.collector.rules")
 
@@ -102,6 +103,8 @@ class FaultLog:
         self.tickets = tickets  # store each event's ticket input: the durable hand-off
         self.pending: list[FaultRecord] = []
         self.changed = False
+        self._dirty: set[str] = set()  # fault ids with events since the last take
+        self._full_at: float | None = None  # monotonic time of the last full open-set write
 
     def on_fault(self, event: FaultEvent) -> None:
         fault = event.fault
@@ -110,6 +113,9 @@ class FaultLog:
             (event.at.timestamp(), fault.subject, fault.kind, event.to_json(), signal)
         )
         self.metrics.fault_events.labels(fault.kind).inc()
+        self._dirty.add(fault.id)
+        if event.into is not None:
+            self._dirty.add(event.into)
         self.changed = True
 
     def advance(self, now: datetime) -> None:
@@ -123,12 +129,31 @@ class FaultLog:
             for f in faults
         ]
 
-    def take(self) -> tuple[list[FaultRecord], list[OpenFault]]:
+    def take(self, now: float | None = None) -> tuple[list[FaultRecord], OpenSet]:
+        """The events since the last take, and the change to the open-fault set: the faults
+        they touched (still open: written; closed: removed), or the whole set at the first
+        take and every ``FULL_OPEN_SET_S`` (``now``: monotonic seconds)."""
+        now = time.monotonic() if now is None else now
         events, self.pending = self.pending, []
+        dirty, self._dirty = self._dirty, set()
         self.changed = False
-        return events, self.open_now()
+        if self._full_at is None or now - self._full_at >= FULL_OPEN_SET_S:
+            self._full_at = now
+            return events, OpenSet(self.open_now(), full=True)
+        faults = self.engine.open_faults()
+        self.metrics.open_faults.set(len(faults))
+        touched = [f for f in faults if f.id in dirty]
+        still = {f.id for f in touched}
+        return events, OpenSet(
+            [
+                OpenFault(f.id, f.subject, f.kind, f.onset.timestamp(), fault_to_dict(f))
+                for f in touched
+            ],
+            removed=sorted(dirty - still),
+        )
 
 
+FULL_OPEN_SET_S = 60.0  # a full rewrite now and then: nothing the deltas missed stays stale
 MAX_HELD = 100_000  # inputs kept back while not listening (SNMP, traps); past it, applied
 
 

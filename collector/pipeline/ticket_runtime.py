@@ -56,6 +56,10 @@ class TicketRuntime:
         self._clock_wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cursor: int | None = None
+        # _step runs in worker threads (the consumer's hop, and the intake commit's own thread
+        # through apply_now): one at a time, each reading and advancing the cursor under it
+        self._step_lock = threading.Lock()
+        self._slow = False  # the consumer is applying a refused batch one by one
         self.opened = 0
         # called on the event loop with every commit's events (the API's live event stream)
         self.listeners: list[Callable[[Sequence[TicketEvent]], None]] = []
@@ -157,7 +161,10 @@ class TicketRuntime:
                     waiter.cancel()
 
     async def _apply_next(self, give_up: asyncio.Event | None) -> bool:
-        """Apply the next stored events (up to MAX_BATCH); False when there were none."""
+        """Apply the next stored events (up to MAX_BATCH); False when there were none.
+
+        Reading them and applying them is one hop to a worker thread, not two: on a busy
+        process each hop waits for the interpreter lock, and a fault's webhook waits on it."""
         if self._cursor is None:
             self._cursor = await retrying(
                 PART,
@@ -165,34 +172,66 @@ class TicketRuntime:
                 self.health,
                 give_up=give_up,
             )
-        cursor = self._cursor
-        rows = await retrying(
-            PART,
-            lambda: asyncio.to_thread(self.source.fault_events_after, cursor, MAX_BATCH),
-            self.health,
-            give_up=give_up,
+        step = await retrying(
+            PART, lambda: asyncio.to_thread(self._step, True), self.health, give_up=give_up
         )
-        if not rows:
+        if step is None:
             return False
-        items = [(i, fault_handoff.decode(text)) for i, text in rows if text is not None]
-        last = rows[-1][0]
-        try:
-            events = await retrying(
-                PART,
-                lambda: asyncio.to_thread(self.service.on_faults, [s for _, s in items], last),
-                self.health,
-                give_up=give_up,
-            )
-        except STORAGE_ERRORS:
-            raise
-        except Exception:
+        last, items, events = step
+        if events is None:
             # Not the database: the book refused one of them. Apply them one by one so one bad
             # fault does not cost the others their tickets; the bad one is logged and passed.
-            events = await self._one_by_one(items, last, give_up)
-        self._cursor = last
+            try:
+                events = await self._one_by_one(items, last, give_up)
+                with self._step_lock:
+                    self._cursor = last
+            finally:
+                self._slow = False
         if events:
             self.committed(events)
         return True
+
+    def apply_now(self) -> None:
+        """In the intake committer's worker thread, right after a commit that stored fault
+        events: apply them at once, without first going back to the event loop and out to
+        another thread (two waits for the interpreter lock on a busy process). Whatever this
+        does not do (the consumer is busy, a database error, a refused fault) the consumer does,
+        woken as before; the cursor is read and advanced under one lock, so never twice."""
+        if self._cursor is None or self._slow:
+            return
+        try:
+            step = self._step(consumer=False)
+        except Exception:  # the consumer tries again, with its retries and health reports
+            return
+        if step is not None and step[2]:
+            self.committed(step[2])
+
+    def _step(
+        self, consumer: bool
+    ) -> tuple[int, list[tuple[int, FaultSignal]], list[TicketEvent] | None] | None:
+        """Worker thread: the events after the cursor and the tickets they make, committed
+        with the new cursor (None: no events; events None: the book refused one of them,
+        nothing was committed and the ``consumer`` goes one by one; not the consumer: None,
+        left to it)."""
+        with self._step_lock:
+            if self._slow or self._cursor is None:
+                return None
+            rows = self.source.fault_events_after(self._cursor, MAX_BATCH)
+            if not rows:
+                return None
+            items = [(i, fault_handoff.decode(text)) for i, text in rows if text is not None]
+            last = rows[-1][0]
+            try:
+                events = self.service.on_faults([s for _, s in items], last)
+            except STORAGE_ERRORS:
+                raise
+            except Exception:
+                if not consumer:
+                    return None
+                self._slow = True
+                return last, items, None
+            self._cursor = last
+            return last, items, events
 
     async def _one_by_one(
         self, items: list[tuple[int, FaultSignal]], last: int, give_up: asyncio.Event | None

@@ -190,6 +190,7 @@ def build(
     intake.set_on_batch(committer.notify)
     if ticketing is not None:
         committer.on_faults.append(ticketing.runtime.notify)
+        committer.in_thread_after_faults.append(ticketing.runtime.apply_now)
     service = Service(
         cfg,
         metrics,

@@ -29,9 +29,9 @@ from collector.intake.mqtt import Acks
 from collector.metrics import Metrics
 from collector.pipeline.dedup import Registry
 from collector.pipeline.rules_stage import FaultLog
-from collector.store import DeviceRow, OpenFault, Store
+from collector.store import DeviceRow, Store
 from collector.store.retry import STORAGE_ERRORS, Backoff, Health
-from collector.store.store import FaultRecord, FaultScope
+from collector.store.store import FaultRecord, FaultScope, OpenSet
 from collector.store.tsdb_buffer import BufferFull, DiskBuffer
 
 log = logging.getLogger("fleetdesk.collector.commit")
@@ -48,7 +48,7 @@ class Pass:
     acks: list[Acks]  # per MQTT session of the intake group
     rows: list[DeviceRow]
     events: list[FaultRecord]
-    open_now: list[OpenFault] | None
+    open_now: OpenSet | None
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     lines_on_disk: bool = False
@@ -95,6 +95,8 @@ class Committer:
         self.scope = scope
         self.states_of = states_of
         self.on_faults: list[Callable[[], None]] = []  # after a commit that stored fault events
+        # ... and, before that, in the commit's own worker thread (the tickets' fast path)
+        self.in_thread_after_faults: list[Callable[[], None]] = []
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()  # a fault event waits: no group-commit delay
         self._lock = asyncio.Lock()
@@ -192,3 +194,6 @@ class Committer:
                 work.rows, work.events, work.open_now, scope=self.scope, states=work.states
             )
             work.stored = True
+            if work.events:
+                for step in self.in_thread_after_faults:
+                    step()  # must not raise: what it leaves undone, the loop's wake-up does

@@ -105,6 +105,7 @@ def build_tickets(
             poll_s=cfg.tickets.delivery_poll_s,
             metrics=DeliveryMetrics(registry),
             health=health,
+            inline_db=True,  # it runs on a loop and thread of its own (TicketRuntime._deliver)
         )
     runtime = TicketRuntime(service, faults, worker, health)
     inbound = None

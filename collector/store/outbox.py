@@ -141,6 +141,11 @@ class Claim(Generic[R]):
         finally:
             self.release()
 
+    @property
+    def holding(self) -> bool:
+        """Row locks still held (PostgreSQL, not yet settled or released)."""
+        return self._conn is not None
+
     def release(self) -> None:
         """Let the rows go unrecorded (they are sent again); idempotent."""
         if self._conn is not None:

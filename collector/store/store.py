@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,6 +49,17 @@ class OpenFault:
     kind: str
     opened_at: float
     body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSet:
+    """A change to the stored open-fault set: ``full``, it is replaced by ``faults`` (at start,
+    and now and then); else ``faults`` are written (opened or changed) and ``removed`` keys go.
+    A delta keeps a fault pass O(its events), not O(every open fault)."""
+
+    faults: list[OpenFault]
+    removed: list[str] = field(default_factory=list)
+    full: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +128,7 @@ class Store:
         self,
         rows: Sequence[DeviceRow],
         events: Sequence[FaultRecord],
-        open_now: list[OpenFault] | None,
+        open_now: OpenSet | list[OpenFault] | None,
         *,
         scope: FaultScope | None = None,
         states: Mapping[str, dict[str, Any]] | None = None,
@@ -154,11 +165,11 @@ class Store:
     def record_faults(
         self,
         events: Iterable[FaultRecord],
-        open_now: list[OpenFault],
+        open_now: OpenSet | list[OpenFault],
         scope: FaultScope | None = None,
     ) -> None:
-        """Append fault events and replace the open-fault set (of ``scope``'s partitions, or
-        all), in one transaction."""
+        """Append fault events and replace (a list) or change (``OpenSet``) the open-fault set
+        (of ``scope``'s partitions, or all), in one transaction."""
         with self.engine.begin() as conn:
             self._record_faults(conn, list(events), open_now, scope)
 
@@ -166,7 +177,7 @@ class Store:
         self,
         conn: sa.Connection,
         events: Sequence[FaultRecord],
-        open_now: list[OpenFault] | None,
+        open_now: OpenSet | list[OpenFault] | None,
         scope: FaultScope | None = None,
     ) -> None:
         rows = [
@@ -179,12 +190,17 @@ class Store:
             conn.execute(schema.fault_events.insert(), rows)
         if open_now is None:
             return
+        change = open_now if isinstance(open_now, OpenSet) else OpenSet(open_now, full=True)
         table = schema.faults
-        if scope is None:
+        if not change.full:
+            gone = change.removed + [f.key for f in change.faults]
+            for start in range(0, len(gone), 500):
+                conn.execute(table.delete().where(table.c.fault_key.in_(gone[start : start + 500])))
+        elif scope is None:
             conn.execute(table.delete())
         else:  # the other collectors' open faults stay
             conn.execute(table.delete().where(table.c.part.in_(sorted(scope.parts))))
-        if open_now:
+        if change.faults:
             conn.execute(
                 table.insert(),
                 [
@@ -196,7 +212,7 @@ class Store:
                         "body": json.dumps(f.body),
                         "part": (scope.part_of(f.device) if scope is not None else None) or 0,
                     }
-                    for f in open_now
+                    for f in change.faults
                 ],
             )
 
