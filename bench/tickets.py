@@ -8,6 +8,8 @@ Prints one JSON object:
   the same broker. The path is the real service: ``fleetdesk collector`` (intake, rules engine,
   ticket transaction with outbox, delivery worker) in its own process, as are the publisher
   and the receiver. ``background_msgs_per_s_achieved`` is what the publisher really sent.
+  The collector's store is SQLite for these keys; the same run on PostgreSQL gives the keys
+  ending in ``_postgres`` (``latency_p50_ms_postgres``, ``latency_p99_ms_postgres``, ...).
 - ``paho_baseline_latency_p50_ms`` / ``_p99_ms``: the same publisher and load into a bare paho
   callback loop instead of the collector, in the same run: publish to arrival of the fault
   samples, the floor any Python consumer of this broker has on this machine.
@@ -22,6 +24,7 @@ created and dropped. Run from the repository root: ``.venv/bin/python bench/tick
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -33,6 +36,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -283,7 +287,7 @@ def write_inventory(path: Path) -> None:
 
 
 def start_collector(
-    workdir: Path, broker_port: int, receiver: ReceiverProcess
+    workdir: Path, broker_port: int, receiver: ReceiverProcess, store_url: str
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``fleetdesk collector`` with the rules engine and tickets delivering to the receiver."""
     from tests.support.services import free_port
@@ -299,7 +303,7 @@ def start_collector(
     config = workdir / "collector.yaml"
     config.write_text(
         f"mqtt:\n  url: mqtt://127.0.0.1:{broker_port}\n  client_id: bench-collector\n"
-        f"store:\n  url: sqlite:///{workdir / 'state.db'}\n"
+        f"store:\n  url: {store_url}\n"
         f"http:\n  listen: 127.0.0.1:{http_port}\n"
         f"rules:\n  inventory: {inventory}\n  default_policy: xian-integrator\n"
         f"tickets:\n  sinks: {sinks}\n  delivery_poll_s: 0.5\n"
@@ -327,18 +331,19 @@ def start_collector(
     raise RuntimeError(f"collector did not come up: {(workdir / 'collector.log').read_text()}")
 
 
-def latency(receiver: ReceiverProcess, workdir: Path) -> dict[str, object]:
+def latency(receiver: ReceiverProcess, workdir: Path, store_url: str) -> dict[str, object]:
     """Publisher -> Mosquitto -> fleetdesk collector (rules, tickets, delivery) -> receiver."""
     from tests.support.mosquitto import Broker
 
+    workdir.mkdir(parents=True, exist_ok=True)
     broker = Broker(workdir / "broker", persistence=False).start()
-    collector, http_port = start_collector(workdir, broker.port, receiver)
+    collector, http_port = start_collector(workdir, broker.port, receiver, store_url)
     deliver = None
     if SEPARATE_DELIVERY:
         secret = "whsec_" + base64.b64encode(b"bench-secret-0123456789abcdef").decode()
         deliver = subprocess.Popen(
             [sys.executable, "-m", "collector", "deliver", "--db",
-             f"sqlite:///{workdir / 'state.db'}", "--sinks", str(workdir / "sinks.yaml"),
+             store_url, "--sinks", str(workdir / "sinks.yaml"),
              "--poll", "0.02"],
             cwd=ROOT, env={**os.environ, "BENCH_SECRET": secret},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -366,7 +371,7 @@ def latency(receiver: ReceiverProcess, workdir: Path) -> dict[str, object]:
     ]
     # Where the time goes, from the collector's store: arrival (the fault's event time) and
     # the commit of its ticket and outbox row.
-    engine = sa.create_engine(f"sqlite:///{workdir / 'state.db'}")
+    engine = sa.create_engine(store_url)
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
@@ -403,6 +408,21 @@ def latency(receiver: ReceiverProcess, workdir: Path) -> dict[str, object]:
     }
 
 
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A throw-away database on the local PostgreSQL, dropped afterwards."""
+    name = f"fleetdesk_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else -1.0
 
@@ -415,33 +435,28 @@ def main() -> None:
         "background_msgs_per_s_target": BACKGROUND_MSGS_PER_S,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        receiver = ReceiverProcess()
-        try:
-            run = latency(receiver, Path(tmp))
-        finally:
-            receiver.stop()
-        lat = run.pop("latencies")
-        assert isinstance(lat, list)
-        result["latency_p50_ms"] = round(percentile(lat, 50), 2)
-        result["latency_p99_ms"] = round(percentile(lat, 99), 2)
-        result["latency_delivered"] = len(lat)
-        result.update(run)
+        # SQLite first (the keys without a suffix), then PostgreSQL, then the paho floor
+        for suffix, url in (("", f"sqlite:///{Path(tmp) / 'state.db'}"), ("_postgres", None)):
+            with pg_database() if url is None else contextlib.nullcontext(url) as store_url:
+                receiver = ReceiverProcess()
+                try:
+                    run = latency(receiver, Path(tmp) / f"run{suffix}", store_url)
+                finally:
+                    receiver.stop()
+            lat = run.pop("latencies")
+            assert isinstance(lat, list)
+            result[f"latency_p50_ms{suffix}"] = round(percentile(lat, 50), 2)
+            result[f"latency_p99_ms{suffix}"] = round(percentile(lat, 99), 2)
+            result[f"latency_delivered{suffix}"] = len(lat)
+            result.update({f"{k}{suffix}": v for k, v in run.items()})
         result.update(baseline_latency(Path(tmp)))
         tickets, bare = tickets_per_s(f"sqlite:///{Path(tmp) / 'rate.db'}")
         result["tickets_per_s_sqlite"] = round(tickets, 1)
         result["bare_insert_per_s_sqlite"] = round(bare, 1)
-    name = f"fleetdesk_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        tickets, bare = tickets_per_s(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    with pg_database() as url:
+        tickets, bare = tickets_per_s(url)
         result["tickets_per_s_postgres"] = round(tickets, 1)
         result["bare_insert_per_s_postgres"] = round(bare, 1)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     worker = "fleetdesk deliver" if SEPARATE_DELIVERY else "delivery worker in the collector"
     result["pipeline"] = (
         "publisher -> mosquitto -> fleetdesk collector (decode, dedup, rules engine, ticket "

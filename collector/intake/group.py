@@ -54,6 +54,9 @@ class IntakeGroup:
         return [intake.take_acks() for intake in self.intakes]
 
     def ack(self, acks: list[Acks]) -> None:
+        """``acks``: what ``take_acks`` returned (or nothing: a pass that took none)."""
+        if not acks:
+            return
         for intake, taken in zip(self.intakes, acks, strict=True):
             intake.ack(taken)
 

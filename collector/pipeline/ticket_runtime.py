@@ -18,15 +18,28 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Protocol
 
+import sqlalchemy as sa
+
 from collector.delivery.worker import DeliveryWorker
 from collector.pipeline import fault_handoff
 from collector.pipeline.ticket_clock import run_ticket_clock
 from collector.pipeline.ticket_service import TicketService
 from collector.store.retry import STORAGE_ERRORS, Health, retrying
+from collector.store.tickets import TicketTx
 from collector.tickets.inputs import FaultSignal
 from collector.tickets.model import TicketEvent
 
 log = logging.getLogger("fleetdesk.tickets")
+
+
+class TicketsRefused(Exception):
+    """The book refused a fault inside the intake commit's transaction (``in_commit``)."""
+
+
+def _nothing(_committed: bool) -> None:
+    pass
+
+
 MAX_BATCH = 256
 POLL_S = 1.0
 PART = "tickets"
@@ -35,7 +48,9 @@ PART = "tickets"
 class FaultSource(Protocol):
     """The stored fault events (collector.store.Store)."""
 
-    def fault_events_after(self, cursor: int, limit: int) -> list[tuple[int, str | None]]: ...
+    def fault_events_after(
+        self, cursor: int, limit: int, conn: sa.Connection | None = None
+    ) -> list[tuple[int, str | None]]: ...
 
     def ticket_cursor(self) -> int: ...
 
@@ -191,20 +206,49 @@ class TicketRuntime:
             self.committed(events)
         return True
 
-    def apply_now(self) -> None:
-        """In the intake committer's worker thread, right after a commit that stored fault
-        events: apply them at once, without first going back to the event loop and out to
-        another thread (two waits for the interpreter lock on a busy process). Whatever this
-        does not do (the consumer is busy, a database error, a refused fault) the consumer does,
-        woken as before; the cursor is read and advanced under one lock, so never twice."""
-        if self._cursor is None or self._slow:
-            return
+    def in_commit(self, conn: sa.Connection) -> Callable[[bool], None]:
+        """Inside the intake commit's transaction, in its worker thread, after it wrote fault
+        events: apply them in that same transaction (one commit, one fsync, no hop back to the
+        event loop and out to another thread). Returns ``done(committed)``: the cursor moves and
+        the worker wakes, or (rolled back) the book forgets. The step lock is held until then,
+        so the consumer never reads a cursor this transaction is about to move.
+
+        Raises ``TicketsRefused`` when the book refused one of the faults (nothing of the
+        tickets may stay in the transaction: the committer commits again without them, and the
+        consumer goes one by one); a database error fails the whole commit, which is retried."""
+        self._step_lock.acquire()
         try:
-            step = self._step(consumer=False)
-        except Exception:  # the consumer tries again, with its retries and health reports
-            return
-        if step is not None and step[2]:
-            self.committed(step[2])
+            if self._slow or self._cursor is None:
+                self._step_lock.release()
+                return _nothing
+            rows = self.source.fault_events_after(self._cursor, MAX_BATCH, conn)
+            if not rows:
+                self._step_lock.release()
+                return _nothing
+            items = [fault_handoff.decode(text) for _, text in rows if text is not None]
+            last = rows[-1][0]
+            try:
+                events = self.service.on_faults(items, last, tx=TicketTx(conn))
+            except STORAGE_ERRORS:
+                raise
+            except Exception:
+                raise TicketsRefused from None
+        except BaseException:
+            self._step_lock.release()
+            raise
+
+        def done(committed: bool) -> None:
+            try:
+                if committed:
+                    self._cursor = last
+                else:
+                    self.service.rebuild()
+            finally:
+                self._step_lock.release()
+            if committed and events:
+                self.committed(events)
+
+        return done
 
     def _step(
         self, consumer: bool

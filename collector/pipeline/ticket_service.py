@@ -69,12 +69,16 @@ class TicketService:
         return self._apply(lambda own: self.book.on_fault(signal, own), tx)
 
     def on_faults(
-        self, signals: Sequence[FaultSignal], cursor: int | None = None
+        self,
+        signals: Sequence[FaultSignal],
+        cursor: int | None = None,
+        tx: TicketTx | None = None,
     ) -> list[TicketEvent]:
         """Several fault signals, in order, in one transaction (one commit for a burst).
 
         ``cursor``: the id of the last stored fault event these signals came from; it is
-        committed with the tickets, so each stored event is applied exactly once."""
+        committed with the tickets, so each stored event is applied exactly once. ``tx``: in
+        a caller's transaction (it wakes the worker, and calls ``rebuild`` if it rolls back)."""
 
         def apply(tx: TicketTx) -> list[TicketEvent]:
             events: list[TicketEvent] = []
@@ -84,7 +88,12 @@ class TicketService:
                 tx.set_ticket_cursor(cursor)
             return events
 
-        return self._apply(apply)
+        return self._apply(apply, tx)
+
+    def rebuild(self) -> None:
+        """A caller's transaction holding this book's changes rolled back: forget them."""
+        with self._lock:
+            self.book = self._reload()
 
     def open_manual(self, report: ManualReport, tx: TicketTx | None = None) -> list[TicketEvent]:
         """A fault a person reported: the book's ``open_manual``, stored like any other."""

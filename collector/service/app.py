@@ -190,7 +190,7 @@ def build(
     intake.set_on_batch(committer.notify)
     if ticketing is not None:
         committer.on_faults.append(ticketing.runtime.notify)
-        committer.in_thread_after_faults.append(ticketing.runtime.apply_now)
+        committer.tickets_in_commit = ticketing.runtime.in_commit
     service = Service(
         cfg,
         metrics,

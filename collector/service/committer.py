@@ -24,11 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+
 from collector.intake.group import IntakeGroup
 from collector.intake.mqtt import Acks
 from collector.metrics import Metrics
 from collector.pipeline.dedup import Registry
 from collector.pipeline.rules_stage import FaultLog
+from collector.pipeline.ticket_runtime import TicketsRefused
 from collector.store import DeviceRow, Store
 from collector.store.retry import STORAGE_ERRORS, Backoff, Health
 from collector.store.store import FaultRecord, FaultScope, OpenSet
@@ -95,8 +98,9 @@ class Committer:
         self.scope = scope
         self.states_of = states_of
         self.on_faults: list[Callable[[], None]] = []  # after a commit that stored fault events
-        # ... and, before that, in the commit's own worker thread (the tickets' fast path)
-        self.in_thread_after_faults: list[Callable[[], None]] = []
+        # the tickets of a pass's fault events, applied in its own transaction (TicketRuntime
+        # .in_commit): returns done(committed)
+        self.tickets_in_commit: Callable[[sa.Connection], Callable[[bool], None]] | None = None
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()  # a fault event waits: no group-commit delay
         self._lock = asyncio.Lock()
@@ -113,9 +117,16 @@ class Committer:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.idle_interval_s)
-            wait = self.commit_interval_s - (time.monotonic() - last)
-            if wait > 0 and not self._urgent.is_set():
-                # group commit: let a few more batches join this pass (a fault cuts it short)
+            # group commit: batches join this pass until the interval is up; a fault event
+            # meanwhile is committed at once in a pass of its own (faults only: no rows, no
+            # acknowledgements, no telemetry, so its transaction is small), its ticket with it
+            while not stop.is_set():
+                if self._urgent.is_set():
+                    self._urgent.clear()
+                    await self.commit(stop, faults_only=True)
+                wait = self.commit_interval_s - (time.monotonic() - last)
+                if wait <= 0:
+                    break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._first(stop, self._urgent), timeout=wait)
             if stop.is_set():
@@ -134,13 +145,19 @@ class Committer:
             for waiter in waiters:
                 waiter.cancel()
 
-    async def commit(self, give_up: asyncio.Event | None = None, deadline: float = 0.0) -> bool:
+    async def commit(
+        self,
+        give_up: asyncio.Event | None = None,
+        deadline: float = 0.0,
+        *,
+        faults_only: bool = False,
+    ) -> bool:
         """One pass (and its retries). False if it was given up (``give_up`` set and, if given,
         ``deadline`` passed): then nothing was acknowledged and the broker redelivers."""
         async with self._lock:
             backoff = Backoff()
             while True:
-                work = self._held or self._take()
+                work = self._held or self._take(faults_only)
                 if work.empty:
                     return True
                 try:
@@ -167,9 +184,12 @@ class Committer:
                         wake()
                 return True
 
-    def _take(self) -> Pass:
-        acks = self.intake.take_acks()
-        rows = self.registry.take_dirty()
+    def _take(self, faults_only: bool = False) -> Pass:
+        """What the pipeline produced since the last pass (``faults_only``: only the fault
+        events and the open-fault change; rows, acknowledgements and lines wait for the next
+        full pass, so nothing is acknowledged that is not stored)."""
+        acks = [] if faults_only else self.intake.take_acks()
+        rows = [] if faults_only else self.registry.take_dirty()
         events: list[FaultRecord] = []
         open_now = None
         states: dict[str, dict[str, Any]] = {}
@@ -177,7 +197,7 @@ class Committer:
             events, open_now = self.faults.take()
             if self.states_of is not None:
                 states = self.states_of()
-        lines = self.buffer.take() if self.buffer is not None else []
+        lines = self.buffer.take() if self.buffer is not None and not faults_only else []
         return Pass(acks, rows, events, open_now, states, lines)
 
     def _write(self, work: Pass) -> None:
@@ -190,10 +210,26 @@ class Committer:
             self.buffer.append(work.lines)
             work.lines_on_disk = True
         if not work.stored:
-            self.store.commit_intake(
-                work.rows, work.events, work.open_now, scope=self.scope, states=work.states
-            )
+            done: list[Callable[[bool], None]] = []
+            join = self.tickets_in_commit if work.events else None
+
+            def tickets(conn: sa.Connection) -> None:
+                assert join is not None
+                done.append(join(conn))
+
+            try:
+                self._commit(work, tickets if join is not None else None)
+            except TicketsRefused:  # rolled back whole: commit without them (the consumer's)
+                self._commit(work, None)
+            except BaseException:
+                for finish in done:
+                    finish(False)
+                raise
             work.stored = True
-            if work.events:
-                for step in self.in_thread_after_faults:
-                    step()  # must not raise: what it leaves undone, the loop's wake-up does
+            for finish in done:
+                finish(True)
+
+    def _commit(self, work: Pass, then: Callable[[sa.Connection], None] | None) -> None:
+        self.store.commit_intake(
+            work.rows, work.events, work.open_now, scope=self.scope, states=work.states, then=then
+        )

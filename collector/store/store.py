@@ -132,12 +132,14 @@ class Store:
         *,
         scope: FaultScope | None = None,
         states: Mapping[str, dict[str, Any]] | None = None,
+        then: Callable[[sa.Connection], None] | None = None,
     ) -> None:
         """One intake commit: device rows, fault events (with their ticket input) and, when
         faults changed, the open-fault set, in one transaction (the batch's MQTT messages are
         acknowledged after it). ``scope``: only these partitions' open faults are replaced;
         ``states``: state blobs saved in the same transaction (a partition's rules state, so a
-        new owner continues from exactly the faults committed here)."""
+        new owner continues from exactly the faults committed here); ``then``: more work in
+        the same transaction, last (the tickets of these fault events)."""
         if not rows and not events and open_now is None and not states:
             return
         with self.engine.begin() as conn:
@@ -147,6 +149,8 @@ class Store:
                 self._record_faults(conn, events, open_now, scope)
             for name, body in (states or {}).items():
                 self._save_state(conn, name, body)
+            if then is not None:
+                then(conn)
 
     def devices(self) -> list[DeviceRow]:
         with self.engine.connect() as conn:
@@ -224,17 +228,22 @@ class Store:
                 for r in rows
             ]
 
-    def fault_events_after(self, cursor: int, limit: int) -> list[tuple[int, str | None]]:
-        """(id, ticket input) of the fault events after ``cursor``, oldest first."""
+    def fault_events_after(
+        self, cursor: int, limit: int, conn: sa.Connection | None = None
+    ) -> list[tuple[int, str | None]]:
+        """(id, ticket input) of the fault events after ``cursor``, oldest first (``conn``: in
+        that connection's transaction, which sees its own uncommitted events)."""
         table = schema.fault_events
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(table.c.id, table.c.signal)
-                .where(table.c.id > cursor)
-                .order_by(table.c.id)
-                .limit(limit)
-            )
-            return [(int(r.id), r.signal) for r in found]
+        stmt = (
+            sa.select(table.c.id, table.c.signal)
+            .where(table.c.id > cursor)
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+        if conn is not None:
+            return [(int(r.id), r.signal) for r in conn.execute(stmt)]
+        with self.engine.connect() as own:
+            return [(int(r.id), r.signal) for r in own.execute(stmt)]
 
     def ticket_cursor(self) -> int:
         body = self.load_state(schema.TICKET_CURSOR)

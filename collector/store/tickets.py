@@ -83,14 +83,12 @@ class TicketTx:
     def set_ticket_cursor(self, fault_event_id: int) -> None:
         """The fault events up to this id were applied (committed with the tickets they made)."""
         table = state_schema.service_state
-        self.conn.execute(table.delete().where(table.c.name == state_schema.TICKET_CURSOR))
-        self.conn.execute(
-            table.insert().values(
-                name=state_schema.TICKET_CURSOR,
-                body=json.dumps({"id": fault_event_id}),
-                saved_at=time.time(),
-            )
+        values = {"body": json.dumps({"id": fault_event_id}), "saved_at": time.time()}
+        updated = self.conn.execute(
+            table.update().where(table.c.name == state_schema.TICKET_CURSOR).values(values)
         )
+        if updated.rowcount == 0:  # one statement, not two, on every ticket transaction
+            self.conn.execute(table.insert().values(name=state_schema.TICKET_CURSOR, **values))
 
     def next_number(self, day: date) -> int:
         stmt = _next_number_stmt(self.conn.dialect.name)
