@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from collector.http import app as http
-from tests.api.support import HEADER, Api
+from tests.support.api import HEADER, Api
 from tests.support.collector import telemetry
 
 TICKETS = 5000

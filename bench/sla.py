@@ -1,7 +1,8 @@
 """Deadlines per second: random 5wd targets on cn-workdays across two years.
 
 Prints one JSON object: the engine's rate beside the brute-force minute-stepping reference's
-rate (tests/sla/reference.py), measured in the same run on the same random starts, and checks
+rate (tests/support/sla_reference.py), measured in the same run on the same random starts, and
+checks
 that both agree on every deadline the reference computed. Run from the repository root:
 
     .venv/bin/python bench/sla.py
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collector.config.durations import parse_duration
 from collector.sla.calendar import load_calendar
-from tests.sla.reference import REFERENCES, due_minute, to_minute
+from tests.support.sla_reference import REFERENCES, due_minute, to_minute
 
 ENGINE_N = 200_000
 REFERENCE_N = 200

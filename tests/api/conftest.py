@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.api.support import Api
+from tests.support.api import Api
 
 
 @pytest.fixture

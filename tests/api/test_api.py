@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from collector.store import api_store
-from tests.api.support import Api
+from tests.support.api import Api
 
 V1 = "/api/v1"
 

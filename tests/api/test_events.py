@@ -12,7 +12,7 @@ import httpx
 from collector.http import app as http
 from collector.http.api.app import ticket_listener
 from collector.http.api.events import EventHub
-from tests.api.support import Api
+from tests.support.api import Api
 from tests.support.collector import eventually
 
 

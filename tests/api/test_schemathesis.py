@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.api.support import Api
+from tests.support.api import Api
 
 CHECKS = [
     not_a_server_error,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from tests.api.support import HEADER, Api
+from tests.support.api import HEADER, Api
 from tests.support.collector import telemetry
 
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from collector.sla.calendar import Calendar, load_calendar
 from collector.sla.clock import SlaClock
 from collector.sla.policy import load_policy
-from tests.sla.reference import (
+from tests.support.sla import write_rules
+from tests.support.sla_reference import (
     REFERENCES,
     TEST_CALENDARS,
     business_minutes,
@@ -20,7 +21,6 @@ from tests.sla.reference import (
     from_minute,
     to_minute,
 )
-from tests.support.sla import write_rules
 
 PRESET_POLICIES = ("shanghai-energy", "xian-integrator", "nanjing-instruments", "mtbox", "wthink")
 

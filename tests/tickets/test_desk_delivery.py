@@ -1,6 +1,6 @@
 """Exactly one desk ticket per fault, against fake desks that misbehave like the real ones.
 
-Each desk is a small fake on loopback (tests/tickets/fake_desks.py: the real SaaS cannot run
+Each desk is a small fake on loopback (tests/support/fake_desks.py: the real SaaS cannot run
 here) whose first create makes the ticket and then times out, answers 409 without an id, or
 answers ``{"result": []}``. The worker must find the ticket it made instead of creating a
 second one, put every later event on it, and keep running.
@@ -25,9 +25,9 @@ from collector.delivery.sinks import Sink
 from collector.delivery.worker import DeliveryWorker
 from collector.store import ticket_tables as schema
 from collector.store.tickets import TicketStore
+from tests.support.fake_desks import FakeDesk
 from tests.support.outbox import outbox_rows
 from tests.support.tickets import make_events, wait_until
-from tests.tickets.fake_desks import FakeDesk
 
 
 def adapter_for(desk: FakeDesk) -> Adapter:

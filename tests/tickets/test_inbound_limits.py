@@ -25,8 +25,8 @@ from collector.pipeline.ticket_service import TicketService
 from collector.store import ticket_tables as schema
 from collector.store.tickets import INBOUND_KEEP_S, TicketStore
 from tests.support.inbound import SECRET, open_now, raw_request, signed
+from tests.support.inbound_app import SECRET as APP_SECRET
 from tests.support.tickets import ENGINE, Devices, make_book
-from tests.tickets.inbound_app import SECRET as APP_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -81,7 +81,7 @@ def offer_chunked(port: int, path: str, total: int) -> tuple[bytes, int]:
 def test_300_mib_chunked_unsigned_body_is_refused_while_rss_stays_flat(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.tickets.inbound_app", f"sqlite:///{tmp_path / 't.db'}"],
+        [sys.executable, "-m", "tests.support.inbound_app", f"sqlite:///{tmp_path / 't.db'}"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,

@@ -1,5 +1,5 @@
 """The collector's inbound desk endpoint (Starlette on uvicorn) alone in a process, for tests
-that measure its memory from /proc. Usage: ``python -m tests.tickets.inbound_app DB_URL``;
+that measure its memory from /proc. Usage: ``python -m tests.support.inbound_app DB_URL``;
 prints ``port <n>`` once listening and serves until stdin closes."""
 
 from __future__ import annotations
