@@ -2,8 +2,7 @@
 
 Prints one JSON object: the engine's rate beside the brute-force minute-stepping reference's
 rate (tests/support/sla_reference.py), measured in the same run on the same random starts, and
-checks
-that both agree on every deadline the reference computed. Run from the repository root:
+checks that both agree on every deadline the reference computed. Run from the repository root:
 
     .venv/bin/python bench/sla.py
 """
