@@ -11,7 +11,8 @@ from pathlib import Path
 from agent import wire
 from collector.store import Store
 from tests.support.agent import AgentProcess, Sink, agent_config, wait_until
-from tests.support.collector import Publisher, ServiceProcess, collector_yaml, telemetry
+from tests.support.collector import Publisher, collector_yaml, telemetry
+from tests.support.collector_proc import CollectorProcess
 from tests.support.mosquitto import Broker
 from tests.support.services import free_port
 from tests.support.victoria import Victoria
@@ -39,25 +40,25 @@ def test_samples_reach_victoria_and_survive_a_collector_restart(
     http_port = free_port()
     config = tmp_path / "collector.yaml"
     config.write_text(collector_yaml(tmp_path, broker, tsdb=victoria.url, http_port=http_port))
-    collector = ServiceProcess(config, http_port, tmp_path / "collector.log")
+    collector = CollectorProcess(config, http_port, tmp_path / "collector.log")
     pub = Publisher(broker)
     try:
-        collector.start()
+        collector.start().wait_subscribed()
         _publish_range(pub, range(0, 100))
         _publish_range(pub, range(90, 100))  # at-least-once repeats: dropped as duplicates
         stored = victoria.wait_for_samples('fleet_cpu_pct{tenant="acme"}', 300)
         assert {d: len(v) for d, v in stored.items()} == dict.fromkeys(DEVICES, 100)
 
-        assert collector.terminate() == 0, collector.log.read_text()
+        assert collector.stop() == 0, collector.log.read_text()
         _publish_range(pub, range(100, 250))  # while the collector is down
-        collector.start()
+        collector.start().wait_subscribed()
         _publish_range(pub, range(250, 300))
 
         stored = victoria.wait_for_samples('fleet_cpu_pct{tenant="acme"}', 900)
         t0_ms = int(T0.timestamp() * 1000)
         for device in DEVICES:
             assert stored[device] == [(t0_ms + 1000 * s, float(s)) for s in range(300)], device
-        assert collector.terminate() == 0
+        assert collector.stop() == 0
     finally:
         collector.kill()
         pub.close()
@@ -79,20 +80,20 @@ def test_real_agent_reports_reach_victoria_across_a_collector_restart(
     http_port = free_port()
     config = tmp_path / "collector.yaml"
     config.write_text(collector_yaml(tmp_path, broker, tsdb=victoria.url, http_port=http_port))
-    collector = ServiceProcess(config, http_port, tmp_path / "collector.log")
+    collector = CollectorProcess(config, http_port, tmp_path / "collector.log")
     truth = Sink(broker, client_id="truth").start()
     agent_cfg = agent_config(tmp_path, f"mqtt://127.0.0.1:{broker.port}", device="agent-gw-1")
     agent: AgentProcess | None = None
     try:
-        collector.start()
+        collector.start().wait_subscribed()
         agent = AgentProcess.start(agent_cfg)
         wait_until(lambda: len(truth.of(wire.Telemetry, "agent-gw-1")) >= 5, what="reports")
-        assert collector.terminate() == 0
+        assert collector.stop() == 0
         seen = len(truth.of(wire.Telemetry, "agent-gw-1"))
         wait_until(  # the agent keeps reporting while the collector is away
             lambda: len(truth.of(wire.Telemetry, "agent-gw-1")) >= seen + 5, what="more"
         )
-        collector.start()
+        collector.start().wait_subscribed()
         seen = len(truth.of(wire.Telemetry, "agent-gw-1"))
         wait_until(lambda: len(truth.of(wire.Telemetry, "agent-gw-1")) >= seen + 5, what="after")
         assert agent.stop() == 0
@@ -102,7 +103,7 @@ def test_real_agent_reports_reach_victoria_across_a_collector_restart(
         stored = victoria.wait_for_samples(match, len(expected)).get("agent-gw-1", [])
         assert [ts for ts, _ in stored] == expected
         assert {value for _, value in stored} == {42.0}
-        assert collector.terminate() == 0
+        assert collector.stop() == 0
     finally:
         if agent is not None and agent.proc.poll() is None:
             agent.kill()

@@ -19,7 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.store import Store
 from collector.store.tickets import TicketStore
-from tests.support.collector import ServiceProcess, collector_yaml, telemetry
+from tests.support.collector import collector_yaml, telemetry
+from tests.support.collector_proc import CollectorProcess
 from tests.support.mosquitto import Broker
 from tests.support.receiver import Receiver
 from tests.support.services import free_port
@@ -120,10 +121,10 @@ def test_restarts_invent_no_outage_and_a_silent_device_is_still_found(
     config = tmp_path / "collector.yaml"
     config.write_text(text)
     db = tmp_path / "state.db"
-    collector = ServiceProcess(config, http_port, tmp_path / "collector.log")
+    collector = CollectorProcess(config, http_port, tmp_path / "collector.log")
     devices = Devices(broker)
     try:
-        collector.start()
+        collector.start().wait_subscribed()
         devices.start()
         _wait(lambda: _health(http_port)["devices"] == 4)
         time.sleep(4)  # the engine's state is saved (every 2 s): the kill restores it
@@ -131,14 +132,14 @@ def test_restarts_invent_no_outage_and_a_silent_device_is_still_found(
         collector.kill()  # 1. SIGKILL; one device goes silent while the collector is away
         devices.devices.discard(SILENT)
         time.sleep(8)
-        collector.start()
+        collector.start().wait_subscribed()
         _wait(lambda: (SILENT, "device_offline", "opened") in _fault_events(db))
         _wait(lambda: len(desk.accepted()) >= 1)  # its ticket reached the desk
         time.sleep(5)
 
-        assert collector.terminate() == 0, collector.log.read_text()  # 2. SIGTERM, 20 s down
+        assert collector.stop() == 0, collector.log.read_text()  # 2. SIGTERM, 20 s down
         time.sleep(20)
-        collector.start()
+        collector.start().wait_subscribed()
         time.sleep(8)
 
         broker.stop()  # 3. the broker is away for 25 s
@@ -146,7 +147,7 @@ def test_restarts_invent_no_outage_and_a_silent_device_is_still_found(
         broker.start()
         _wait(lambda: _connected(http_port))
         time.sleep(8)
-        assert collector.terminate() == 0, collector.log.read_text()
+        assert collector.stop() == 0, collector.log.read_text()
     finally:
         collector.kill()
         devices.close()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
@@ -179,31 +177,3 @@ def tickets_config(tmp_path: Path, broker: Broker, receiver: Receiver, devices: 
         "  delivery_poll_s: 0.05\n"
     )
     return collector_yaml(tmp_path, broker, extra=extra, http_port=http_port)
-
-
-class ServiceProcess:
-    """The collector by its CLI, started until subscribed, stopped by SIGTERM (it drains) or
-    SIGKILL; for restart tests that read its log and its stores, not its metrics."""
-
-    def __init__(self, config: Path, http_port: int, log: Path) -> None:
-        self.config, self.http_port, self.log = config, http_port, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "collector", "collector", "--config", str(self.config)],
-                stdout=out,
-                stderr=out,
-            )
-        wait_until_subscribed(self.http_port, self.proc, self.log)
-
-    def terminate(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()

@@ -47,11 +47,18 @@ class CollectorProcess:
         return self._proc is not None and self._proc.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL: no drain, no last commit, nothing flushed."""
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGKILL)
+        """SIGKILL: no drain, no last commit, nothing flushed (nothing if not running)."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL)
         self._proc.wait(timeout=10)
         self._proc = None
+
+    def wait_subscribed(self, timeout: float = 30.0) -> CollectorProcess:
+        """Until ``/healthz`` says ``mqtt_subscribed`` (after the broker's SUBACK)."""
+        self.wait_until(lambda: self.health().get("mqtt_subscribed"), timeout, "subscribed")
+        return self
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait for the drain; the exit code."""
