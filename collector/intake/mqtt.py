@@ -5,8 +5,9 @@ rate of a bare paho callback loop (see ``docs/collector.md``), because every mes
 queue and a task switch. Here paho parses packets in the event loop's thread: its socket is
 registered with ``add_reader``; each readable event runs ``loop_read``; ``on_message`` only
 appends ``(topic, payload, arrival time)`` to a list, and the list goes down the pipeline when
-it reaches ``max_batch`` or 2 ms later, whichever comes first. PUBACKs and pings are written
-with ``loop_write`` right after each read (and by a writer callback when the socket is full).
+it reaches ``max_batch``, when the socket has nothing more to read, or 2 ms later, whichever
+comes first. PUBACKs and pings are written with ``loop_write`` right after each read (and by a
+writer callback when the socket is full).
 
 Acknowledgement is manual (paho 2 ``manual_ack``): a message is acknowledged only once what it
 caused is durable. After a batch went down the pipeline its message ids wait in ``_processed``;
@@ -264,13 +265,19 @@ class MqttIntake:
         # loop_read() parses one packet. While packets keep yielding messages, read on (up to
         # READS_PER_EVENT) instead of going back through epoll for each: a backlog drains
         # faster, and the first read that yields none (EAGAIN, or a non-PUBLISH packet) stops.
+        drained = False
         for _ in range(READS_PER_EVENT):
             before = self._received
             if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._down.set()
                 return
             if self._received == before:
+                drained = True
                 break
+        if drained and self._batch:
+            # Nothing more to read now: holding the batch for FLUSH_DELAY_S gathers nothing in
+            # live traffic and only delays a fault (a backlog, read 64 at a time, still waits).
+            self._flush()
         self._write(client)
 
     def _write(self, client: mqtt.Client) -> None:

@@ -84,7 +84,13 @@ class TicketRuntime:
         self._new_faults.set()
 
     def committed(self, events: Sequence[TicketEvent]) -> None:
-        """Ticket changes were committed: wake the worker and the clock (from any thread)."""
+        """Ticket changes were committed: wake the worker and the clock (from any thread).
+
+        The worker first and straight from here (its notify is thread-safe, onto its own
+        loop): going through this loop first would hold the webhook behind whatever batch the
+        loop is running."""
+        if self.worker is not None:
+            self.worker.notify()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake, events)
         else:
@@ -97,8 +103,6 @@ class TicketRuntime:
                 listener(events)
             except Exception:
                 log.exception("ticket listener failed")
-        if self.worker is not None:
-            self.worker.notify()
         self._clock_wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from collector.rules.inventory import Inventory
+from collector.rules.snapshot import export_state
+from collector.rules.state import EngineState
 from collector.scale import engine_state
 from collector.scale.partitions import Partitioning
 from collector.store.store import DeviceRow, FaultScope
@@ -35,6 +37,23 @@ class Scope:
 
     def split(self, state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         return engine_state.split(state, self.partitioning, self.parts)
+
+    def states_for(self, state: EngineState, subjects: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The blobs of the partitions these fault subjects are in, exported from a view of
+        only their devices and sites (a fault pass costs its partitions, not the collector's
+        whole fleet)."""
+        parts = {p for s in subjects if (p := self.partitioning.of_subject(s)) is not None}
+        parts &= self.parts
+        if not parts:
+            return {}
+        of = self.partitioning.of_subject
+        view = EngineState()
+        view.devices = {d: st for d, st in state.devices.items() if of(d) in parts}
+        view.site_faults = {s: f for s, f in state.site_faults.items() if of(s) in parts}
+        view.site_cleared = {s: t for s, t in state.site_cleared.items() if of(s) in parts}
+        view.maintenance = state.maintenance
+        view.now = state.now
+        return engine_state.split(export_state(view), self.partitioning, parts)
 
     def restored(
         self, blobs: Iterable[Mapping[str, Any] | None], rows: Iterable[DeviceRow]

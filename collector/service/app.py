@@ -182,7 +182,7 @@ def build(
         idle_interval_s=cfg.store.flush_interval_s,
         scope=scope.fault_scope() if scope is not None else None,
         states_of=(
-            (lambda: scope.split(engine.export_state()))
+            (lambda events: scope.states_for(engine.state, (e[1] for e in events)))
             if scope is not None and engine is not None
             else None
         ),

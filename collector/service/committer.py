@@ -81,11 +81,11 @@ class Committer:
         commit_interval_s: float,
         idle_interval_s: float,
         scope: FaultScope | None = None,
-        states_of: Callable[[], dict[str, dict[str, Any]]] | None = None,
+        states_of: Callable[[list[FaultRecord]], dict[str, dict[str, Any]]] | None = None,
     ) -> None:
         """``scope``: the partitions whose open faults this collector replaces (scale-out);
-        ``states_of``: state blobs to commit with every pass that holds fault events (each
-        partition's rules state, so its next owner starts from exactly these faults)."""
+        ``states_of``: state blobs to commit with every pass that holds fault events (the rules
+        state of the partitions they are in, so a next owner starts from exactly these faults)."""
         self.store = store
         self.registry = registry
         self.faults = faults
@@ -196,7 +196,7 @@ class Committer:
         if self.faults is not None and self.faults.changed:
             events, open_now = self.faults.take()
             if self.states_of is not None:
-                states = self.states_of()
+                states = self.states_of(events)
         lines = self.buffer.take() if self.buffer is not None and not faults_only else []
         return Pass(acks, rows, events, open_now, states, lines)
 

@@ -81,3 +81,18 @@ def test_the_registry_moves_a_devices_last_sign_of_life_up() -> None:
     assert saved["devices"]["gw-2"]["last_seen"] < later
     assert saved["now"] == later
     assert engine_state.merge([None, None]) is None
+
+
+def test_a_fault_pass_saves_only_the_partitions_its_faults_are_in() -> None:
+    engine = engine_with_faults()
+    parts = Partitioning(fleet(), 4)
+    scope = Scope(parts, frozenset(range(4)), tickets=False)
+    whole = scope.split(engine.export_state())
+    subject = "gw-3"
+    part = parts.of_device(subject)
+    saved = scope.states_for(engine.state, [subject])
+    assert list(saved) == [f"rules_engine/p{part:03d}"]
+    assert saved == {name: whole[name] for name in saved}  # the same blob a full export gives
+    assert scope.states_for(engine.state, ["not-in-the-inventory"]) == {}
+    other = Scope(parts, frozenset(range(4)) - {part}, tickets=False)  # not ours: not saved
+    assert other.states_for(engine.state, [subject]) == {}
