@@ -129,10 +129,22 @@ class FaultLog:
             for f in faults
         ]
 
+    @property
+    def open_set_changed(self) -> bool:
+        """Events were taken without their change to the open-fault set (``take_events``)."""
+        return bool(self._dirty) or self._full_at is None
+
+    def take_events(self) -> list[FaultRecord]:
+        """The events since the last take, alone: the open-fault change waits for ``take``
+        (a fault's own pass stays small; the stored open set is for display and restarts)."""
+        events, self.pending = self.pending, []
+        self.changed = False
+        return events
+
     def take(self, now: float | None = None) -> tuple[list[FaultRecord], OpenSet]:
         """The events since the last take, and the change to the open-fault set: the faults
-        they touched (still open: written; closed: removed), or the whole set at the first
-        take and every ``FULL_OPEN_SET_S`` (``now``: monotonic seconds)."""
+        touched since the last ``take`` (still open: written; closed: removed), or the whole
+        set at the first take and every ``FULL_OPEN_SET_S`` (``now``: monotonic seconds)."""
         now = time.monotonic() if now is None else now
         events, self.pending = self.pending, []
         dirty, self._dirty = self._dirty, set()

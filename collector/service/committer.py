@@ -193,10 +193,12 @@ class Committer:
         events: list[FaultRecord] = []
         open_now = None
         states: dict[str, dict[str, Any]] = {}
-        if self.faults is not None and self.faults.changed:
+        if self.faults is not None and faults_only and self.faults.changed:
+            events = self.faults.take_events()  # the open-fault change goes with the full pass
+        elif self.faults is not None and (self.faults.changed or self.faults.open_set_changed):
             events, open_now = self.faults.take()
-            if self.states_of is not None:
-                states = self.states_of(events)
+        if events and self.states_of is not None:
+            states = self.states_of(events)
         lines = self.buffer.take() if self.buffer is not None and not faults_only else []
         return Pass(acks, rows, events, open_now, states, lines)
 

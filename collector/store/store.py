@@ -70,9 +70,9 @@ class FaultScope:
     part_of: Callable[[str], int | None]  # a fault subject's (device or site) partition
 
 
-# Fault events are consumed in id order behind one cursor; with several writers an id taken
-# earlier could commit later and be passed over. Writers on PostgreSQL take this transaction
-# lock before inserting, so ids are committed in order (fault events are rare: cheap).
+# Fault events are consumed in id order behind one cursor; with several writers (partitions) an
+# id taken earlier could commit later and be passed over. Partitioned collectors take this
+# transaction lock before inserting, so ids are committed in order (fault events are rare).
 FAULT_EVENTS_LOCK = 0x666C6401
 
 
@@ -189,7 +189,7 @@ class Store:
             for at, device, kind, body, signal in events
         ]
         if rows:
-            if conn.dialect.name == "postgresql":
+            if conn.dialect.name == "postgresql" and scope is not None:  # several writers
                 conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({FAULT_EVENTS_LOCK})"))
             conn.execute(schema.fault_events.insert(), rows)
         if open_now is None:
