@@ -3,6 +3,7 @@
     python scripts/mutation.py                 # run every configured module, smallest first
     python scripts/mutation.py dedup signing   # only modules whose name contains a word
     python scripts/mutation.py --report        # no run: summarise what mutants/ holds
+    MUTATION_MAX_CHILDREN=1 nice -n 10 python scripts/mutation.py rules  # one mutant at a time
 
 The modules and the test selection are ``[tool.mutmut]`` in pyproject.toml; mutmut runs each
 mutant against only the tests that called the mutated function. Results are kept in
@@ -32,6 +33,11 @@ SURVIVED = {"survived", "no tests", "suspicious"}
 # Packages that are reported as one (the rest: one line per module).
 GROUPS = ("collector.sla", "collector.rules")
 EQUIVALENT_ROW = re.compile(r"^\|\s*`([\w.ǁ]+__mutmut_\d+)`\s*\|")
+
+
+def max_children() -> int:
+    """Mutants tested at once: ``$MUTATION_MAX_CHILDREN`` (1 on a shared machine), else the CPUs."""
+    return int(os.environ.get("MUTATION_MAX_CHILDREN") or os.cpu_count() or 1)
 
 
 def configured_modules() -> list[str]:
@@ -102,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("words", nargs="*", help="only modules whose dotted name contains one")
     parser.add_argument("--report", action="store_true", help="summarise mutants/ without a run")
-    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=max_children(),
+        help="mutants tested at once (default: $MUTATION_MAX_CHILDREN, else the CPU count)",
+    )
     args = parser.parse_args(argv)
     if not args.report:
         modules = configured_modules()
