@@ -171,6 +171,17 @@ BAD_TS = RejectReason.BAD_TIMESTAMP
         ),
         (Kind.COMMAND, {"id": ID65}, (BAD_FIELD, "'id' must be a string of 1..64 chars")),
         (Kind.REPLY, {"id": ID65}, (BAD_FIELD, "'id' must be a string of 1..64 chars")),
+        (
+            Kind.COMMAND,
+            {"cmd": "Reboot!"},
+            (BAD_NAME, "command name 'Reboot!' is not [a-z][a-z0-9_]*"),
+        ),
+        (Kind.COMMAND, {"args": [1]}, (BAD_FIELD, "'args' must be an object")),
+        (
+            Kind.REPLY,
+            {"device": "d2"},
+            (RejectReason.DEVICE_MISMATCH, "payload device 'd2' != topic device 'd1'"),
+        ),
         (Kind.REPLY, {"ok": "yes"}, (BAD_FIELD, "'ok' must be a boolean")),
         (Kind.REPLY, {"result": [1]}, (BAD_FIELD, "'result' must be an object")),
         (Kind.REPLY, {"error": 5}, (BAD_FIELD, "'error' must be a string")),
@@ -205,6 +216,35 @@ def test_every_limit_admits_a_value_exactly_at_it() -> None:
     assert [accepted(Kind.BIRTH, interval_s=s).interval_s for s in (1, 86_400)] == [1, 86_400]
     assert accepted(Kind.COMMAND, id=ID64).id == ID64
     assert accepted(Kind.REPLY, id=ID64).id == ID64
+
+
+def test_a_command_may_leave_out_its_arguments_and_time() -> None:
+    assert accepted(Kind.COMMAND) == wire.Command("d1", "c1", "reboot", {}, None)
+    assert accepted(Kind.COMMAND, args={"n": 1}, ts=TS) == wire.Command(
+        "d1", "c1", "reboot", {"n": 1}, T0
+    )
+    assert accepted(Kind.REPLY, error="busy").error == "busy"
+
+
+def test_payloads_up_to_the_limit_are_read_and_must_be_utf8_json_objects() -> None:
+    body = body_of(Kind.EVENT, data={"blob": ""})
+    room = wire.MAX_PAYLOAD_BYTES - len(json.dumps(body))
+    at_limit = json.dumps({**body, "data": {"blob": "x" * room}})
+    assert len(at_limit) == wire.MAX_PAYLOAD_BYTES
+    assert isinstance(decode(Kind.EVENT, at_limit), wire.Event)
+    assert decode(Kind.EVENT, at_limit + " ") == DecodeError(
+        RejectReason.TOO_LARGE, f"{wire.MAX_PAYLOAD_BYTES + 1} bytes > {wire.MAX_PAYLOAD_BYTES}"
+    )
+    assert decode(Kind.EVENT, "[1]") == DecodeError(
+        RejectReason.NOT_OBJECT, "payload must be a JSON object"
+    )
+    assert decode(Kind.EVENT, "{not json") == DecodeError(
+        RejectReason.BAD_JSON,
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+    )
+    utf16 = json.dumps(body_of(Kind.EVENT)).encode("utf-16")  # with its byte-order mark
+    got = wire.decode(wire.topic("acme", "d1", Kind.EVENT), utf16)
+    assert isinstance(got, DecodeError) and got.reason is RejectReason.BAD_JSON
 
 
 def test_a_command_without_its_topic_is_refused() -> None:
@@ -313,3 +353,22 @@ def test_timestamps_are_written_and_read_in_utc_whatever_the_local_time() -> Non
 def test_a_naive_timestamp_cannot_be_written() -> None:
     with pytest.raises(ValueError, match=r"^timestamps must be timezone-aware$"):
         wire.format_ts(datetime(2026, 11, 28))
+
+
+def test_a_topic_names_its_tenant_device_and_kind() -> None:
+    assert wire.parse_topic("fleet/v1/acme/d1/cmd/reply") == wire.Topic("acme", "d1", Kind.REPLY)
+    assert wire.valid_id(ID64) and not wire.valid_id(ID65)
+
+
+@pytest.mark.parametrize(
+    ("topic", "detail"),
+    [
+        ("other/v1/acme/d1/telemetry", "not under fleet/v1/<tenant>/<device>/"),
+        ("fleet/v1/acme/d1", "not under fleet/v1/<tenant>/<device>/"),
+        ("fleet/v1/bad tenant/d1/telemetry", "invalid tenant id 'bad tenant'"),
+        (f"fleet/v1/acme/{'x' * 100}/telemetry", f"invalid device id {'x' * 80!r}"),
+        (f"fleet/v1/acme/d1/{'k' * 100}", f"unknown message kind {'k' * 80!r}"),
+    ],
+)
+def test_a_bad_topic_says_which_part_is_wrong(topic: str, detail: str) -> None:
+    assert wire.parse_topic(topic) == DecodeError(RejectReason.BAD_TOPIC, detail)
