@@ -11,7 +11,7 @@ import pytest
 
 from collector.rules.classify import FaultMaker, PolicyBook, sla_loader
 from collector.rules.engine import Engine
-from collector.rules.faults import Exemption, Fault, Hold, Impact, Outbox, Scope
+from collector.rules.faults import EventType, Exemption, Fault, Hold, Impact, Outbox, Scope
 from collector.rules.flapping import FlapDamping
 from collector.rules.holds import Holds, SiteOutageHold
 from collector.rules.inputs import Maintenance
@@ -201,3 +201,18 @@ def test_a_flap_end_for_a_kind_that_is_not_flapping_changes_nothing() -> None:
     assert st.flapping == {"disk_full": fault}
     assert st.flaps == {"disk_full": [0.0], "cpu_high": [5.0]}
     assert outbox.drain() == []
+
+
+def test_a_flap_end_clears_only_when_no_later_opening_prolonged_it() -> None:
+    outbox = Outbox()
+    flap = damping(outbox=outbox)
+    st = engine_of(row("d1")).state.devices["d1"]
+    fault = Fault("flapping", Impact.INTERMITTENT, Scope.DEVICE, "d1", T0, "wthink", None)
+    st.flapping = {"disk_full": fault}
+    st.flaps = {"disk_full": [0.0, 100.0]}  # the default rule: within an hour
+    assert flap.end(st, "disk_full", 3600.0) is False  # the first opening's end: prolonged
+    assert st.flapping == {"disk_full": fault} and outbox.drain() == []
+    assert flap.end(st, "disk_full", 3700.0) is True
+    assert st.flapping == {} and st.flaps == {}
+    [cleared] = outbox.drain()
+    assert (cleared.event, cleared.fault) == (EventType.CLEARED, fault)
