@@ -4,6 +4,8 @@ before, the answers for applied, ended and unknown tickets, and a sink's own doo
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from tests.support.tickets import ENGINE, Devices, fault, make_book, new_secret
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 SINK_SECRET = new_secret()
+JIRA_SECRET = "jira-webhook-secret-5e0c"
 ACTIONS = (
     "ack, cancel, comment, coverage, defer, exempt, onsite, pause, received, resolve, resume,"
     " set_level, start"
@@ -38,12 +41,13 @@ class Desk:
             book_factory=lambda: make_book(Devices()),
             store=self.store,
             sla=ENGINE,
-            sinks=("desk", "other"),
+            sinks=("desk", "other", "jira"),
         )
         self.committed: list[Sequence[TicketEvent]] = []
         sinks = {
             "desk": DeskSink("desk", "webhook", (SINK_SECRET,)),
             "unrouted": DeskSink("unrouted", "webhook", (SINK_SECRET,)),
+            "jira": DeskSink("jira", "jira", (JIRA_SECRET,)),
         }
         self.desk = InboundDesk(
             self.service,
@@ -282,3 +286,54 @@ def test_a_sinks_door_takes_its_own_secret_and_its_own_tickets(desk: Desk) -> No
     )
     # the sink's request ids are its own: the shared door's "m1" is another request
     assert desk.post({"fault": number, "action": "comment", "comment": "x"})[0] == 200
+
+
+def jira_post(desk: Desk, data: Any, *, secret: str = JIRA_SECRET) -> tuple[int, dict[str, Any]]:
+    """A Jira Cloud webhook, signed as Jira signs it, without a delivery id header (the
+    request id is then the body's digest)."""
+    body = data if isinstance(data, bytes) else json.dumps(data).encode()
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return answer(desk.desk.handle_sink("jira", {"x-hub-signature": f"sha256={digest}"}, body))
+
+
+def jira_comment(number: str, text: str = "checking the router") -> dict[str, Any]:
+    return {
+        "webhookEvent": "comment_created",
+        "issue": {"key": "OPS-7", "fields": {"labels": [number]}},
+        "comment": {"body": text, "author": {"displayName": "Bob"}},
+    }
+
+
+def test_a_native_desk_comments_on_its_ticket(desk: Desk) -> None:
+    number = desk.open()
+    assert jira_post(desk, jira_comment(number)) == (
+        200,
+        {"result": "applied", "fault": number, "state": "open"},
+    )
+    [[event]] = desk.committed
+    assert (event.kind.value, event.detail["actor"]) == ("commented", "Bob")
+    assert event.detail["comment"] == "checking the router"
+
+
+def test_a_native_desks_refusals_and_events_without_an_action(desk: Desk) -> None:
+    number = desk.open()
+    assert jira_post(desk, jira_comment(number), secret="not-the-secret") == refusal(
+        401, "bad_signature", "X-Hub-Signature does not match the body"
+    )
+    assert jira_post(desk, b"{nope") == refusal(
+        400, "bad_json", "the body is not JSON (or is nested too deep)"
+    )
+    assert jira_post(desk, {"webhookEvent": "jira:issue_created"}) == (
+        202,
+        {"result": "ignored", "detail": "nothing to act on in this event"},
+    )
+    assert desk.committed == []
+
+
+def test_a_native_desk_is_not_asked_to_retry_on_an_ended_ticket(desk: Desk) -> None:
+    number = desk.open()
+    desk.post({"fault": number, "action": "cancel", "comment": "test"})
+    assert jira_post(desk, jira_comment(number, "too late")) == (
+        200,
+        {"result": "ticket_ended", "fault": number},
+    )
