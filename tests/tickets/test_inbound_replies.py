@@ -48,6 +48,7 @@ class Desk:
             "desk": DeskSink("desk", "webhook", (SINK_SECRET,)),
             "unrouted": DeskSink("unrouted", "webhook", (SINK_SECRET,)),
             "jira": DeskSink("jira", "jira", (JIRA_SECRET,)),
+            "jira-b": DeskSink("jira-b", "jira", (JIRA_SECRET,)),  # no ticket is routed to it
         }
         self.desk = InboundDesk(
             self.service,
@@ -193,6 +194,7 @@ FAULT_REQUIRED = "key 'fault': a fault number is required"
         ({"fault": "F1", "action": "wave"}, bad(f"key 'action': one of {ACTIONS}")),
         ({"fault": "F1", "action": 1}, bad(f"key 'action': one of {ACTIONS}")),
         ({"fault": "F1", "action": "ack", "actor": 5}, bad("key 'actor': text expected")),
+        ({"fault": "F1", "action": "comment", "comment": 5}, bad("key 'comment': text expected")),
         (
             {"fault": "F1", "action": "exempt", "exemption": []},
             bad("key 'exemption': text expected"),
@@ -288,20 +290,38 @@ def test_a_sinks_door_takes_its_own_secret_and_its_own_tickets(desk: Desk) -> No
     assert desk.post({"fault": number, "action": "comment", "comment": "x"})[0] == 200
 
 
-def jira_post(desk: Desk, data: Any, *, secret: str = JIRA_SECRET) -> tuple[int, dict[str, Any]]:
+def jira_post(
+    desk: Desk, data: Any, *, secret: str = JIRA_SECRET, sink: str = "jira"
+) -> tuple[int, dict[str, Any]]:
     """A Jira Cloud webhook, signed as Jira signs it, without a delivery id header (the
     request id is then the body's digest)."""
     body = data if isinstance(data, bytes) else json.dumps(data).encode()
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return answer(desk.desk.handle_sink("jira", {"x-hub-signature": f"sha256={digest}"}, body))
+    return answer(desk.desk.handle_sink(sink, {"x-hub-signature": f"sha256={digest}"}, body))
 
 
-def jira_comment(number: str, text: str = "checking the router") -> dict[str, Any]:
+def jira_comment(
+    number: str | None, text: str = "checking the router", key: str = "OPS-7"
+) -> dict[str, Any]:
+    """A comment on the Jira issue ``key``, labelled with our fault number (if given)."""
+    labels = [number] if number is not None else []
     return {
         "webhookEvent": "comment_created",
-        "issue": {"key": "OPS-7", "fields": {"labels": [number]}},
+        "issue": {"key": key, "fields": {"labels": labels}},
         "comment": {"body": text, "author": {"displayName": "Bob"}},
     }
+
+
+def test_a_native_desk_finds_a_ticket_by_its_own_issue_key(desk: Desk) -> None:
+    number = desk.open()
+    desk.store.set_remote_ref("jira", number, "OPS-9")  # what delivery learnt from Jira
+    assert jira_post(desk, jira_comment(None, key="OPS-9"))[1]["fault"] == number
+    assert jira_post(desk, jira_comment(None, key="OPS-9"), sink="jira-b") == refusal(
+        404, "unknown_fault_number", "no ticket of this desk matches"
+    )
+    assert jira_post(desk, jira_comment(number, "again"), sink="jira-b") == refusal(
+        404, "unknown_fault_number", f"no ticket numbered {number}"
+    )
 
 
 def test_a_native_desk_comments_on_its_ticket(desk: Desk) -> None:
