@@ -34,7 +34,9 @@ ACTIONS = (
 class Desk:
     """A ticket service on SQLite and its inbound desk, at the fixed instant NOW."""
 
-    def __init__(self, tmp_path: Path, *, secret: str | None = SECRET) -> None:
+    def __init__(
+        self, tmp_path: Path, *, secret: str | None = SECRET, tolerance_s: int = 300
+    ) -> None:
         self.store = TicketStore(f"sqlite:///{tmp_path / 'tickets.db'}")
         self.store.migrate()
         self.service = TicketService(
@@ -55,6 +57,7 @@ class Desk:
             secret,
             sinks=sinks,
             clock=NOW.timestamp,
+            tolerance_s=tolerance_s,
             on_commit=self.committed.append,
         )
 
@@ -170,7 +173,10 @@ def test_unknown_and_ended_tickets(desk: Desk) -> None:
         404, "unknown_fault_number", "no ticket numbered FD-404"
     )
     number = desk.open()
-    desk.post({"fault": number, "action": "cancel", "comment": "test"}, msg_id="c1")
+    assert desk.post({"fault": number, "action": "cancel"}, msg_id="c1") == (
+        200,
+        {"result": "applied", "fault": number, "state": "ended"},  # no longer in the book
+    )
     assert desk.post({"fault": number, "action": "ack"}, msg_id="c2") == refusal(
         409, "ticket_ended", f"ticket {number} is cancelled"
     )
@@ -288,6 +294,34 @@ def test_a_sinks_door_takes_its_own_secret_and_its_own_tickets(desk: Desk) -> No
     )
     # the sink's request ids are its own: the shared door's "m1" is another request
     assert desk.post({"fault": number, "action": "comment", "comment": "x"})[0] == 200
+    assert [e.kind.value for events in desk.committed for e in events] == [
+        "acknowledged",
+        "commented",
+    ]
+
+
+def test_the_timestamp_tolerance_is_the_desks_own(tmp_path: Path) -> None:
+    desk = Desk(tmp_path, tolerance_s=60)
+    assert desk.post({"fault": "F1", "action": "ack"}, sent=NOW - timedelta(seconds=61)) == (
+        refusal(
+            401, "timestamp_too_old", "webhook-timestamp is too old: replayed or delayed request"
+        )
+    )
+    assert desk.post({"fault": "F1", "action": "ack"}, sent=NOW - timedelta(seconds=60))[0] == 404
+
+
+def test_a_contract_action_carries_its_fields(desk: Desk) -> None:
+    number = desk.open()
+    payload = {"fault": number, "action": "set_level", "level": "2", "comment": "escalated"}
+    assert desk.post(payload)[0] == 200
+    ticket = desk.service.book.get(number)
+    assert ticket is not None and ticket.level == "2"
+
+
+def test_a_resolve_reported_as_a_repair_is_recorded(desk: Desk) -> None:
+    number = desk.open()
+    assert desk.post({"fault": number, "action": "resolve", "repaired": True})[0] == 200
+    assert set(desk.service.book.repairs) == {"r1"}
 
 
 def jira_post(
@@ -357,3 +391,12 @@ def test_a_native_desk_is_not_asked_to_retry_on_an_ended_ticket(desk: Desk) -> N
         200,
         {"result": "ticket_ended", "fault": number},
     )
+
+
+@pytest.mark.parametrize(("length", "found"), [(32, True), (33, False)])
+def test_a_native_desks_fault_number_is_at_most_32_characters(
+    desk: Desk, length: int, found: bool
+) -> None:
+    number = "FD-" + "9" * (length - 3)
+    detail = f"no ticket numbered {number}" if found else "no ticket of this desk matches"
+    assert jira_post(desk, jira_comment(number)) == refusal(404, "unknown_fault_number", detail)
