@@ -319,8 +319,10 @@ def test_a_contract_action_carries_its_fields(desk: Desk) -> None:
 
 
 def test_a_resolve_reported_as_a_repair_is_recorded(desk: Desk) -> None:
-    number = desk.open()
-    assert desk.post({"fault": number, "action": "resolve", "repaired": True})[0] == 200
+    plain, repaired = desk.open("r2"), desk.open("r1")
+    assert desk.post({"fault": plain, "action": "resolve"}, msg_id="p1")[0] == 200
+    assert desk.service.book.repairs == {}  # not said: not a repair
+    assert desk.post({"fault": repaired, "action": "resolve", "repaired": True})[0] == 200
     assert set(desk.service.book.repairs) == {"r1"}
 
 
