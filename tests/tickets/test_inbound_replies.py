@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from collector.http.desk_inbound import MAX_BODY, DeskSink, InboundDesk, Reply
+from collector.http.desk_inbound import MAX_BODY, DeskSink, InboundDesk, Reply, check_length
 from collector.pipeline.ticket_service import TicketService
 from collector.store.tickets import TicketStore
 from collector.tickets.model import TicketEvent
@@ -402,3 +402,28 @@ def test_a_native_desks_fault_number_is_at_most_32_characters(
     number = "FD-" + "9" * (length - 3)
     detail = f"no ticket numbered {number}" if found else "no ticket of this desk matches"
     assert jira_post(desk, jira_comment(number)) == refusal(404, "unknown_fault_number", detail)
+
+
+def test_a_content_length_is_a_plain_number_of_at_most_max_body_bytes() -> None:
+    assert check_length(None) is None  # chunked: the transport stops reading at the limit
+    assert check_length(str(MAX_BODY)) is None
+    assert answer(too_large_for(MAX_BODY + 1)) == refusal(
+        413, "body_too_large", f"at most {MAX_BODY} bytes"
+    )
+    for bad_length in ("-1", "12abc", "١٢"):  # the last: Arabic-Indic digits, not ASCII
+        got = check_length(bad_length)
+        assert got is not None
+        assert answer(got) == refusal(
+            400, "bad_content_length", "Content-Length must be a number of bytes"
+        )
+
+
+def too_large_for(length: int) -> Reply:
+    got = check_length(str(length))
+    assert got is not None
+    return got
+
+
+def test_replies_are_compact_json() -> None:
+    reply = Reply(200, {"result": "applied", "fault": "FD-1"})
+    assert reply.encoded() == b'{"result":"applied","fault":"FD-1"}'
