@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
-from agent.mqtt import Link, Will, backoff_delay
+from agent.mqtt import Link, Will, _reason_text, backoff_delay
 from tests.support.agent import Sink
 from tests.support.mosquitto import Broker, TlsFiles
 from tests.support.pki import Pki
@@ -31,6 +33,7 @@ class Recorder:
     downs: list[str] = field(default_factory=list)
     acks: list[tuple[int, bool]] = field(default_factory=list)
     messages: list[tuple[str, bytes]] = field(default_factory=list)
+    retained: list[bool] = field(default_factory=list)
 
     def link_up(self) -> None:
         self.ups += 1
@@ -43,6 +46,7 @@ class Recorder:
 
     def message(self, topic: str, payload: bytes, retain: bool = False) -> None:
         self.messages.append((topic, payload))
+        self.retained.append(retain)
 
 
 @pytest.fixture
@@ -208,3 +212,64 @@ def test_tls_connects_to_a_broker_it_trusts(tmp_path: Path, pki: Pki, wake: sock
         link.close(clean=True)
     finally:
         broker.stop()
+
+
+# -- flush and the rest ----------------------------------------------------------------------
+
+
+def connected(broker: Broker, wake: socket.socket, rec: Recorder) -> Link:
+    link = make_link(plain(broker), rec)
+    assert link.open(plain(broker)) is None
+    poll_until(link, wake, lambda: link.up)
+    return link
+
+
+def test_flush_returns_once_what_it_waits_for_is_done(broker: Broker, wake: socket.socket) -> None:
+    rec = Recorder()
+    link = connected(broker, wake, rec)
+    mid = link.publish("fleet/v1/t/gw-link/telemetry", b"one")
+    start = time.monotonic()
+    link.flush(wake, lambda: (mid, True) in rec.acks, 0.9)  # under a second: still waits
+    assert (mid, True) in rec.acks
+    assert time.monotonic() - start < 0.9
+    link.close(clean=True)
+
+
+def test_flush_polls_in_short_slices_and_gives_up_at_its_timeout(
+    broker: Broker, wake: socket.socket
+) -> None:
+    rec = Recorder()
+    link = connected(broker, wake, rec)
+    start = time.monotonic()
+    link.flush(wake, lambda: time.monotonic() - start > 0.1, 5.0)  # done without any traffic
+    assert time.monotonic() - start < 1.0
+    start = time.monotonic()
+    link.flush(wake, lambda: False, 0.3)
+    assert 0.3 <= time.monotonic() - start < 2.0
+    link.close(clean=True)
+    start = time.monotonic()
+    link.flush(wake, lambda: False, 5.0)  # the link is down: nothing to wait for
+    assert time.monotonic() - start < 0.5
+
+
+def test_a_retained_message_is_passed_on_as_retained(broker: Broker, wake: socket.socket) -> None:
+    sink = Sink(broker).start()
+    try:
+        sink.publish("fleet/v1/t/gw-link/cmd", b"kept", retain=True)
+        rec = Recorder()
+        link = connected(broker, wake, rec)
+        link.subscribe("fleet/v1/t/gw-link/cmd")
+        poll_until(link, wake, lambda: bool(rec.messages))
+        assert (rec.messages, rec.retained) == ([("fleet/v1/t/gw-link/cmd", b"kept")], [True])
+        sink.publish("fleet/v1/t/gw-link/cmd", b"live")
+        poll_until(link, wake, lambda: len(rec.messages) == 2)
+        assert rec.retained == [True, False]
+        link.close(clean=True)
+        sink.publish("fleet/v1/t/gw-link/cmd", b"", retain=True)  # clear it for the next test
+    finally:
+        sink.stop()
+
+
+def test_reasons_are_named() -> None:
+    assert _reason_text(ReasonCode(PacketTypes.CONNACK, identifier=135)) == "Not authorized"
+    assert _reason_text(7) == "7"
