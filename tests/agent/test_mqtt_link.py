@@ -6,6 +6,7 @@ the CONNACK timeout. (The end-to-end tests run the agent as a subprocess; these 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -273,3 +274,82 @@ def test_a_retained_message_is_passed_on_as_retained(broker: Broker, wake: socke
 def test_reasons_are_named() -> None:
     assert _reason_text(ReasonCode(PacketTypes.CONNACK, identifier=135)) == "Not authorized"
     assert _reason_text(7) == "7"
+
+
+def guarded_broker(tmp_path: Path) -> Broker:
+    """Anonymous clients may publish under fleet/v1/t/gw-link/ only; a client that names a
+    user must give its password."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    passwords = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "gw", "right"], check=True)
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite fleet/v1/t/gw-link/#\nuser gw\ntopic readwrite #\n")
+    conf = f"password_file {passwords}\nacl_file {acl}\n"
+    return Broker(tmp_path / "broker", extra_conf=conf).start()
+
+
+def test_a_publish_the_broker_refuses_is_acked_as_failed(
+    tmp_path: Path, wake: socket.socket
+) -> None:
+    broker = guarded_broker(tmp_path / "guarded")
+    try:
+        rec = Recorder()
+        config = BrokerConfig(urls=(plain(broker),), protocol="5", keepalive_s=30)
+        link = Link(config, "gw-link", Will("fleet/v1/t/gw-link/state", b"offline"), rec)
+        assert link.open(plain(broker)) is None
+        poll_until(link, wake, lambda: link.up)
+        allowed = link.publish("fleet/v1/t/gw-link/telemetry", b"ok")
+        denied = link.publish("fleet/v1/t/other/telemetry", b"not mine")
+        poll_until(link, wake, lambda: len(rec.acks) == 2)
+        assert sorted(rec.acks) == sorted([(allowed, True), (denied, False)])
+        link.close(clean=True)
+    finally:
+        broker.stop()
+
+
+def test_a_refused_connection_is_reported_with_the_brokers_reason(
+    tmp_path: Path, wake: socket.socket
+) -> None:
+    broker = guarded_broker(tmp_path / "guarded")
+    try:
+        rec = Recorder()
+        config = BrokerConfig(
+            urls=(plain(broker),), protocol="5", keepalive_s=30, username="gw", password="wrong"
+        )
+        link = Link(config, "gw-link", Will("fleet/v1/t/gw-link/state", b"offline"), rec)
+        assert link.open(plain(broker)) is None
+        poll_until(link, wake, lambda: bool(rec.downs))
+        assert rec.downs == ["refused: Not authorized"]
+        assert rec.ups == 0 and not link.up and not link.connecting
+    finally:
+        broker.stop()
+
+
+def test_a_retained_publish_is_kept_and_a_plain_one_is_not(
+    broker: Broker, wake: socket.socket
+) -> None:
+    rec = Recorder()
+    link = connected(broker, wake, rec)
+    assert link.publish("fleet/v1/t/gw-link/event", b"plain") is not None
+    assert link.publish("fleet/v1/t/gw-link/state", b"online", retain=True) is not None
+    poll_until(link, wake, lambda: len(rec.acks) == 2)
+    link.close(clean=True)
+    late = Recorder()
+    other = connected(broker, wake, late)
+    other.subscribe("fleet/v1/t/gw-link/#")
+    poll_until(other, wake, lambda: bool(late.messages))
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        other.poll(wake, 0.05)
+    assert late.messages == [("fleet/v1/t/gw-link/state", b"online")]
+    assert late.retained == [True]
+    other.close(clean=True)
+
+
+def test_nothing_is_published_while_connecting(broker: Broker, wake: socket.socket) -> None:
+    rec = Recorder()
+    link = make_link(plain(broker), rec)
+    assert link.open(plain(broker)) is None
+    assert link.connecting
+    assert link.publish("fleet/v1/t/gw-link/telemetry", b"too early") is None
+    link.close(clean=False)
