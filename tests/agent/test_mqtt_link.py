@@ -5,6 +5,7 @@ the CONNACK timeout. (The end-to-end tests run the agent as a subprocess; these 
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 import threading
@@ -308,7 +309,7 @@ def test_a_publish_the_broker_refuses_is_acked_as_failed(
 
 
 def test_a_refused_connection_is_reported_with_the_brokers_reason(
-    tmp_path: Path, wake: socket.socket
+    tmp_path: Path, wake: socket.socket, caplog: pytest.LogCaptureFixture
 ) -> None:
     broker = guarded_broker(tmp_path / "guarded")
     try:
@@ -318,8 +319,11 @@ def test_a_refused_connection_is_reported_with_the_brokers_reason(
         )
         link = Link(config, "gw-link", Will("fleet/v1/t/gw-link/state", b"offline"), rec)
         assert link.open(plain(broker)) is None
-        poll_until(link, wake, lambda: bool(rec.downs))
+        with caplog.at_level(logging.ERROR, logger="agent.mqtt"):
+            poll_until(link, wake, lambda: bool(rec.downs))
         assert rec.downs == ["refused: Not authorized"]
+        url = plain(broker)
+        assert caplog.messages == [f"broker {url} refused the connection: Not authorized"]
         assert rec.ups == 0 and not link.up and not link.connecting
     finally:
         broker.stop()
