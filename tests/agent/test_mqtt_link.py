@@ -136,7 +136,8 @@ def test_a_broker_going_away_is_reported_once(broker: Broker, wake: socket.socke
     poll_until(link, wake, lambda: link.up)
     broker.stop()
     poll_until(link, wake, lambda: bool(rec.downs))
-    assert len(rec.downs) == 1 and not link.up and not link.connecting
+    assert rec.downs == ["Unspecified error"]  # paho's name for a connection lost
+    assert not link.up and not link.connecting
     link.poll(wake, 0.01)
     assert len(rec.downs) == 1
 
@@ -357,3 +358,15 @@ def test_nothing_is_published_while_connecting(broker: Broker, wake: socket.sock
     assert link.connecting
     assert link.publish("fleet/v1/t/gw-link/telemetry", b"too early") is None
     link.close(clean=False)
+
+
+def test_poll_waits_for_its_timeout_when_nothing_comes(broker: Broker, wake: socket.socket) -> None:
+    rec = Recorder()
+    link = make_link(plain(broker), rec)
+    for state in ("closed", "idle"):
+        if state == "idle":
+            link = connected(broker, wake, rec)
+        start = time.monotonic()
+        link.poll(wake, 0.25)
+        assert time.monotonic() - start >= 0.2, state
+    link.close(clean=True)
