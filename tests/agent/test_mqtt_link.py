@@ -370,3 +370,58 @@ def test_poll_waits_for_its_timeout_when_nothing_comes(broker: Broker, wake: soc
         link.poll(wake, 0.25)
         assert time.monotonic() - start >= 0.2, state
     link.close(clean=True)
+
+
+def test_a_second_link_with_the_same_client_id_takes_the_session_over(
+    broker: Broker, wake: socket.socket
+) -> None:
+    first, second = Recorder(), Recorder()
+    old = connected(broker, wake, first)
+    new = connected(broker, wake, second)  # make_link gives both the id "gw-link"
+    poll_until(old, wake, lambda: bool(first.downs))
+    assert new.up and second.downs == []
+    new.close(clean=True)
+
+
+def test_every_connection_starts_a_clean_session(broker: Broker, wake: socket.socket) -> None:
+    sink = Sink(broker).start()
+    try:
+        rec = Recorder()
+        link = connected(broker, wake, rec)
+        link.subscribe("fleet/v1/t/gw-link/cmd")
+        sink.sync()
+        link.close(clean=True)
+        sink.publish("fleet/v1/t/gw-link/cmd", b"while away")  # QoS 1, not retained
+        link = connected(broker, wake, rec)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            link.poll(wake, 0.05)
+        assert rec.messages == []  # no session kept: nothing queued for us, no subscription
+        link.close(clean=True)
+    finally:
+        sink.stop()
+
+
+def test_an_idle_link_keeps_itself_alive(broker: Broker) -> None:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        rec = Recorder()
+        config = BrokerConfig(urls=(plain(broker),), connect_timeout_s=10.0, keepalive_s=1)
+        link = Link(config, "gw-idle", Will("fleet/v1/t/gw-idle/state", b"offline"), rec)
+        assert link.open(plain(broker)) is None
+        poll_until(link, a, lambda: link.up)
+        deadline = time.monotonic() + 2.5  # the broker drops a silent client after 1.5 s
+        while time.monotonic() < deadline:
+            link.poll(a, 0.1)
+        assert link.up and rec.downs == []
+        b.send(b"!")  # a wake-up ends the wait at once, and is read away
+        start = time.monotonic()
+        link.poll(a, 2.0)
+        assert time.monotonic() - start < 1.0
+        with pytest.raises(BlockingIOError):
+            a.recv(1)  # nothing left to wake the next poll
+        link.close(clean=True)
+    finally:
+        a.close()
+        b.close()
