@@ -3,6 +3,8 @@
     python scripts/mutation.py                 # run every configured module, smallest first
     python scripts/mutation.py dedup signing   # only modules whose name contains a word
     python scripts/mutation.py --report        # no run: summarise what mutants/ holds
+    python scripts/mutation.py --survivors wire  # re-run only the survivors (after new tests)
+    MUTATION_MAX_CHILDREN=1 nice -n 10 python scripts/mutation.py rules  # one mutant at a time
 
 The modules and the test selection are ``[tool.mutmut]`` in pyproject.toml; mutmut runs each
 mutant against only the tests that called the mutated function. Results are kept in
@@ -32,6 +34,11 @@ SURVIVED = {"survived", "no tests", "suspicious"}
 # Packages that are reported as one (the rest: one line per module).
 GROUPS = ("collector.sla", "collector.rules")
 EQUIVALENT_ROW = re.compile(r"^\|\s*`([\w.ǁ]+__mutmut_\d+)`\s*\|")
+
+
+def max_children() -> int:
+    """Mutants tested at once: ``$MUTATION_MAX_CHILDREN`` (1 on a shared machine), else the CPUs."""
+    return int(os.environ.get("MUTATION_MAX_CHILDREN") or os.cpu_count() or 1)
 
 
 def configured_modules() -> list[str]:
@@ -98,12 +105,47 @@ def summary(statuses: dict[str, str], equivalents: set[str]) -> dict[str, Any]:
     return {"tool": "mutmut", "packages": packages, "total": total}
 
 
+def rerun_survivors(words: list[str], jobs: int) -> int:
+    """Run mutmut again on the survivors of the modules matching ``words`` (all: none given)."""
+    equivalents = equivalent()
+    names = sorted(
+        name
+        for name, status in results().items()
+        if status in SURVIVED
+        and name not in equivalents
+        and (not words or any(w in name.split(".x", 1)[0] for w in words))
+    )
+    if names:
+        mutmut = Path(sys.executable).with_name("mutmut")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        print(f"mutation: {len(names)} survivors again", file=sys.stderr, flush=True)
+        command = [str(mutmut), "run", "--max-children", str(jobs), *names]
+        done = subprocess.run(command, check=False, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        if done.returncode != 0:
+            print(f"mutmut failed ({done.returncode})", file=sys.stderr)
+            return done.returncode
+    print(json.dumps(summary(results(), equivalents), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("words", nargs="*", help="only modules whose dotted name contains one")
     parser.add_argument("--report", action="store_true", help="summarise mutants/ without a run")
-    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="re-run only the mutants that survived (not the equivalent ones)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=max_children(),
+        help="mutants tested at once (default: $MUTATION_MAX_CHILDREN, else the CPU count)",
+    )
     args = parser.parse_args(argv)
+    if args.survivors:
+        return rerun_survivors(args.words, args.jobs)
     if not args.report:
         modules = configured_modules()
         if args.words:

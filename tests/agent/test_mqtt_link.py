@@ -5,7 +5,9 @@ the CONNACK timeout. (The end-to-end tests run the agent as a subprocess; these 
 
 from __future__ import annotations
 
+import logging
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
-from agent.mqtt import Link, Will, backoff_delay
+from agent.mqtt import Link, Will, _reason_text, backoff_delay
 from tests.support.agent import Sink
 from tests.support.mosquitto import Broker, TlsFiles
 from tests.support.pki import Pki
@@ -31,6 +35,7 @@ class Recorder:
     downs: list[str] = field(default_factory=list)
     acks: list[tuple[int, bool]] = field(default_factory=list)
     messages: list[tuple[str, bytes]] = field(default_factory=list)
+    retained: list[bool] = field(default_factory=list)
 
     def link_up(self) -> None:
         self.ups += 1
@@ -43,6 +48,7 @@ class Recorder:
 
     def message(self, topic: str, payload: bytes, retain: bool = False) -> None:
         self.messages.append((topic, payload))
+        self.retained.append(retain)
 
 
 @pytest.fixture
@@ -130,7 +136,8 @@ def test_a_broker_going_away_is_reported_once(broker: Broker, wake: socket.socke
     poll_until(link, wake, lambda: link.up)
     broker.stop()
     poll_until(link, wake, lambda: bool(rec.downs))
-    assert len(rec.downs) == 1 and not link.up and not link.connecting
+    assert rec.downs == ["Unspecified error"]  # paho's name for a connection lost
+    assert not link.up and not link.connecting
     link.poll(wake, 0.01)
     assert len(rec.downs) == 1
 
@@ -208,3 +215,213 @@ def test_tls_connects_to_a_broker_it_trusts(tmp_path: Path, pki: Pki, wake: sock
         link.close(clean=True)
     finally:
         broker.stop()
+
+
+# -- flush and the rest ----------------------------------------------------------------------
+
+
+def connected(broker: Broker, wake: socket.socket, rec: Recorder) -> Link:
+    link = make_link(plain(broker), rec)
+    assert link.open(plain(broker)) is None
+    poll_until(link, wake, lambda: link.up)
+    return link
+
+
+def test_flush_returns_once_what_it_waits_for_is_done(broker: Broker, wake: socket.socket) -> None:
+    rec = Recorder()
+    link = connected(broker, wake, rec)
+    mid = link.publish("fleet/v1/t/gw-link/telemetry", b"one")
+    start = time.monotonic()
+    link.flush(wake, lambda: (mid, True) in rec.acks, 0.9)  # under a second: still waits
+    assert (mid, True) in rec.acks
+    assert time.monotonic() - start < 0.9
+    link.close(clean=True)
+
+
+def test_flush_polls_in_short_slices_and_gives_up_at_its_timeout(
+    broker: Broker, wake: socket.socket
+) -> None:
+    rec = Recorder()
+    link = connected(broker, wake, rec)
+    start = time.monotonic()
+    link.flush(wake, lambda: time.monotonic() - start > 0.1, 5.0)  # done without any traffic
+    assert time.monotonic() - start < 1.0
+    start = time.monotonic()
+    link.flush(wake, lambda: False, 0.3)
+    assert 0.3 <= time.monotonic() - start < 2.0
+    link.close(clean=True)
+    start = time.monotonic()
+    link.flush(wake, lambda: False, 5.0)  # the link is down: nothing to wait for
+    assert time.monotonic() - start < 0.5
+
+
+def test_a_retained_message_is_passed_on_as_retained(broker: Broker, wake: socket.socket) -> None:
+    sink = Sink(broker).start()
+    try:
+        sink.publish("fleet/v1/t/gw-link/cmd", b"kept", retain=True)
+        rec = Recorder()
+        link = connected(broker, wake, rec)
+        link.subscribe("fleet/v1/t/gw-link/cmd")
+        poll_until(link, wake, lambda: bool(rec.messages))
+        assert (rec.messages, rec.retained) == ([("fleet/v1/t/gw-link/cmd", b"kept")], [True])
+        sink.publish("fleet/v1/t/gw-link/cmd", b"live")
+        poll_until(link, wake, lambda: len(rec.messages) == 2)
+        assert rec.retained == [True, False]
+        link.close(clean=True)
+        sink.publish("fleet/v1/t/gw-link/cmd", b"", retain=True)  # clear it for the next test
+    finally:
+        sink.stop()
+
+
+def test_reasons_are_named() -> None:
+    assert _reason_text(ReasonCode(PacketTypes.CONNACK, identifier=135)) == "Not authorized"
+    assert _reason_text(7) == "7"
+
+
+def guarded_broker(tmp_path: Path) -> Broker:
+    """Anonymous clients may publish under fleet/v1/t/gw-link/ only; a client that names a
+    user must give its password."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    passwords = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "gw", "right"], check=True)
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite fleet/v1/t/gw-link/#\nuser gw\ntopic readwrite #\n")
+    conf = f"password_file {passwords}\nacl_file {acl}\n"
+    return Broker(tmp_path / "broker", extra_conf=conf).start()
+
+
+def test_a_publish_the_broker_refuses_is_acked_as_failed(
+    tmp_path: Path, wake: socket.socket
+) -> None:
+    broker = guarded_broker(tmp_path / "guarded")
+    try:
+        rec = Recorder()
+        config = BrokerConfig(urls=(plain(broker),), protocol="5", keepalive_s=30)
+        link = Link(config, "gw-link", Will("fleet/v1/t/gw-link/state", b"offline"), rec)
+        assert link.open(plain(broker)) is None
+        poll_until(link, wake, lambda: link.up)
+        allowed = link.publish("fleet/v1/t/gw-link/telemetry", b"ok")
+        denied = link.publish("fleet/v1/t/other/telemetry", b"not mine")
+        poll_until(link, wake, lambda: len(rec.acks) == 2)
+        assert sorted(rec.acks) == sorted([(allowed, True), (denied, False)])
+        link.close(clean=True)
+    finally:
+        broker.stop()
+
+
+def test_a_refused_connection_is_reported_with_the_brokers_reason(
+    tmp_path: Path, wake: socket.socket, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = guarded_broker(tmp_path / "guarded")
+    try:
+        rec = Recorder()
+        config = BrokerConfig(
+            urls=(plain(broker),), protocol="5", keepalive_s=30, username="gw", password="wrong"
+        )
+        link = Link(config, "gw-link", Will("fleet/v1/t/gw-link/state", b"offline"), rec)
+        assert link.open(plain(broker)) is None
+        with caplog.at_level(logging.ERROR, logger="agent.mqtt"):
+            poll_until(link, wake, lambda: bool(rec.downs))
+        assert rec.downs == ["refused: Not authorized"]
+        url = plain(broker)
+        assert caplog.messages == [f"broker {url} refused the connection: Not authorized"]
+        assert rec.ups == 0 and not link.up and not link.connecting
+    finally:
+        broker.stop()
+
+
+def test_a_retained_publish_is_kept_and_a_plain_one_is_not(
+    broker: Broker, wake: socket.socket
+) -> None:
+    rec = Recorder()
+    link = connected(broker, wake, rec)
+    assert link.publish("fleet/v1/t/gw-link/event", b"plain") is not None
+    assert link.publish("fleet/v1/t/gw-link/state", b"online", retain=True) is not None
+    poll_until(link, wake, lambda: len(rec.acks) == 2)
+    link.close(clean=True)
+    late = Recorder()
+    other = connected(broker, wake, late)
+    other.subscribe("fleet/v1/t/gw-link/#")
+    poll_until(other, wake, lambda: bool(late.messages))
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        other.poll(wake, 0.05)
+    assert late.messages == [("fleet/v1/t/gw-link/state", b"online")]
+    assert late.retained == [True]
+    other.close(clean=True)
+
+
+def test_nothing_is_published_while_connecting(broker: Broker, wake: socket.socket) -> None:
+    rec = Recorder()
+    link = make_link(plain(broker), rec)
+    assert link.open(plain(broker)) is None
+    assert link.connecting
+    assert link.publish("fleet/v1/t/gw-link/telemetry", b"too early") is None
+    link.close(clean=False)
+
+
+def test_poll_waits_for_its_timeout_when_nothing_comes(broker: Broker, wake: socket.socket) -> None:
+    rec = Recorder()
+    link = make_link(plain(broker), rec)
+    for state in ("closed", "idle"):
+        if state == "idle":
+            link = connected(broker, wake, rec)
+        start = time.monotonic()
+        link.poll(wake, 0.25)
+        assert time.monotonic() - start >= 0.2, state
+    link.close(clean=True)
+
+
+def test_a_second_link_with_the_same_client_id_takes_the_session_over(
+    broker: Broker, wake: socket.socket
+) -> None:
+    first, second = Recorder(), Recorder()
+    old = connected(broker, wake, first)
+    new = connected(broker, wake, second)  # make_link gives both the id "gw-link"
+    poll_until(old, wake, lambda: bool(first.downs))
+    assert new.up and second.downs == []
+    new.close(clean=True)
+
+
+def test_every_connection_starts_a_clean_session(broker: Broker, wake: socket.socket) -> None:
+    sink = Sink(broker).start()
+    try:
+        rec = Recorder()
+        link = connected(broker, wake, rec)
+        link.subscribe("fleet/v1/t/gw-link/cmd")
+        sink.sync()
+        link.close(clean=True)
+        sink.publish("fleet/v1/t/gw-link/cmd", b"while away")  # QoS 1, not retained
+        link = connected(broker, wake, rec)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            link.poll(wake, 0.05)
+        assert rec.messages == []  # no session kept: nothing queued for us, no subscription
+        link.close(clean=True)
+    finally:
+        sink.stop()
+
+
+def test_an_idle_link_keeps_itself_alive(broker: Broker) -> None:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        rec = Recorder()
+        config = BrokerConfig(urls=(plain(broker),), connect_timeout_s=10.0, keepalive_s=1)
+        link = Link(config, "gw-idle", Will("fleet/v1/t/gw-idle/state", b"offline"), rec)
+        assert link.open(plain(broker)) is None
+        poll_until(link, a, lambda: link.up)
+        deadline = time.monotonic() + 2.5  # the broker drops a silent client after 1.5 s
+        while time.monotonic() < deadline:
+            link.poll(a, 0.1)
+        assert link.up and rec.downs == []
+        b.send(b"!")  # a wake-up ends the wait at once, and is read away
+        start = time.monotonic()
+        link.poll(a, 2.0)
+        assert time.monotonic() - start < 1.0
+        with pytest.raises(BlockingIOError):
+            a.recv(1)  # nothing left to wake the next poll
+        link.close(clean=True)
+    finally:
+        a.close()
+        b.close()

@@ -3,14 +3,20 @@ drop counter, survival of kill -9 during writes, and an unreadable file."""
 
 from __future__ import annotations
 
+import errno
+import logging
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.spool import Spool, read_only_meta
+import pytest
+
+from agent.spool import Entry, Spool, fault_kind, read_only_meta, set_aside
 from tests.support.agent import REPO
 
 
@@ -138,3 +144,163 @@ def test_entries_in_flight_are_not_dropped_to_make_room(tmp_path: Path) -> None:
     left = [e.id for e in spool.read(0)]
     assert first[0].id in left and first[1].id in left and first[2].id not in left
     assert spool.dropped_total == 1
+
+
+def sized(size: int) -> Callable[[str, int], bytes]:
+    """A payload of exactly ``size`` bytes (with the topic "t": an entry of ``size + 1``)."""
+    return lambda boot, seq: b"x" * size
+
+
+def test_a_fresh_spool_is_durable_and_records_its_schema(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "s.db"  # missing folders are made
+    spool = Spool(path, 1 << 20)
+    assert spool.path == path and spool.set_aside is None
+    assert spool.last_id() == 0 and spool.pending == 0 and spool.next_seq == 1
+    assert spool._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert spool._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert read_only_meta(path) == {"schema": "1", "boot": spool.boot, "next_seq": "1"}
+    assert re.fullmatch(r"[0-9a-f]+-[0-9a-f]{8}", spool.boot)
+    fast = Spool(tmp_path / "fast.db", 1 << 20, durable=False)
+    assert fast._db.execute("PRAGMA synchronous").fetchone()[0] == 0  # OFF
+
+
+def test_appended_entries_read_back_exactly(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", 1 << 20)
+    entry = spool.append("fleet/v1/t/d/telemetry", lambda boot, seq: b"payload-%d" % seq)
+    assert entry == Entry(1, 1, "fleet/v1/t/d/telemetry", b"payload-1")
+    assert spool.read(0) == [entry]
+    for _ in range(149):
+        spool.append("t", sized(1))
+    assert len(spool.read(0)) == 100  # the default page
+    assert spool.ack([]) == 0
+
+
+def test_a_spool_is_usable_from_another_thread(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", 1 << 20)
+    done: list[Entry] = []
+    worker = threading.Thread(target=lambda: done.append(spool.append("t", sized(3))))
+    worker.start()
+    worker.join()
+    assert [e.seq for e in done] == [1] and spool.pending == 1
+
+
+def test_free_form_values_are_kept_beside_the_entries(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", 1 << 20)
+    assert spool.get("pid") is None
+    spool.put("pid", "1234")
+    assert spool.get("pid") == "1234"
+    spool.put("pid", None)
+    assert spool.get("pid") is None
+
+
+def test_room_is_made_down_to_the_exact_byte(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", 100)
+    first = spool.append("t", sized(49))  # 50 bytes
+    spool.append("t", sized(49))  # 100: exactly the bound, nothing dropped
+    assert spool.dropped_total == 0
+    spool.append("t", sized(0))  # one byte over: the oldest goes
+    assert [e.id for e in spool.read(0)] == [first.id + 1, first.id + 2]
+    assert (spool.pending, spool.pending_bytes, spool.dropped_total) == (2, 51, 1)
+
+
+def test_room_made_exactly_drops_no_more(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spool = Spool(tmp_path / "s.db", 30)
+    ids = [spool.append("t", sized(9)).id for _ in range(3)]  # 3 x 10 bytes
+    with caplog.at_level(logging.WARNING, logger="agent.spool"):
+        spool.append("t", sized(19))  # 20 bytes: exactly the two oldest make room
+    assert [e.id for e in spool.read(0)] == [ids[2], ids[2] + 1]
+    assert (spool.pending, spool.pending_bytes, spool.dropped_total) == (2, 30, 2)
+    assert "spool full (30 bytes): dropped the 2 oldest reports" in caplog.messages
+
+
+def test_an_entry_in_flight_is_skipped_and_the_next_oldest_dropped(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", 30)
+    ids = [spool.append("t", sized(9)).id for _ in range(3)]
+    spool.append("t", sized(9), spare={ids[0]})
+    assert [e.id for e in spool.read(0)] == [ids[0], ids[2], ids[2] + 1]
+
+
+def test_room_for_a_large_entry_is_made_past_one_page_of_entries(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    spool = Spool(path, 3000, durable=False)
+    for _ in range(300):
+        spool.append("t", sized(9))  # 300 x 10 bytes: full
+    spool.append("t", sized(2899))  # 2900 bytes: 290 of them must go, more than a page of 256
+    assert spool.dropped_total == 290
+    assert (spool.pending, spool.pending_bytes) == (11, 3000)
+    spool.close()
+    again = Spool(path, 3000)  # the counts kept in memory match the file
+    assert (again.pending, again.pending_bytes, again.dropped_total) == (11, 3000, 290)
+
+
+def test_a_failed_write_leaves_the_spool_usable_and_the_seq_unused(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", 1 << 20)
+    kept = spool.append("t", sized(3))
+    with pytest.raises(sqlite3.Error):
+        spool.ack([object()])  # type: ignore[list-item]  # not an id SQLite can bind
+    with pytest.raises(sqlite3.Error):
+        spool.append("t", lambda boot, seq: [seq])  # type: ignore[arg-type,return-value]
+    after = spool.append("t", sized(3))  # no transaction left open, the seq not given away
+    assert after.seq == kept.seq + 1
+    assert [e.seq for e in spool.read(0)] == [1, 2] and spool.pending == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (sqlite3.SQLITE_CORRUPT, "corrupt"),
+        (sqlite3.SQLITE_NOTADB, "corrupt"),
+        (267, "corrupt"),  # SQLITE_CORRUPT_VTAB: an extended code of a corrupt database
+        (sqlite3.SQLITE_FULL, "full"),
+        (sqlite3.SQLITE_IOERR, "io"),
+        (778, "io"),  # SQLITE_IOERR_WRITE
+        (sqlite3.SQLITE_READONLY, "io"),
+        (sqlite3.SQLITE_BUSY, "io"),
+    ],
+)
+def test_an_sqlite_error_is_classed_by_its_primary_code(code: int, kind: str) -> None:
+    exc = sqlite3.OperationalError("from SQLite")
+    exc.sqlite_errorcode = code  # what the sqlite3 module sets on the errors it raises
+    assert fault_kind(exc) == kind
+
+
+def test_errors_without_an_sqlite_code_are_classed_by_their_type() -> None:
+    assert fault_kind(OSError(errno.ENOSPC, "No space left on device")) == "full"
+    assert fault_kind(OSError(errno.EIO, "Input/output error")) == "io"
+    assert fault_kind(sqlite3.DatabaseError("damaged meta table")) == "corrupt"
+    assert fault_kind(sqlite3.OperationalError("disk I/O error")) == "io"
+    assert fault_kind(ValueError("other")) == "io"
+    with pytest.raises(sqlite3.DatabaseError) as real:
+        sqlite3.connect(":memory:").execute("SELEC 1")
+    assert fault_kind(real.value) == "io"  # a syntax error is not damage
+
+
+def test_a_damaged_meta_value_sets_the_spool_aside_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "s.db"
+    spool = Spool(path, 1 << 20)
+    spool.append("t", sized(3))
+    spool._db.execute("UPDATE meta SET value = 'many' WHERE key = 'next_seq'")
+    spool.close()
+    with caplog.at_level(logging.ERROR, logger="agent.spool"):
+        fresh = Spool(path, 1 << 20)
+    aside = fresh.set_aside
+    assert aside is not None and aside.name.startswith("s.db.corrupt-") and aside.exists()
+    assert fresh.pending == 0 and fresh.next_seq == 1 and fresh.boot != spool.boot
+    assert caplog.messages == [
+        f"spool {path} is unreadable (damaged meta table: invalid literal for int() with base"
+        f" 10: 'many'); moved to {aside}"
+    ]
+
+
+def test_setting_aside_moves_the_wal_with_the_file_and_drops_the_shared_memory(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    for suffix, content in (("", b"db"), ("-wal", b"wal"), ("-shm", b"shm")):
+        Path(f"{path}{suffix}").write_bytes(content)
+    aside = set_aside(path, sqlite3.DatabaseError("file is not a database"))
+    assert aside.name.startswith("s.db.corrupt-")
+    assert aside.read_bytes() == b"db" and Path(f"{aside}-wal").read_bytes() == b"wal"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [aside.name, f"{aside.name}-wal"]

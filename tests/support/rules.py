@@ -11,7 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from agent import wire
 from collector import cli
+from collector.rules.engine import Engine
+from collector.rules.faults import FaultEvent
+from collector.rules.inventory import parse_csv_inventory
+from collector.rules.ruleset import load_rules, parse_rules
 
 # A Wednesday, 10:00 in Shanghai: inside cn-workdays business hours.
 T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -181,3 +186,25 @@ def brief(events: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
 def expect(*rows: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Expected events, times in minutes: (event, at, subject, fault, level, onset, exempt)."""
     return [(e, at(a), s, f, lv, at(o), x) for e, a, s, f, lv, o, x in rows]
+
+
+def engine_of(*rows: str, rules_text: str | None = None, policy: str = "wthink") -> Engine:
+    """An engine over an inventory of ``rows`` (see ``row``): the default rules, or the rules
+    of ``rules_text`` (one YAML rule file)."""
+    inventory = parse_csv_inventory("\n".join((HEADER, *rows)) + "\n")
+    rules = load_rules() if rules_text is None else parse_rules([(rules_text, "rules.yaml")])
+    return Engine(inventory, rules, default_policy=policy)
+
+
+def report(e: Engine, minutes: float, device: str, **metrics: Any) -> list[FaultEvent]:
+    """``device`` reports ``metrics`` at T0 + ``minutes`` (sample and arrival): the events."""
+    t = T0 + timedelta(minutes=minutes)
+    return e.process(wire.Telemetry(device, "b1", int(minutes * 60), t, metrics), t)
+
+
+def events_of(events: Iterable[FaultEvent]) -> list[tuple[str, float, str, str]]:
+    """(event, minutes after T0, subject, kind) of each fault event."""
+    return [
+        (ev.event.value, (ev.at - T0).total_seconds() / 60, ev.fault.subject, ev.fault.kind)
+        for ev in events
+    ]
