@@ -36,11 +36,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _support import mqtt5_client, publish_backlog, session_props
 
 from agent import wire
 from collector.config.collector import parse_config
@@ -83,37 +82,13 @@ def _payloads(n: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def _client(client_id: str) -> mqtt.Client:
-    return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-
-
-def _session_props() -> Properties:
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 3600
-    return props
-
-
 def _subscribe_session(port: int, client_id: str) -> None:
     """Create a persistent session with a QoS 1 subscription, then leave."""
-    client = _client(client_id)
-    client.connect("127.0.0.1", port, clean_start=False, properties=_session_props())
+    client = mqtt5_client(client_id)
+    client.connect("127.0.0.1", port, clean_start=False, properties=session_props())
     client.loop_start()
     client.subscribe(TOPIC_FILTER, qos=1)[1]
     time.sleep(0.3)
-    client.disconnect()
-    client.loop_stop()
-
-
-def _publish(port: int, items: list[tuple[str, bytes]]) -> None:
-    client = _client("bench-publisher")
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    for start in range(0, len(items), 20_000):  # message ids wrap at 65,535
-        infos = [client.publish(t, p, qos=1) for t, p in items[start : start + 20_000]]
-        for info in infos:
-            info.wait_for_publish(timeout=120)
     client.disconnect()
     client.loop_stop()
 
@@ -152,7 +127,7 @@ def _drain_mosquitto_sub(port: int, n: int) -> float:
 
 
 def _drain_paho(port: int, n: int, client_id: str) -> float:
-    client = _client(client_id)
+    client = mqtt5_client(client_id)
     count = 0
 
     def on_message(c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
@@ -163,7 +138,7 @@ def _drain_paho(port: int, n: int, client_id: str) -> float:
 
     client.on_message = on_message
     start = time.perf_counter()
-    client.connect("127.0.0.1", port, clean_start=False, properties=_session_props())
+    client.connect("127.0.0.1", port, clean_start=False, properties=session_props())
     client.loop_forever()
     return n / (time.perf_counter() - start)
 
@@ -301,7 +276,7 @@ def main() -> None:
                 _subscribe_session(broker.port, client_id)
             items = _payloads(n)
             t = time.perf_counter()
-            _publish(broker.port, items)
+            publish_backlog(broker.port, items)
             publish_rate = n / (time.perf_counter() - t)
             del items
             sub_rate = _drain_mosquitto_sub(broker.port, n)

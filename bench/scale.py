@@ -34,11 +34,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _support import mqtt5_client, publish_backlog, session_props
 
 from agent import wire
 from tests.support.mosquitto import Broker
@@ -65,42 +64,18 @@ def payloads(n: int, start_seq: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def _client(client_id: str) -> mqtt.Client:
-    return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-
-
-def _session() -> Properties:
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 3600
-    return props
-
-
-def publish(port: int, items: list[tuple[str, bytes]]) -> None:
-    client = _client("bench-publisher")
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    for start in range(0, len(items), 20_000):  # message ids wrap at 65,535
-        infos = [client.publish(t, p, qos=1) for t, p in items[start : start + 20_000]]
-        for info in infos:
-            info.wait_for_publish(timeout=120)
-    client.disconnect()
-    client.loop_stop()
-
-
 def paho_rate(port: int, items: list[tuple[str, bytes]]) -> float:
     """A bare paho loop's drain of the same backlog, from its own persistent session."""
-    sub = _client("bench-paho")
-    sub.connect("127.0.0.1", port, clean_start=False, properties=_session())
+    sub = mqtt5_client("bench-paho")
+    sub.connect("127.0.0.1", port, clean_start=False, properties=session_props())
     sub.loop_start()
     sub.subscribe("fleet/v1/+/#", qos=1)
     time.sleep(0.5)  # SUBACK
     sub.disconnect()
     sub.loop_stop()
-    publish(port, items)
+    publish_backlog(port, items)
     count = 0
-    client = _client("bench-paho")
+    client = mqtt5_client("bench-paho")
 
     def on_message(c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
         nonlocal count
@@ -110,10 +85,10 @@ def paho_rate(port: int, items: list[tuple[str, bytes]]) -> float:
 
     client.on_message = on_message
     start = time.perf_counter()
-    client.connect("127.0.0.1", port, clean_start=False, properties=_session())
+    client.connect("127.0.0.1", port, clean_start=False, properties=session_props())
     client.loop_forever()
     elapsed = time.perf_counter() - start
-    gone = _client("bench-paho")  # the session goes, so it queues nothing of the next runs
+    gone = mqtt5_client("bench-paho")  # the session goes, so it queues nothing of the next runs
     gone.connect("127.0.0.1", port, clean_start=True)
     gone.disconnect()
     return len(items) / elapsed
@@ -134,7 +109,7 @@ def group_rate(
             for proc in group.procs:
                 assert proc.pid is not None
                 os.kill(proc.pid, signal.SIGSTOP)
-            publish(broker.port, items)
+            publish_backlog(broker.port, items)
             start = time.perf_counter()
             for proc in group.procs:
                 assert proc.pid is not None

@@ -32,10 +32,6 @@ class IntakeGroup:
     def protocol(self) -> str:
         return self.intakes[0].protocol if self.intakes else self._protocol
 
-    @property
-    def sessions(self) -> int:
-        return len(self.intakes)
-
     def set_on_batch(self, notify: Callable[[], None]) -> None:
         for intake in self.intakes:
             intake.on_batch = notify

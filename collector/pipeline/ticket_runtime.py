@@ -192,7 +192,7 @@ class TicketRuntime:
                 give_up=give_up,
             )
         step = await retrying(
-            PART, lambda: asyncio.to_thread(self._step, True), self.health, give_up=give_up
+            PART, lambda: asyncio.to_thread(self._step), self.health, give_up=give_up
         )
         if step is None:
             return False
@@ -222,17 +222,13 @@ class TicketRuntime:
         consumer goes one by one); a database error fails the whole commit, which is retried."""
         self._step_lock.acquire()
         try:
-            if self._slow or self._cursor is None:
+            pending = self._pending(conn)
+            if pending is None:
                 self._step_lock.release()
                 return _nothing
-            rows = self.source.fault_events_after(self._cursor, MAX_BATCH, conn)
-            if not rows:
-                self._step_lock.release()
-                return _nothing
-            items = [fault_handoff.decode(text) for _, text in rows if text is not None]
-            last = rows[-1][0]
+            last, items = pending
             try:
-                events = self.service.on_faults(items, last, tx=TicketTx(conn))
+                events = self.service.on_faults([s for _, s in items], last, tx=TicketTx(conn))
             except STORAGE_ERRORS:
                 raise
             except Exception:
@@ -254,28 +250,33 @@ class TicketRuntime:
 
         return done
 
-    def _step(
-        self, consumer: bool
-    ) -> tuple[int, list[tuple[int, FaultSignal]], list[TicketEvent] | None] | None:
-        """Worker thread: the events after the cursor and the tickets they make, committed
-        with the new cursor (None: no events; events None: the book refused one of them,
-        nothing was committed and the ``consumer`` goes one by one; not the consumer: None,
-        left to it)."""
+    def _pending(
+        self, conn: sa.Connection | None = None
+    ) -> tuple[int, list[tuple[int, FaultSignal]]] | None:
+        """Under the step lock: the id of the last stored event after the cursor and the
+        decoded ones (None: none, or the consumer is going one by one)."""
+        if self._slow or self._cursor is None:
+            return None
+        rows = self.source.fault_events_after(self._cursor, MAX_BATCH, conn)
+        if not rows:
+            return None
+        items = [(i, fault_handoff.decode(text)) for i, text in rows if text is not None]
+        return rows[-1][0], items
+
+    def _step(self) -> tuple[int, list[tuple[int, FaultSignal]], list[TicketEvent] | None] | None:
+        """The consumer's worker thread: the events after the cursor and the tickets they
+        make, committed with the new cursor (None: no events; events None: the book refused
+        one of them, nothing was committed and the consumer goes one by one)."""
         with self._step_lock:
-            if self._slow or self._cursor is None:
+            pending = self._pending()
+            if pending is None:
                 return None
-            rows = self.source.fault_events_after(self._cursor, MAX_BATCH)
-            if not rows:
-                return None
-            items = [(i, fault_handoff.decode(text)) for i, text in rows if text is not None]
-            last = rows[-1][0]
+            last, items = pending
             try:
                 events = self.service.on_faults([s for _, s in items], last)
             except STORAGE_ERRORS:
                 raise
             except Exception:
-                if not consumer:
-                    return None
                 self._slow = True
                 return last, items, None
             self._cursor = last
