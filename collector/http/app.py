@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import h11
+import sqlalchemy as sa
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from collector.http.storage_errors import storage_unavailable
 from collector.metrics import Metrics
 
 log = logging.getLogger("fleetdesk.collector.http")
@@ -53,7 +55,7 @@ def build_app(metrics: Metrics, health: Health, routes: Sequence[BaseRoute] = ()
 
     return Starlette(
         routes=[Route("/healthz", healthz), Route("/metrics", prometheus), *routes],
-        exception_handlers={404: not_found},
+        exception_handlers={404: not_found, sa.exc.SQLAlchemyError: storage_unavailable},
     )
 
 

@@ -36,8 +36,8 @@ class TicketsRefused(Exception):
     """The book refused a fault inside the intake commit's transaction (``in_commit``)."""
 
 
-def _nothing(_committed: bool) -> None:
-    pass
+def nothing_applied(_committed: bool) -> None:
+    """What ``in_commit`` returns when it applied no fault event (the consumer will)."""
 
 
 MAX_BATCH = 256
@@ -225,7 +225,7 @@ class TicketRuntime:
             pending = self._pending(conn)
             if pending is None:
                 self._step_lock.release()
-                return _nothing
+                return nothing_applied
             last, items = pending
             try:
                 events = self.service.on_faults([s for _, s in items], last, tx=TicketTx(conn))

@@ -31,7 +31,7 @@ from collector.intake.mqtt import Acks
 from collector.metrics import Metrics
 from collector.pipeline.dedup import Registry
 from collector.pipeline.rules_stage import FaultLog
-from collector.pipeline.ticket_runtime import TicketsRefused
+from collector.pipeline.ticket_runtime import TicketsRefused, nothing_applied
 from collector.store import DeviceRow, Store
 from collector.store.retry import STORAGE_ERRORS, Backoff, Health
 from collector.store.store import FaultRecord, FaultScope, OpenSet
@@ -56,6 +56,7 @@ class Pass:
     lines: list[str] = field(default_factory=list)
     lines_on_disk: bool = False
     stored: bool = False
+    tickets_applied: bool = False  # its fault events made their tickets in its transaction
 
     @property
     def faults(self) -> bool:
@@ -179,7 +180,7 @@ class Committer:
                 self.health.recovered(BUFFER_PART)
                 self.intake.ack(work.acks)
                 self.metrics.commits.inc()
-                if work.faults:
+                if work.faults and not work.tickets_applied:  # else the consumer has nothing to do
                     for wake in self.on_faults:
                         wake()
                 return True
@@ -217,11 +218,13 @@ class Committer:
 
             def tickets(conn: sa.Connection) -> None:
                 assert join is not None
-                done.append(join(conn))
+                done.append(finish := join(conn))
+                work.tickets_applied = finish is not nothing_applied
 
             try:
                 self._commit(work, tickets if join is not None else None)
             except TicketsRefused:  # rolled back whole: commit without them (the consumer's)
+                work.tickets_applied = False
                 self._commit(work, None)
             except BaseException:
                 for finish in done:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -20,6 +21,7 @@ from collector.http.api import devices, ops, tickets, views
 from collector.http.api.auth import ApiError
 from collector.http.api.context import ApiContext
 from collector.http.api.models import Error
+from collector.http.storage_errors import storage_unavailable
 from collector.tickets.model import EventKind, TicketEvent
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -28,6 +30,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Error, "description": "not found (or another tenant's)"},
     409: {"model": Error, "description": "not possible in the current state"},
     422: {"model": Error, "description": "the request is not valid; 'fields' says where"},
+    503: {"model": Error, "description": "the state database did not answer: retry (Retry-After)"},
 }
 
 
@@ -48,6 +51,8 @@ def build_api(ctx: ApiContext) -> FastAPI:
     api.state.ctx = ctx
     for router in (devices.router, tickets.router, ops.router):
         api.include_router(router)
+
+    api.add_exception_handler(sa.exc.SQLAlchemyError, storage_unavailable)
 
     @api.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
