@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -25,3 +26,12 @@ def agents() -> Iterator[list[AgentProcess]]:
     for agent in started:
         if agent.proc.poll() is None:
             agent.kill()
+
+
+@pytest.fixture
+def wake() -> Iterator[socket.socket]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    yield a
+    a.close()
+    b.close()

@@ -10,8 +10,6 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -22,60 +20,9 @@ from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
 from agent.mqtt import Link, Will, _reason_text, backoff_delay
 from tests.support.agent import Sink
 from tests.support.mosquitto import Broker, TlsFiles
+from tests.support.mqtt_link import WAIT_S, Recorder, make_link, plain, poll_until
 from tests.support.pki import Pki
 from tests.support.services import free_port
-
-WAIT_S = 20.0
-NO_TLS = TlsConfig()
-
-
-@dataclass
-class Recorder:
-    ups: int = 0
-    downs: list[str] = field(default_factory=list)
-    acks: list[tuple[int, bool]] = field(default_factory=list)
-    messages: list[tuple[str, bytes]] = field(default_factory=list)
-    retained: list[bool] = field(default_factory=list)
-
-    def link_up(self) -> None:
-        self.ups += 1
-
-    def link_down(self, reason: str) -> None:
-        self.downs.append(reason)
-
-    def acked(self, mid: int, ok: bool) -> None:
-        self.acks.append((mid, ok))
-
-    def message(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        self.messages.append((topic, payload))
-        self.retained.append(retain)
-
-
-@pytest.fixture
-def wake() -> Iterator[socket.socket]:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    yield a
-    a.close()
-    b.close()
-
-
-def make_link(
-    url: BrokerUrl, rec: Recorder, *, tls: TlsConfig = NO_TLS, timeout: float = 10.0
-) -> Link:
-    broker = BrokerConfig(urls=(url,), tls=tls, connect_timeout_s=timeout, keepalive_s=30)
-    return Link(broker, "gw-link", Will("fleet/v1/t/gw-link/state", b"offline"), rec)
-
-
-def poll_until(link: Link, wake: socket.socket, done: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not done():
-        assert time.monotonic() < deadline, "not reached in time"
-        link.poll(wake, 0.05)
-
-
-def plain(broker: Broker) -> BrokerUrl:
-    return BrokerUrl("127.0.0.1", broker.port, False)
 
 
 def test_backoff_doubles_from_low_to_high_scaled_by_jitter() -> None:
@@ -402,7 +349,9 @@ def test_every_connection_starts_a_clean_session(broker: Broker, wake: socket.so
         sink.stop()
 
 
-def test_an_idle_link_keeps_itself_alive(broker: Broker) -> None:
+def test_an_idle_link_keeps_itself_alive(tmp_path: Path) -> None:
+    """An idle link sends PINGREQs (read from the broker's own log) and stays up."""
+    broker = Broker(workdir=tmp_path / "mosquitto", extra_conf="log_type all\n").start()
     a, b = socket.socketpair()
     a.setblocking(False)
     try:
@@ -411,17 +360,18 @@ def test_an_idle_link_keeps_itself_alive(broker: Broker) -> None:
         link = Link(config, "gw-idle", Will("fleet/v1/t/gw-idle/state", b"offline"), rec)
         assert link.open(plain(broker)) is None
         poll_until(link, a, lambda: link.up)
-        deadline = time.monotonic() + 2.5  # the broker drops a silent client after 1.5 s
-        while time.monotonic() < deadline:
-            link.poll(a, 0.1)
+        poll_until(link, a, lambda: "Received PINGREQ from gw-idle" in broker.log_text())
+        poll_until(link, a, lambda: "Sending PINGRESP to gw-idle" in broker.log_text())
+        link.poll(a, 0.1)
         assert link.up and rec.downs == []
         b.send(b"!")  # a wake-up ends the wait at once, and is read away
         start = time.monotonic()
-        link.poll(a, 2.0)
-        assert time.monotonic() - start < 1.0
+        link.poll(a, 30.0)
+        assert time.monotonic() - start < 15.0  # woken, not the 30 s timeout
         with pytest.raises(BlockingIOError):
             a.recv(1)  # nothing left to wake the next poll
         link.close(clean=True)
     finally:
         a.close()
         b.close()
+        broker.stop()

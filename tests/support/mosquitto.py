@@ -85,6 +85,10 @@ class Broker:
         stop_process(self._proc)
         self._proc = None
 
+    def log_text(self) -> str:
+        """What the broker logged (its stderr), for tests that read the broker's own view."""
+        return (self.workdir / "mosquitto.log").read_text(errors="replace")
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

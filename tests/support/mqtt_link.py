@@ -1,0 +1,56 @@
+"""The agent's MQTT link driven in-process: a recorder of what it reports, a link to a test
+broker, and a poll loop with a deadline (tests/agent/test_mqtt_link*.py)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
+from agent.mqtt import Link, Will
+from tests.support.mosquitto import Broker
+
+WAIT_S = 20.0
+NO_TLS = TlsConfig()
+
+
+@dataclass
+class Recorder:
+    ups: int = 0
+    downs: list[str] = field(default_factory=list)
+    acks: list[tuple[int, bool]] = field(default_factory=list)
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    retained: list[bool] = field(default_factory=list)
+
+    def link_up(self) -> None:
+        self.ups += 1
+
+    def link_down(self, reason: str) -> None:
+        self.downs.append(reason)
+
+    def acked(self, mid: int, ok: bool) -> None:
+        self.acks.append((mid, ok))
+
+    def message(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        self.messages.append((topic, payload))
+        self.retained.append(retain)
+
+
+def make_link(
+    url: BrokerUrl, rec: Recorder, *, tls: TlsConfig = NO_TLS, timeout: float = 10.0
+) -> Link:
+    broker = BrokerConfig(urls=(url,), tls=tls, connect_timeout_s=timeout, keepalive_s=30)
+    return Link(broker, "gw-link", Will("fleet/v1/t/gw-link/state", b"offline"), rec)
+
+
+def poll_until(link: Link, wake: socket.socket, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not done():
+        assert time.monotonic() < deadline, "not reached in time"
+        link.poll(wake, 0.05)
+
+
+def plain(broker: Broker) -> BrokerUrl:
+    return BrokerUrl("127.0.0.1", broker.port, False)
