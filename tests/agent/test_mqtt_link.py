@@ -20,7 +20,7 @@ from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
 from agent.mqtt import Link, Will, _reason_text, backoff_delay
 from tests.support.agent import Sink
 from tests.support.mosquitto import Broker, TlsFiles
-from tests.support.mqtt_link import WAIT_S, Recorder, make_link, plain, poll_until
+from tests.support.mqtt_link import WAIT_S, Recorder, connected, make_link, plain, poll_until
 from tests.support.pki import Pki
 from tests.support.services import free_port
 
@@ -165,13 +165,6 @@ def test_tls_connects_to_a_broker_it_trusts(tmp_path: Path, pki: Pki, wake: sock
 
 
 # -- flush and the rest ----------------------------------------------------------------------
-
-
-def connected(broker: Broker, wake: socket.socket, rec: Recorder) -> Link:
-    link = make_link(plain(broker), rec)
-    assert link.open(plain(broker)) is None
-    poll_until(link, wake, lambda: link.up)
-    return link
 
 
 def test_flush_returns_once_what_it_waits_for_is_done(broker: Broker, wake: socket.socket) -> None:

@@ -26,17 +26,10 @@ from agent.config_types import BrokerUrl, TlsConfig
 from agent.mqtt import Link
 from tests.support.agent import Sink
 from tests.support.mosquitto import Broker
-from tests.support.mqtt_link import WAIT_S, Recorder, make_link, plain, poll_until
+from tests.support.mqtt_link import WAIT_S, Recorder, connected, make_link, plain, poll_until
 from tests.support.pki import Pki
 
 WILL_TOPIC = "fleet/v1/t/gw-link/state"
-
-
-def connected(broker: Broker, wake: socket.socket, rec: Recorder) -> Link:
-    link = make_link(plain(broker), rec)
-    assert link.open(plain(broker)) is None
-    poll_until(link, wake, lambda: link.up)
-    return link
 
 
 def test_a_failure_names_pahos_last_error_once(broker: Broker, wake: socket.socket) -> None:

@@ -54,3 +54,10 @@ def poll_until(link: Link, wake: socket.socket, done: Callable[[], bool]) -> Non
 
 def plain(broker: Broker) -> BrokerUrl:
     return BrokerUrl("127.0.0.1", broker.port, False)
+
+
+def connected(broker: Broker, wake: socket.socket, rec: Recorder) -> Link:
+    link = make_link(plain(broker), rec)
+    assert link.open(plain(broker)) is None
+    poll_until(link, wake, lambda: link.up)
+    return link
