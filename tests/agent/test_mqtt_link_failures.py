@@ -197,7 +197,8 @@ def test_bytes_tls_already_decrypted_are_read_without_waiting(
     """A PUBLISH that came in the same TLS record as the CONNACK sits in the TLS layer, where
     select() cannot see it: the next poll reads it at once instead of waiting its timeout."""
     pki = Pki.create(tmp_path / "pki")
-    ready, stop, port = threading.Event(), threading.Event(), []
+    ready, stop = threading.Event(), threading.Event()
+    port: list[int] = []
     server = threading.Thread(
         target=_coalescing_tls_broker, args=(pki, ready, stop, port), daemon=True
     )
