@@ -220,3 +220,30 @@ def test_bytes_tls_already_decrypted_are_read_without_waiting(
     finally:
         stop.set()
         server.join(10)
+
+
+def test_the_will_is_kept_retained_at_qos_1_with_its_payload(
+    broker: Broker, wake: socket.socket
+) -> None:
+    """After an unclean drop the broker keeps the will as the topic's retained message: a
+    client that subscribes later (at QoS 2, so it gets the will's own QoS) receives exactly the
+    will's payload, retained, at QoS 1."""
+    link = connected(broker, wake, Recorder())
+    link.close(clean=False)
+    got: list[paho.MQTTMessage] = []
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id="late-subscriber")
+    sub.on_message = lambda _c, _u, message: got.append(message)
+    sub.connect("127.0.0.1", broker.port)
+    sub.loop_start()
+    try:
+        deadline = time.monotonic() + WAIT_S
+        # a subscription made before the broker published the will gets it live (not retained):
+        # subscribe again until a retained copy comes
+        while not (kept := [m for m in got if m.retain]):
+            assert time.monotonic() < deadline, "no retained will"
+            sub.subscribe(WILL_TOPIC, qos=2)
+            time.sleep(0.2)
+        assert (kept[0].payload, kept[0].qos) == (b"offline", 1)
+    finally:
+        sub.disconnect()
+        sub.loop_stop()
