@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -20,7 +19,15 @@ from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
 from agent.mqtt import Link, Will, _reason_text, backoff_delay
 from tests.support.agent import Sink
 from tests.support.mosquitto import Broker, TlsFiles
-from tests.support.mqtt_link import WAIT_S, Recorder, connected, make_link, plain, poll_until
+from tests.support.mqtt_link import (
+    WAIT_S,
+    Recorder,
+    connected,
+    guarded_broker,
+    make_link,
+    plain,
+    poll_until,
+)
 from tests.support.pki import Pki
 from tests.support.services import free_port
 
@@ -216,18 +223,6 @@ def test_a_retained_message_is_passed_on_as_retained(broker: Broker, wake: socke
 def test_reasons_are_named() -> None:
     assert _reason_text(ReasonCode(PacketTypes.CONNACK, identifier=135)) == "Not authorized"
     assert _reason_text(7) == "7"
-
-
-def guarded_broker(tmp_path: Path) -> Broker:
-    """Anonymous clients may publish under fleet/v1/t/gw-link/ only; a client that names a
-    user must give its password."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    passwords = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "gw", "right"], check=True)
-    acl = tmp_path / "acl"
-    acl.write_text("topic readwrite fleet/v1/t/gw-link/#\nuser gw\ntopic readwrite #\n")
-    conf = f"password_file {passwords}\nacl_file {acl}\n"
-    return Broker(tmp_path / "broker", extra_conf=conf).start()
 
 
 def test_a_publish_the_broker_refuses_is_acked_as_failed(

@@ -10,6 +10,7 @@ callback or close the socket exactly as paho or the kernel would, each says whic
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import struct
@@ -18,15 +19,24 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.config_types import BrokerUrl, TlsConfig
-from agent.mqtt import Link
+from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
+from agent.mqtt import Link, Will
 from tests.support.agent import Sink
-from tests.support.mosquitto import Broker
-from tests.support.mqtt_link import WAIT_S, Recorder, connected, make_link, plain, poll_until
+from tests.support.mosquitto import Broker, TlsFiles
+from tests.support.mqtt_link import (
+    WAIT_S,
+    Recorder,
+    connected,
+    guarded_broker,
+    make_link,
+    plain,
+    poll_until,
+)
 from tests.support.pki import Pki
 
 WILL_TOPIC = "fleet/v1/t/gw-link/state"
@@ -39,8 +49,9 @@ def test_a_failure_names_pahos_last_error_once(broker: Broker, wake: socket.sock
     link = connected(broker, wake, rec)
     client = link._client
     assert client is not None
-    link._on_log(client, None, paho.MQTT_LOG_ERR, "failed to receive on socket: [Errno 104]")
-    link._on_log(client, None, paho.MQTT_LOG_WARNING, "a warning is not a reason")
+    # through paho's own logger (its private _easy_log, as paho logs a socket error)
+    client._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", "[Errno 104]")
+    client._easy_log(paho.MQTT_LOG_WARNING, "a warning is not a reason")
     link._fail("keep-alive timeout")
     assert rec.downs == ["keep-alive timeout (failed to receive on socket: [Errno 104])"]
 
@@ -82,8 +93,12 @@ def test_a_failure_drops_the_connection_without_disconnect(
     try:
         rec = Recorder()
         link = connected(broker, wake, rec)
+        assert link._client is not None
+        sock = link._client.socket()
+        assert sock is not None
         link._fail("no PINGRESP")
         assert rec.downs == ["no PINGRESP"] and not link.up
+        assert sock.fileno() == -1  # closed now, not whenever the client is collected
         deadline = time.monotonic() + WAIT_S
         while not [m for t, m in sink.messages if t == WILL_TOPIC]:
             assert time.monotonic() < deadline, "no will: the link said DISCONNECT"
@@ -109,14 +124,15 @@ def test_a_socket_paho_closed_without_telling_is_reported(
 def test_a_socket_closed_under_the_link_is_a_socket_error(
     broker: Broker, wake: socket.socket
 ) -> None:
-    """The socket object paho holds is closed under it (its descriptor is gone, as after a
-    stray close): select() refuses it and the link reports "socket error" instead of raising."""
+    """The descriptor under paho's socket is closed (a stray close elsewhere in the process):
+    select() refuses it and the link reports "socket error" instead of raising, and closing
+    the socket object afterwards (EBADF) does not raise either."""
     rec = Recorder()
     link = connected(broker, wake, rec)
     assert link._client is not None
     sock = link._client.socket()
     assert sock is not None
-    sock.close()
+    os.close(sock.fileno())  # nothing opens a descriptor before the link closes the socket
     link.poll(wake, 0.01)
     assert rec.downs == ["socket error"]
     assert not link.up
@@ -247,3 +263,105 @@ def test_the_will_is_kept_retained_at_qos_1_with_its_payload(
     finally:
         sub.disconnect()
         sub.loop_stop()
+
+
+def test_opening_again_drops_the_old_connection_uncleanly(
+    broker: Broker, wake: socket.socket
+) -> None:
+    """``open`` while up drops the old connection without DISCONNECT: the broker publishes
+    the old connection's will, so nobody takes a gateway that moved on for a clean goodbye."""
+    sink = Sink(broker).start()
+    try:
+        rec = Recorder()
+        link = connected(broker, wake, rec)
+        assert link.open(plain(broker)) is None
+        poll_until(link, wake, lambda: link.up)
+        deadline = time.monotonic() + WAIT_S
+        while not [m for t, m in sink.messages if t == WILL_TOPIC]:
+            assert time.monotonic() < deadline, "no will: the old connection said DISCONNECT"
+            time.sleep(0.05)
+        link.close(clean=True)
+    finally:
+        sink.stop()
+
+
+@pytest.mark.parametrize(("protocol", "level"), [("3.1.1", "p2"), ("5", "p5")])
+def test_connect_flags_as_the_broker_logs_them(
+    tmp_path: Path, wake: socket.socket, protocol: str, level: str
+) -> None:
+    """Read from the broker's log: the protocol asked for, a clean start (c1) and the
+    configured keep-alive (k7), for MQTT 3.1.1 and MQTT 5."""
+    broker = Broker(workdir=tmp_path / "mosquitto", extra_conf="log_type all\n").start()
+    try:
+        url = plain(broker)
+        config = BrokerConfig(urls=(url,), connect_timeout_s=10.0, keepalive_s=7, protocol=protocol)  # type: ignore[arg-type]
+        link = Link(config, "gw-link", Will(WILL_TOPIC, b"offline"), Recorder())
+        assert link.open(url) is None
+        poll_until(link, wake, lambda: link.up)
+        assert f"as gw-link ({level}, c1, k7)" in broker.log_text(), broker.log_text()[-1500:]
+        link.close(clean=True)
+    finally:
+        broker.stop()
+
+
+def test_a_named_user_connects_with_its_password(tmp_path: Path, wake: socket.socket) -> None:
+    """The broker takes user ``gw`` only with its password; the link sends both (a publish
+    only that user may make is acknowledged)."""
+    broker = guarded_broker(tmp_path / "guarded")
+    try:
+        url = plain(broker)
+        rec = Recorder()
+        config = BrokerConfig(
+            urls=(url,), username="gw", password="right", connect_timeout_s=10.0, keepalive_s=30
+        )
+        link = Link(config, "gw-link", Will(WILL_TOPIC, b"offline"), rec)
+        assert link.open(url) is None
+        poll_until(link, wake, lambda: link.up or bool(rec.downs))
+        assert rec.downs == [] and link.up
+        mid = link.publish("fleet/v1/other/gw-9/telemetry", b"x")  # outside the anonymous ACL
+        poll_until(link, wake, lambda: any(m == mid for m, _ in rec.acks))
+        assert (mid, True) in rec.acks
+        link.close(clean=True)
+    finally:
+        broker.stop()
+
+
+def test_a_client_certificate_is_presented_when_the_broker_requires_one(
+    tmp_path: Path, wake: socket.socket
+) -> None:
+    pki = Pki.create(tmp_path / "pki")
+    broker = Broker(
+        tmp_path / "tls", tls=TlsFiles(pki.ca_cert, *pki.issue("b", server=True), True)
+    ).start()
+    try:
+        cert, key = pki.issue("gw-link")
+        url = BrokerUrl("127.0.0.1", broker.port, True)
+        rec = Recorder()
+        tls = TlsConfig(ca_file=pki.ca_cert, cert_file=cert, key_file=key)
+        link = make_link(url, rec, tls=tls)
+        assert link.open(url) is None
+        poll_until(link, wake, lambda: link.up or bool(rec.downs))
+        assert rec.downs == [] and link.up
+        link.close(clean=True)
+    finally:
+        broker.stop()
+
+
+def test_without_a_ca_file_the_systems_trust_store_decides(
+    tmp_path: Path, wake: socket.socket
+) -> None:
+    """No ``tls.ca_file``: the system's trust store, which does not know this test's CA, so
+    the broker is refused with the verification error, never connected to."""
+    pki = Pki.create(tmp_path / "pki")
+    broker = Broker(
+        tmp_path / "tls", tls=TlsFiles(pki.ca_cert, *pki.issue("b", server=True), False)
+    ).start()
+    try:
+        url = BrokerUrl("127.0.0.1", broker.port, True)
+        rec = Recorder()
+        link = make_link(url, rec, tls=TlsConfig())
+        error = link.open(url)
+        assert error is not None and "CERTIFICATE_VERIFY_FAILED" in error, error
+        assert not link.up and not link.connecting and rec.ups == 0
+    finally:
+        broker.stop()

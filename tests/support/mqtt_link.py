@@ -4,9 +4,11 @@ broker, and a poll loop with a deadline (tests/agent/test_mqtt_link*.py)."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
 from agent.mqtt import Link, Will
@@ -61,3 +63,15 @@ def connected(broker: Broker, wake: socket.socket, rec: Recorder) -> Link:
     assert link.open(plain(broker)) is None
     poll_until(link, wake, lambda: link.up)
     return link
+
+
+def guarded_broker(tmp_path: Path) -> Broker:
+    """Anonymous clients may publish under fleet/v1/t/gw-link/ only; a client that names a
+    user must give its password."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    passwords = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "gw", "right"], check=True)
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite fleet/v1/t/gw-link/#\nuser gw\ntopic readwrite #\n")
+    conf = f"password_file {passwords}\nacl_file {acl}\n"
+    return Broker(tmp_path / "broker", extra_conf=conf).start()
