@@ -42,6 +42,7 @@ class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"ok": true}'
+    hold: threading.Event | None = None  # the reply waits for this (a desk that hangs)
 
 
 class Receiver:
@@ -90,6 +91,8 @@ class Receiver:
                             time.time(),
                         )
                     )
+                if answer.hold is not None:  # outside the lock: other requests go on
+                    answer.hold.wait(30)
                 self.send_response(answer.status)
                 for key, value in answer.headers.items():
                     self.send_header(key, value)
