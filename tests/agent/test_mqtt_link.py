@@ -18,7 +18,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
 from agent.mqtt import Link, Will, _reason_text, backoff_delay
 from tests.support.agent import Sink
-from tests.support.mosquitto import Broker, TlsFiles
+from tests.support.mosquitto import Broker
 from tests.support.mqtt_link import (
     WAIT_S,
     Recorder,
@@ -27,6 +27,7 @@ from tests.support.mqtt_link import (
     make_link,
     plain,
     poll_until,
+    tls_broker,
 )
 from tests.support.pki import Pki
 from tests.support.services import free_port
@@ -130,10 +131,6 @@ def test_no_connack_in_time(wake: socket.socket) -> None:
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return Pki.create(tmp_path / "pki")
-
-
-def tls_broker(tmp_path: Path, ca: Pki, cert: tuple[Path, Path]) -> Broker:
-    return Broker(tmp_path / "tls", tls=TlsFiles(ca.ca_cert, *cert, False)).start()
 
 
 @pytest.mark.parametrize("case", ["wrong-host", "unknown-ca"])

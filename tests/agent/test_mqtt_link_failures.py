@@ -27,15 +27,17 @@ from paho.mqtt.reasoncodes import ReasonCode
 from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
 from agent.mqtt import Link, Will
 from tests.support.agent import Sink
-from tests.support.mosquitto import Broker, TlsFiles
+from tests.support.mosquitto import Broker
 from tests.support.mqtt_link import (
     WAIT_S,
     Recorder,
+    comes_up,
     connected,
     guarded_broker,
     make_link,
     plain,
     poll_until,
+    tls_broker,
 )
 from tests.support.pki import Pki
 
@@ -315,9 +317,7 @@ def test_a_named_user_connects_with_its_password(tmp_path: Path, wake: socket.so
             urls=(url,), username="gw", password="right", connect_timeout_s=10.0, keepalive_s=30
         )
         link = Link(config, "gw-link", Will(WILL_TOPIC, b"offline"), rec)
-        assert link.open(url) is None
-        poll_until(link, wake, lambda: link.up or bool(rec.downs))
-        assert rec.downs == [] and link.up
+        comes_up(link, url, wake, rec)
         mid = link.publish("fleet/v1/other/gw-9/telemetry", b"x")  # outside the anonymous ACL
         poll_until(link, wake, lambda: any(m == mid for m, _ in rec.acks))
         assert (mid, True) in rec.acks
@@ -330,18 +330,14 @@ def test_a_client_certificate_is_presented_when_the_broker_requires_one(
     tmp_path: Path, wake: socket.socket
 ) -> None:
     pki = Pki.create(tmp_path / "pki")
-    broker = Broker(
-        tmp_path / "tls", tls=TlsFiles(pki.ca_cert, *pki.issue("b", server=True), True)
-    ).start()
+    broker = tls_broker(tmp_path, pki, pki.issue("b", server=True), require_certificate=True)
     try:
         cert, key = pki.issue("gw-link")
         url = BrokerUrl("127.0.0.1", broker.port, True)
         rec = Recorder()
         tls = TlsConfig(ca_file=pki.ca_cert, cert_file=cert, key_file=key)
         link = make_link(url, rec, tls=tls)
-        assert link.open(url) is None
-        poll_until(link, wake, lambda: link.up or bool(rec.downs))
-        assert rec.downs == [] and link.up
+        comes_up(link, url, wake, rec)
         link.close(clean=True)
     finally:
         broker.stop()
@@ -353,9 +349,7 @@ def test_without_a_ca_file_the_systems_trust_store_decides(
     """No ``tls.ca_file``: the system's trust store, which does not know this test's CA, so
     the broker is refused with the verification error, never connected to."""
     pki = Pki.create(tmp_path / "pki")
-    broker = Broker(
-        tmp_path / "tls", tls=TlsFiles(pki.ca_cert, *pki.issue("b", server=True), False)
-    ).start()
+    broker = tls_broker(tmp_path, pki, pki.issue("b", server=True))
     try:
         url = BrokerUrl("127.0.0.1", broker.port, True)
         rec = Recorder()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from agent.config_types import BrokerConfig, BrokerUrl, TlsConfig
 from agent.mqtt import Link, Will
-from tests.support.mosquitto import Broker
+from tests.support.mosquitto import Broker, TlsFiles
+from tests.support.pki import Pki
 
 WAIT_S = 20.0
 NO_TLS = TlsConfig()
@@ -75,3 +76,17 @@ def guarded_broker(tmp_path: Path) -> Broker:
     acl.write_text("topic readwrite fleet/v1/t/gw-link/#\nuser gw\ntopic readwrite #\n")
     conf = f"password_file {passwords}\nacl_file {acl}\n"
     return Broker(tmp_path / "broker", extra_conf=conf).start()
+
+
+def tls_broker(
+    tmp_path: Path, ca: Pki, cert: tuple[Path, Path], *, require_certificate: bool = False
+) -> Broker:
+    """A TLS Mosquitto with this server certificate, asking clients for one or not."""
+    return Broker(tmp_path / "tls", tls=TlsFiles(ca.ca_cert, *cert, require_certificate)).start()
+
+
+def comes_up(link: Link, url: BrokerUrl, wake: socket.socket, rec: Recorder) -> None:
+    """``open`` succeeds and the broker accepts: up, nothing reported down."""
+    assert link.open(url) is None
+    poll_until(link, wake, lambda: link.up or bool(rec.downs))
+    assert rec.downs == [] and link.up
