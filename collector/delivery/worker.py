@@ -304,7 +304,7 @@ class DeliveryWorker:
             await asyncio.wait_for(stop.wait(), seconds)
 
     async def _sleep(self, stop: asyncio.Event) -> None:
-        next_at = await self._db(self._store.next_due_at)
+        next_at = await self._db(self._store.next_due_at, tuple(self._sinks))
         wait = self._poll_s
         if next_at is not None:
             wait = min(wait, max(0.0, next_at - self._clock()))

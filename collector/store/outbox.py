@@ -59,6 +59,15 @@ def due_stmt(now: float, limit: int, sinks: Sequence[str] | None = None) -> sa.S
     return stmt.order_by(_o.c.id).limit(limit)
 
 
+def next_due_stmt(sinks: Sequence[str] | None = None) -> sa.Select[Any]:
+    """When the next sendable row falls due: the earliest pending row not held behind an
+    earlier row of its (sink, ticket), so a row waiting on a dead one never wakes a worker."""
+    stmt = sa.select(sa.func.min(_o.c.next_attempt_at)).where(_o.c.state == "pending", ~_blocked())
+    if sinks is not None:
+        stmt = stmt.where(_o.c.sink.in_(list(sinks)))
+    return stmt
+
+
 def settle(
     conn: sa.Connection,
     delivered: Sequence[tuple[int, float]] = (),

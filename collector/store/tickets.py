@@ -263,12 +263,10 @@ class TicketStore:
         """The rows due now (of ``sinks``), held for this worker until ``Claim.settle``."""
         return outbox.Claim.take(self.engine, now, limit, _row, sinks)
 
-    def next_due_at(self) -> float | None:
-        o = schema.outbox
+    def next_due_at(self, sinks: Sequence[str] | None = None) -> float | None:
+        """When the next row a worker can send (of ``sinks``) falls due; None: none pending."""
         with self.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(sa.func.min(o.c.next_attempt_at)).where(o.c.state == "pending")
-            ).scalar()
+            value = conn.execute(outbox.next_due_stmt(sinks)).scalar()
         return float(value) if value is not None else None
 
     def settle(

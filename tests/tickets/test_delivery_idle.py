@@ -1,0 +1,56 @@
+"""An idle delivery worker waits: rows it cannot send now do not make it poll the database
+in a loop (a row held behind its ticket's dead row is due, but not sendable)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from collector.delivery.adapters.webhook import WebhookAdapter
+from collector.delivery.backoff import Backoff
+from collector.delivery.sinks import Sink
+from collector.delivery.worker import DeliveryWorker
+from collector.store.tickets import TicketStore
+from tests.support.outbox import outbox_rows
+from tests.support.receiver import Answer, Receiver
+from tests.support.services import free_port
+from tests.support.tickets import make_events, wait_until
+
+POLL_S = 0.2
+
+
+async def test_rows_held_behind_a_dead_row_do_not_make_the_worker_spin(tmp_path: Path) -> None:
+    store = TicketStore(f"sqlite:///{tmp_path / 't.db'}")
+    store.migrate()
+    make_events(store, devices=1)  # opened, acknowledged, commented, resolved
+    receiver = Receiver(free_port(), lambda _n: Answer(400))  # the desk refuses: dead at once
+    receiver.start()
+    sink = Sink("desk", WebhookAdapter(receiver.url), backoff=Backoff(0.02, 0.05))
+    worker = DeliveryWorker(store, {"desk": sink}, poll_s=POLL_S)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await wait_until(lambda: store.outbox_counts()["dead"] == 1)
+        await asyncio.sleep(POLL_S)  # the pass that dead-lettered it is over
+        sa.event.listen(store.engine, "before_cursor_execute", count)
+        await asyncio.sleep(5 * POLL_S)
+        sa.event.remove(store.engine, "before_cursor_execute", count)
+    finally:
+        stop.set()
+        await task
+        receiver.stop()
+    rows = outbox_rows(store)
+    assert [r.state for r in rows] == ["dead", "pending", "pending", "pending"]
+    assert len(receiver.received) == 1, "the held events were not sent"
+    # Five polls: a few queries each. A worker that took the held rows for due ones would
+    # query without a pause (thousands in this second).
+    assert len(statements) <= 5 * 4, statements[:10]
+    store.close()
