@@ -13,7 +13,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--db", required=True, help="database URL: sqlite:///FILE or postgresql+psycopg://..."
     )
     parser.add_argument("--sinks", required=True, help="YAML file naming the desks")
-    parser.add_argument("--poll", type=float, default=0.5, help="seconds between outbox polls")
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=0.5,
+        help="seconds between outbox polls (PostgreSQL: woken by each commit too)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from collector.delivery.sinks import SinkConfigError, load_sinks
     from collector.delivery.worker import DeliveryWorker
+    from collector.store.outbox_wakeups import OutboxWakeups
     from collector.store.tickets import TicketStore, TicketStoreError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -40,7 +46,16 @@ def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await DeliveryWorker(store, sinks, poll_s=args.poll).run(stop)
+        worker = DeliveryWorker(store, sinks, poll_s=args.poll)
+        # PostgreSQL: woken by the commit that queued the rows (LISTEN), not a poll later
+        wakeups = None
+        if store.engine.dialect.name == "postgresql":
+            wakeups = OutboxWakeups(args.db, worker.notify).start()
+        try:
+            await worker.run(stop)
+        finally:
+            if wakeups is not None:
+                wakeups.stop()
 
     try:
         asyncio.run(main())

@@ -104,9 +104,13 @@ class DeliveryWorker:
         self._stale_gauges = True
         self._gauges_at = 0.0  # monotonic time of the last refresh
         self._inline_db = inline_db
+        self._notified = False  # notify was called since the last claim began
 
     def notify(self) -> None:
         """New rows were committed: look now instead of at the next poll (from any thread)."""
+        # Seen at once, even while a blocking query holds this worker's loop (inline_db):
+        # the queries of an idle worker are skipped then, the new rows are not kept waiting.
+        self._notified = True
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
         else:
@@ -129,10 +133,17 @@ class DeliveryWorker:
                     # busy), not in front of a pass a new ticket is waiting on.
                     if self._stale_gauges and time.monotonic() - self._gauges_at > 1.0:
                         await self._db(self._refresh_gauges)
-                    if await self.run_once():
+                    self._notified = False  # before the claim: rows committed later wake us
+                    sent = await self.run_once()
+                    if sent:
                         self.health.recovered(PART)
-                        continue
-                    if self._stale_gauges:
+                    if sent >= self._batch or self._notified:
+                        continue  # more may be due now
+                    # Fewer than a batch and nothing committed since: nothing else is due
+                    # now, but for the later events of a ticket just sent (next_due_at in
+                    # _sleep sees those), so no second claim, three round trips, in front of
+                    # the next new ticket.
+                    if self._stale_gauges and not self._notified:
                         await self._db(self._refresh_gauges)
                     await self._sleep(stop)
                 except STORAGE_ERRORS as exc:
@@ -304,6 +315,8 @@ class DeliveryWorker:
             await asyncio.wait_for(stop.wait(), seconds)
 
     async def _sleep(self, stop: asyncio.Event) -> None:
+        if self._notified:
+            return  # rows were committed meanwhile: claim them, the due time can wait
         next_at = await self._db(self._store.next_due_at, tuple(self._sinks))
         wait = self._poll_s
         if next_at is not None:

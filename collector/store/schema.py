@@ -129,4 +129,5 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     ticket_tables.v_inbound_seen_index,  # 6
     v5_fault_handoff,  # 7
     v8_fault_partitions,  # 8
+    ticket_tables.v9_outbox_notify,  # 9
 )

@@ -114,3 +114,41 @@ def v_inbound_seen_index(conn: sa.Connection) -> None:
     indexes = {i["name"] for i in sa.inspect(conn).get_indexes("inbound_seen")}
     if _SEEN_INDEX not in indexes:
         conn.execute(sa.text(f"CREATE INDEX {_SEEN_INDEX} ON inbound_seen (received_at)"))
+
+
+#: The PostgreSQL channel a commit that queued outbox rows notifies (``fleetdesk deliver``
+#: listens on it, so a worker in its own process starts at the commit instead of a poll later).
+OUTBOX_CHANNEL = "fleetdesk_outbox"
+
+
+def v9_outbox_notify(conn: sa.Connection) -> None:
+    """PostgreSQL: every statement that queues outbox rows notifies ``OUTBOX_CHANNEL``.
+
+    A trigger, so every writer (the collector, the API, ``fleetdesk tickets``) wakes the
+    workers without a statement of its own; PostgreSQL sends it at commit, once per
+    transaction, and never for a rolled-back one. SQLite has no notifications (workers poll)."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(
+        sa.text(
+            "CREATE OR REPLACE FUNCTION fleetdesk_outbox_notify() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN "
+            f"PERFORM pg_notify('{OUTBOX_CHANNEL}', ''); RETURN NULL; END $$"
+        )
+    )
+    for trigger in ("outbox_notify_insert", "outbox_notify_requeue"):
+        conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {trigger} ON outbox"))
+    conn.execute(
+        sa.text(
+            "CREATE TRIGGER outbox_notify_insert AFTER INSERT ON outbox "
+            "FOR EACH STATEMENT EXECUTE FUNCTION fleetdesk_outbox_notify()"
+        )
+    )
+    # a requeued dead row (not a worker settling its own rows: that would wake it for nothing)
+    conn.execute(
+        sa.text(
+            "CREATE TRIGGER outbox_notify_requeue AFTER UPDATE OF state ON outbox FOR EACH ROW "
+            "WHEN (NEW.state = 'pending' AND OLD.state <> 'pending') "
+            "EXECUTE FUNCTION fleetdesk_outbox_notify()"
+        )
+    )
