@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -82,6 +83,7 @@ class TicketService:
 
         def apply(tx: TicketTx) -> list[TicketEvent]:
             events: list[TicketEvent] = []
+            tx.reserve_numbers(Counter(s.at.date() for s in signals if s.event == "opened"))
             for signal in signals:
                 events += self.book.on_fault(signal, tx)
             if cursor is not None:
@@ -150,9 +152,9 @@ class TicketService:
     ) -> list[TicketEvent]:
         repairs_before = dict(self.book.repairs)
         events = self._routed(step(tx))
+        tx.release_numbers()  # what on_faults reserved for openings that did not happen
         bodies = {e.event_id: render(e, self._sla) for e in events}
-        for event in events:  # one at a time: each event to the sinks its ticket matches
-            tx.save([event], bodies, self.sinks_for(event.ticket))
+        tx.save(events, bodies, self.sinks_for)  # each event to the sinks its ticket matches
         repairs = {d: day for d, day in self.book.repairs.items() if repairs_before.get(d) != day}
         if repairs:
             tx.save_repairs(repairs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -51,6 +51,7 @@ class OutboxRow:
 
 # Statements built once: building SQLAlchemy constructs per call costs more than running them.
 _INSERT_TICKET = sa.insert(schema.tickets)
+_INSERT_OUTBOX = sa.insert(schema.outbox)
 _UPDATE_TICKET = (
     sa.update(schema.tickets)
     .where(schema.tickets.c.number == sa.bindparam("b_number"))
@@ -63,15 +64,21 @@ _update_row = outbox.update_row
 
 
 @lru_cache(maxsize=4)
-def _next_number_stmt(dialect: str) -> sa.Executable:
+def _take_numbers_stmt(dialect: str) -> sa.Executable:
+    """The day's counter moved on by ``n``; returns the last number taken."""
     table = schema.ticket_numbers
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(table)
-        .values(day=sa.bindparam("day"), last=1)
-        .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
-        .returning(table.c.last)
-    )
+    stmt = insert(table).values(day=sa.bindparam("day"), last=sa.bindparam("n"))
+    return stmt.on_conflict_do_update(
+        index_elements=["day"], set_={"last": table.c.last + stmt.excluded.last}
+    ).returning(table.c.last)
+
+
+_GIVE_BACK = (
+    sa.update(schema.ticket_numbers)
+    .where(schema.ticket_numbers.c.day == sa.bindparam("b_day"))
+    .values(last=sa.bindparam("last"))
+)
 
 
 class TicketTx:
@@ -79,6 +86,8 @@ class TicketTx:
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
+        self._wanted: dict[date, int] = {}
+        self._blocks: dict[date, list[int]] = {}  # day -> [next number, last number taken]
 
     def set_ticket_cursor(self, fault_event_id: int) -> None:
         """The fault events up to this id were applied (committed with the tickets they made)."""
@@ -90,18 +99,44 @@ class TicketTx:
         if updated.rowcount == 0:  # one statement, not two, on every ticket transaction
             self.conn.execute(table.insert().values(name=state_schema.TICKET_CURSOR, **values))
 
+    def reserve_numbers(self, wanted: Mapping[date, int]) -> None:
+        """This transaction will open about this many tickets a day: the first number of a day
+        takes the whole block in one statement (not one per ticket); see ``release_numbers``."""
+        self._wanted = {day: n for day, n in wanted.items() if n > 0}
+
     def next_number(self, day: date) -> int:
-        stmt = _next_number_stmt(self.conn.dialect.name)
-        return int(self.conn.execute(stmt, {"day": f"{day:%Y%m%d}"}).scalar_one())
+        block = self._blocks.get(day)
+        if block is None or block[0] > block[1]:
+            n = self._wanted.pop(day, 1)
+            stmt = _take_numbers_stmt(self.conn.dialect.name)
+            last = int(self.conn.execute(stmt, {"day": f"{day:%Y%m%d}", "n": n}).scalar_one())
+            block = self._blocks[day] = [last - n + 1, last]
+        number = block[0]
+        block[0] += 1
+        return number
+
+    def release_numbers(self) -> None:
+        """Give back the reserved numbers no ticket took, so numbers stay without gaps. Safe:
+        the counter's row is locked by this transaction since it took them (PostgreSQL's row
+        lock, SQLite's one writer), so nobody has taken a number after them."""
+        for day, (following, last) in self._blocks.items():
+            if following <= last:
+                self.conn.execute(_GIVE_BACK, {"b_day": f"{day:%Y%m%d}", "last": following - 1})
+        self._blocks.clear()
+        self._wanted.clear()
 
     def save(
         self,
         events: Sequence[TicketEvent],
         bodies: Mapping[str, str],
-        sinks: Sequence[str],
+        sinks: Sequence[str] | Callable[[Ticket], Sequence[str]],
         now: float | None = None,
     ) -> None:
-        """Upsert the tickets the events leave behind and queue each event for every sink."""
+        """Upsert the tickets the events leave behind and queue each event for every sink
+        (``sinks``: the same for every event, or the sinks of the event's ticket).
+
+        New tickets are one multi-row INSERT, the outbox rows another, in event order: each
+        statement is a round trip, and in a busy collector each costs far more than its work."""
         now = time.time() if now is None else now
         latest: dict[str, Ticket] = {}
         created: set[str] = set()
@@ -109,8 +144,12 @@ class TicketTx:
             latest[event.ticket.number] = event.ticket
             if event.kind is EventKind.OPENED:
                 created.add(event.ticket.number)
+        new = [self._values(t, now) for t in latest.values() if t.number in created]
+        if new:
+            self.conn.execute(_INSERT_TICKET, new)
         for ticket in latest.values():
-            self._write(ticket, now, new=ticket.number in created)
+            if ticket.number not in created:
+                self._update(ticket, now)
         rows = [
             {
                 "sink": sink,
@@ -124,10 +163,10 @@ class TicketTx:
                 "next_attempt_at": now,
             }
             for event in events
-            for sink in sinks
+            for sink in (sinks(event.ticket) if callable(sinks) else sinks)
         ]
         if rows:
-            self.conn.execute(sa.insert(schema.outbox), rows)
+            self.conn.execute(_INSERT_OUTBOX, rows)
 
     def save_repairs(self, repairs: Mapping[str, RepairRecord]) -> None:
         table = schema.device_repairs
@@ -181,8 +220,9 @@ class TicketTx:
         ).scalar_one_or_none()
         return codec.ticket_from_dict(json.loads(body)) if body is not None else None
 
-    def _write(self, ticket: Ticket, now: float, *, new: bool) -> None:
-        values = {
+    @staticmethod
+    def _values(ticket: Ticket, now: float) -> dict[str, Any]:
+        return {
             "number": ticket.number,
             "key": ticket.key,
             "state": ticket.state.value,
@@ -191,9 +231,9 @@ class TicketTx:
             "updated_at": now,
             "body": json.dumps(codec.ticket_to_dict(ticket)),
         }
-        if new:
-            self.conn.execute(_INSERT_TICKET, values)
-            return
+
+    def _update(self, ticket: Ticket, now: float) -> None:
+        values = self._values(ticket, now)
         updated = self.conn.execute(_UPDATE_TICKET, {**values, "b_number": ticket.number})
         if updated.rowcount == 0:
             self.conn.execute(_INSERT_TICKET, values)

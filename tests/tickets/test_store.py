@@ -61,6 +61,41 @@ def test_numbers_unique_per_day_across_stores(store: TicketStore, db_url: str) -
         assert tx.next_number(date(2025, 10, 10)) == 1
 
 
+def test_a_burst_takes_its_numbers_in_one_statement_and_gives_back_what_it_did_not_use(
+    store: TicketStore,
+) -> None:
+    """Eight openings, three of them repeats of an open fault (no new ticket), on two days:
+    one counter statement per day and one give-back; the next number follows without a gap."""
+    service = make_service(store)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    signals = [fault("opened", f"2025-10-09T08:0{i}:00", device=f"d{i}") for i in range(4)]
+    signals += [fault("opened", "2025-10-09T08:05:00", device="d0")] * 3  # already open
+    signals += [fault("opened", "2025-10-10T08:00:00", device="d9")]
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    events = service.on_faults(signals)
+    sa.event.remove(store.engine, "before_cursor_execute", seen)
+    numbers = sorted(e.ticket.number for e in events if e.kind.value == "ticket_opened")
+    assert numbers == [
+        "FD-20251009-0001", "FD-20251009-0002", "FD-20251009-0003", "FD-20251009-0004",
+        "FD-20251010-0001",
+    ]  # fmt: skip
+    counter = [s for s in statements if "ticket_numbers" in s]
+    assert len(counter) == 3, counter  # 2025-10-09 (7 reserved), 2025-10-10, one give-back
+    assert sum("INSERT INTO tickets" in s for s in statements) == 1  # one multi-row insert
+    assert sum("INSERT INTO outbox" in s for s in statements) == 1
+    more = service.on_fault(fault("opened", "2025-10-10T09:00:00", device="d5"))
+    opened = [e.ticket.number for e in more if e.kind.value == "ticket_opened"]
+    assert opened == ["FD-20251010-0002"]
+    with store.engine.connect() as conn:
+        counters = dict(conn.execute(sa.text("SELECT day, last FROM ticket_numbers")).all())
+    assert counters == {"20251009": 4, "20251010": 2}, "the unused reservations were given back"
+    assert store.outbox_counts()["pending"] == len(events) + len(more)  # one row each, one sink
+
+
 def test_ticket_and_outbox_committed_together(store: TicketStore) -> None:
     service = make_service(store, sinks=("desk", "pager"))
     [opened] = service.on_fault(fault("opened", "2025-10-09T08:00:00"))
