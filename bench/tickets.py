@@ -8,8 +8,11 @@ Prints one JSON object:
   the same broker. The path is the real service: ``fleetdesk collector`` (intake, rules engine,
   ticket transaction with outbox, delivery worker) in its own process, as are the publisher
   and the receiver. ``background_msgs_per_s_achieved`` is what the publisher really sent.
-  The collector's store is SQLite for these keys; the same run on PostgreSQL gives the keys
-  ending in ``_postgres`` (``latency_p50_ms_postgres``, ``latency_p99_ms_postgres``, ...).
+  The collector's store is SQLite for these keys (the worker inside the collector). The keys
+  ending in ``_postgres`` are PostgreSQL as docs/deployment.md deploys it: the delivery worker
+  is ``fleetdesk deliver``, its own process, woken by the commit's NOTIFY; those ending in
+  ``_postgres_worker_inside`` the same with the worker inside the collector (``tickets.worker``).
+  ``BENCH_STORES=sqlite`` or ``postgres`` runs only that store's latency runs.
 - ``paho_baseline_latency_p50_ms`` / ``_p99_ms``: the same publisher and load into a bare paho
   callback loop instead of the collector, in the same run: publish to arrival of the fault
   samples, the floor any Python consumer of this broker has on this machine.
@@ -54,10 +57,10 @@ from tests.support.tickets import Devices
 
 FAULTS = 1000
 STORE_N = 1000
-# BENCH_SEPARATE_DELIVERY=1: the delivery worker as its own process (fleetdesk deliver)
-SEPARATE_DELIVERY = os.environ.get("BENCH_SEPARATE_DELIVERY") == "1"
 BACKGROUND_MSGS_PER_S = int(os.environ.get("BENCH_BACKGROUND_MSGS_PER_S", "10000"))
 BACKGROUND_DEVICES = 1000
+# BENCH_STORES=sqlite or postgres: only that store's latency runs (when looking at one)
+STORES = os.environ.get("BENCH_STORES", "sqlite,postgres").split(",")
 SECONDS = 10.0  # the faults are spread over this long (100 a second)
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ENGINE = SlaEngine()
@@ -287,7 +290,7 @@ def write_inventory(path: Path) -> None:
 
 
 def start_collector(
-    workdir: Path, broker_port: int, receiver: ReceiverProcess, store_url: str
+    workdir: Path, broker_port: int, receiver: ReceiverProcess, store_url: str, separate: bool
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``fleetdesk collector`` with the rules engine and tickets delivering to the receiver."""
     from tests.support.services import free_port
@@ -307,7 +310,7 @@ def start_collector(
         f"http:\n  listen: 127.0.0.1:{http_port}\n"
         f"rules:\n  inventory: {inventory}\n  default_policy: xian-integrator\n"
         f"tickets:\n  sinks: {sinks}\n  delivery_poll_s: 0.5\n"
-        f"  worker: {'false' if SEPARATE_DELIVERY else 'true'}\n"
+        f"  worker: {'false' if separate else 'true'}\n"
     )
     secret = "whsec_" + base64.b64encode(b"bench-secret-0123456789abcdef").decode()
     log = (workdir / "collector.log").open("wb")
@@ -331,20 +334,23 @@ def start_collector(
     raise RuntimeError(f"collector did not come up: {(workdir / 'collector.log').read_text()}")
 
 
-def latency(receiver: ReceiverProcess, workdir: Path, store_url: str) -> dict[str, object]:
-    """Publisher -> Mosquitto -> fleetdesk collector (rules, tickets, delivery) -> receiver."""
+def latency(
+    receiver: ReceiverProcess, workdir: Path, store_url: str, separate: bool
+) -> dict[str, object]:
+    """Publisher -> Mosquitto -> fleetdesk collector (rules, tickets; delivery inside it, or
+    ``separate``: a fleetdesk deliver process) -> receiver."""
     from tests.support.mosquitto import Broker
 
     workdir.mkdir(parents=True, exist_ok=True)
     broker = Broker(workdir / "broker", persistence=False).start()
-    collector, http_port = start_collector(workdir, broker.port, receiver, store_url)
+    collector, http_port = start_collector(workdir, broker.port, receiver, store_url, separate)
     deliver = None
-    if SEPARATE_DELIVERY:
+    if separate:
         secret = "whsec_" + base64.b64encode(b"bench-secret-0123456789abcdef").decode()
         deliver = subprocess.Popen(
             [sys.executable, "-m", "collector", "deliver", "--db",
              store_url, "--sinks", str(workdir / "sinks.yaml"),
-             "--poll", "0.02"],
+             "--poll", "0.5"],
             cwd=ROOT, env={**os.environ, "BENCH_SECRET": secret},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -427,29 +433,39 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else -1.0
 
 
+# (key suffix, store, delivery in its own process): SQLite with the worker inside the collector
+# (one writer); PostgreSQL as deployed (fleetdesk deliver, woken by LISTEN/NOTIFY), and with
+# the worker inside the collector for comparison.
+RUNS = (
+    ("", "sqlite", False),
+    ("_postgres", "postgres", True),
+    ("_postgres_worker_inside", "postgres", False),
+)
+
+
 def main() -> None:
     result: dict[str, object] = {
-        "delivery": "fleetdesk deliver process" if SEPARATE_DELIVERY else "inside the collector",
         "faults": FAULTS,
         "fault_rate_per_s": FAULTS / SECONDS,
         "background_msgs_per_s_target": BACKGROUND_MSGS_PER_S,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        # SQLite first (the keys without a suffix), then PostgreSQL, then the paho floor
-        for suffix, url in (("", f"sqlite:///{Path(tmp) / 'state.db'}"), ("_postgres", None)):
-            with pg_database() if url is None else contextlib.nullcontext(url) as store_url:
+        for suffix, kind, separate in [r for r in RUNS if r[1] in STORES]:
+            sqlite_url = f"sqlite:///{Path(tmp) / 'state.db'}"
+            with pg_database() if kind == "postgres" else contextlib.nullcontext(sqlite_url) as url:
                 receiver = ReceiverProcess()
                 try:
-                    run = latency(receiver, Path(tmp) / f"run{suffix}", store_url)
+                    run = latency(receiver, Path(tmp) / f"run{suffix}", url, separate)
                 finally:
                     receiver.stop()
             lat = run.pop("latencies")
             assert isinstance(lat, list)
+            result[f"delivery{suffix}"] = "fleetdesk deliver" if separate else "in the collector"
             result[f"latency_p50_ms{suffix}"] = round(percentile(lat, 50), 2)
             result[f"latency_p99_ms{suffix}"] = round(percentile(lat, 99), 2)
             result[f"latency_delivered{suffix}"] = len(lat)
             result.update({f"{k}{suffix}": v for k, v in run.items()})
-        result.update(baseline_latency(Path(tmp)))
+        result.update(baseline_latency(Path(tmp)))  # the paho floor, last
         tickets, bare = tickets_per_s(f"sqlite:///{Path(tmp) / 'rate.db'}")
         result["tickets_per_s_sqlite"] = round(tickets, 1)
         result["bare_insert_per_s_sqlite"] = round(bare, 1)
@@ -457,10 +473,10 @@ def main() -> None:
         tickets, bare = tickets_per_s(url)
         result["tickets_per_s_postgres"] = round(tickets, 1)
         result["bare_insert_per_s_postgres"] = round(bare, 1)
-    worker = "fleetdesk deliver" if SEPARATE_DELIVERY else "delivery worker in the collector"
     result["pipeline"] = (
         "publisher -> mosquitto -> fleetdesk collector (decode, dedup, rules engine, ticket "
-        f"transaction with outbox) -> {worker} -> signed webhook -> receiver"
+        "transaction with outbox) -> delivery worker (in the collector, or fleetdesk deliver "
+        "woken by the commit's NOTIFY) -> signed webhook -> receiver"
     )
     print(json.dumps(result))
 
