@@ -19,6 +19,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="seconds between outbox polls (PostgreSQL: woken by each commit too)",
     )
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve the delivery metrics (Prometheus text, fleetdesk_outbox_dead...) here",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,10 +39,15 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
+        listen = _listen_address(args.metrics) if args.metrics else None
         sinks = load_sinks(Path(args.sinks))
         store = TicketStore(args.db)
         store.migrate()
-    except (SinkConfigError, TicketStoreError) as exc:
+        if listen is not None:
+            from prometheus_client import start_http_server
+
+            start_http_server(listen[1], addr=listen[0])
+    except (SinkConfigError, TicketStoreError, ValueError, OSError) as exc:
         print(f"fleetdesk deliver: {exc}", file=sys.stderr)
         return 2
 
@@ -64,3 +74,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--metrics {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9201")
+    return host.strip("[]"), int(port)

@@ -1,6 +1,6 @@
 """``fleetdesk deliver`` on PostgreSQL is woken by the commit that queued a ticket's events
 (LISTEN on the outbox trigger's channel), not by its next poll; a requeued dead row wakes it
-too, and so does a database that comes back after an outage.
+too, and so does a database that comes back after an outage; it serves its own metrics.
 
 Each worker here polls once a minute, so an event that arrives within seconds was woken for.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -121,3 +122,40 @@ def test_the_worker_listens_again_after_the_database_comes_back(
     finally:
         receiver.stop()
         cluster.remove()
+
+
+def test_deliver_serves_its_metrics_and_refuses_a_bad_address(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 't.db'}"
+    store = TicketStore(db)
+    store.migrate()
+    receiver = Receiver(free_port(), lambda _n: Answer(400))  # dead at once
+    receiver.start()
+    sinks = tmp_path / "sinks.yaml"
+    sinks.write_text(f"sinks:\n  - {{name: desk, type: webhook, url: {receiver.url}}}\n")
+    cmd = [sys.executable, "-m", "collector", "deliver", "--db", db, "--sinks", str(sinks)]
+    bad = subprocess.run(
+        [*cmd, "--metrics", "nowhere"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "fleetdesk deliver: --metrics 'nowhere': expected HOST:PORT, e.g. 127.0.0.1:9201"
+    ]
+    port = free_port()
+    proc = subprocess.Popen([*cmd, "--poll", "0.05", "--metrics", f"127.0.0.1:{port}"], cwd=ROOT)
+    try:
+        make_events(store, devices=1)
+
+        def scrape() -> str:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    return str(r.read().decode())
+            except OSError:
+                return ""
+
+        _until(lambda: "fleetdesk_outbox_dead 1.0" in scrape(), 30, "the dead gauge")
+        assert 'fleetdesk_webhook_attempts_total{outcome="dead",sink="desk"} 1.0' in scrape()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+        receiver.stop()
+        store.close()
