@@ -143,7 +143,7 @@ class DeliveryWorker:
                     # now, but for the later events of a ticket just sent (next_due_at in
                     # _sleep sees those), so no second claim, three round trips, in front of
                     # the next new ticket.
-                    if self._stale_gauges and not self._notified:
+                    if self._stale_gauges:
                         await self._db(self._refresh_gauges)
                     await self._sleep(stop)
                 except STORAGE_ERRORS as exc:

@@ -4,6 +4,7 @@ in a loop (a row held behind its ticket's dead row is due, but not sendable)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,4 +54,66 @@ async def test_rows_held_behind_a_dead_row_do_not_make_the_worker_spin(tmp_path:
     # Five polls: a few queries each. A worker that took the held rows for due ones would
     # query without a pause (thousands in this second).
     assert len(statements) <= 5 * 4, statements[:10]
+    store.close()
+
+
+def _kind(statement: str) -> str:
+    if statement.startswith("SELECT outbox.id"):
+        return "claim"
+    if statement.startswith("UPDATE outbox"):
+        return "settle"
+    if "min(outbox.next_attempt_at)" in statement or "count(*)" in statement:
+        return "idle"  # the next-due time and the gauges: what an idle worker asks
+    return "other"
+
+
+def _after_first_settle(kinds: list[str]) -> list[str]:
+    rest = kinds[kinds.index("settle") + 1 :]
+    return rest[: rest.index("claim") + 1] if "claim" in rest else rest
+
+
+async def test_a_full_batch_or_a_commit_during_a_pass_is_claimed_next_without_idle_queries(
+    tmp_path: Path,
+) -> None:
+    """More may be due after a full batch, and rows committed during a pass are: either way
+    the next statement after the pass's outcomes is the next claim, not the idle worker's
+    next-due and gauge queries (each a round trip in front of a new ticket's webhook)."""
+    store = TicketStore(f"sqlite:///{tmp_path / 't.db'}")
+    store.migrate()
+    release = threading.Event()
+    receiver = Receiver(free_port(), lambda n: Answer(200, hold=release if n == 0 else None))
+    receiver.start()
+    sink = Sink("desk", WebhookAdapter(receiver.url))
+    worker = DeliveryWorker(store, {"desk": sink}, poll_s=POLL_S, max_in_flight=1)  # batch 4
+    kinds: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        kinds.append(_kind(statement))
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        make_events(store, devices=1)
+        worker.notify()
+        await wait_until(lambda: len(receiver.received) == 1)  # the pass hangs on the desk
+        make_events(store, devices=2)  # committed during the pass: d0's and d1's events
+        worker.notify()
+        kinds.clear()
+        release.set()
+        await wait_until(lambda: store.outbox_counts()["pending"] == 0)
+        during = _after_first_settle(kinds)
+        # Now a full batch: five tickets' openings due at once, four sent in the first pass.
+        make_events(store, devices=5)
+        kinds.clear()
+        worker.notify()
+        await wait_until(lambda: store.outbox_counts()["pending"] == 0)
+        full = _after_first_settle(kinds)
+    finally:
+        stop.set()
+        await task
+        receiver.stop()
+        sa.event.remove(store.engine, "before_cursor_execute", count)
+    assert during == ["claim"], during
+    assert full == ["claim"], full
     store.close()
