@@ -14,11 +14,12 @@ from collector.delivery.adapters.webhook import WebhookAdapter
 from collector.delivery.backoff import Backoff
 from collector.delivery.sinks import Sink
 from collector.delivery.worker import DeliveryWorker
+from collector.pipeline.ticket_service import TicketService
 from collector.store.tickets import TicketStore
 from tests.support.outbox import outbox_rows
 from tests.support.receiver import Answer, Receiver
 from tests.support.services import free_port
-from tests.support.tickets import make_events, wait_until
+from tests.support.tickets import ENGINE, Devices, fault, make_book, make_events, wait_until
 
 POLL_S = 0.2
 
@@ -116,4 +117,70 @@ async def test_a_full_batch_or_a_commit_during_a_pass_is_claimed_next_without_id
         sa.event.remove(store.engine, "before_cursor_execute", count)
     assert during == ["claim"], during
     assert full == ["claim"], full
+    store.close()
+
+
+async def test_rows_for_a_sink_this_worker_does_not_serve_do_not_make_it_spin(
+    tmp_path: Path,
+) -> None:
+    """Two desks in the outbox, a worker for one of them (another worker, or a sink since
+    removed from its config, sends the rest): the other desk's due rows do not wake it."""
+    store = TicketStore(f"sqlite:///{tmp_path / 't.db'}")
+    store.migrate()
+    service = TicketService(
+        book_factory=lambda: make_book(Devices()), store=store, sla=ENGINE, sinks=("desk", "pager")
+    )
+    service.on_fault(fault("opened", "2025-10-09T08:00:00"))
+    receiver = Receiver(free_port(), lambda _n: Answer(200))
+    receiver.start()
+    worker = DeliveryWorker(
+        store, {"desk": Sink("desk", WebhookAdapter(receiver.url))}, poll_s=POLL_S
+    )
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await wait_until(lambda: store.outbox_counts()["delivered"] == 1)
+        await asyncio.sleep(POLL_S)
+        sa.event.listen(store.engine, "before_cursor_execute", count)
+        await asyncio.sleep(5 * POLL_S)
+        sa.event.remove(store.engine, "before_cursor_execute", count)
+    finally:
+        stop.set()
+        await task
+        receiver.stop()
+    assert [(r.sink, r.state) for r in outbox_rows(store)] == [
+        ("desk", "delivered"),
+        ("pager", "pending"),
+    ]
+    assert len(statements) <= 5 * 4, statements[:10]
+    store.close()
+
+
+async def test_a_retry_is_sent_when_due_not_at_the_next_poll(tmp_path: Path) -> None:
+    """The worker sleeps until the next row falls due, however long its poll interval."""
+    store = TicketStore(f"sqlite:///{tmp_path / 't.db'}")
+    store.migrate()
+    make_events(store, devices=1)
+    receiver = Receiver(free_port(), lambda n: Answer(503) if n == 0 else Answer(200))
+    receiver.start()
+    sink = Sink("desk", WebhookAdapter(receiver.url), backoff=Backoff(0.05, 0.05))
+    worker = DeliveryWorker(store, {"desk": sink}, poll_s=60.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await wait_until(lambda: len(receiver.received) >= 2)
+    finally:
+        stop.set()
+        await task
+        receiver.stop()
+    first, retry = receiver.received[:2]
+    assert first.status == 503 and retry.status == 200
+    assert retry.headers["idempotency-key"] == first.headers["idempotency-key"]
+    # due 0.05-0.1 s after the failure (backoff with jitter); a poll would be 60 s
+    assert retry.at - first.at < 0.9
     store.close()
