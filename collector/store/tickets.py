@@ -129,15 +129,14 @@ class TicketTx:
         self,
         events: Sequence[TicketEvent],
         bodies: Mapping[str, str],
-        sinks: Sequence[str] | Callable[[Ticket], Sequence[str]],
-        now: float | None = None,
+        sinks_for: Callable[[Ticket], Sequence[str]],
     ) -> None:
-        """Upsert the tickets the events leave behind and queue each event for every sink
-        (``sinks``: the same for every event, or the sinks of the event's ticket).
+        """Upsert the tickets the events leave behind and queue each event for the sinks its
+        ticket goes to (``sinks_for``).
 
         New tickets are one multi-row INSERT, the outbox rows another, in event order: each
         statement is a round trip, and in a busy collector each costs far more than its work."""
-        now = time.time() if now is None else now
+        now = time.time()
         latest: dict[str, Ticket] = {}
         created: set[str] = set()
         for event in events:
@@ -163,7 +162,7 @@ class TicketTx:
                 "next_attempt_at": now,
             }
             for event in events
-            for sink in (sinks(event.ticket) if callable(sinks) else sinks)
+            for sink in sinks_for(event.ticket)
         ]
         if rows:
             self.conn.execute(_INSERT_OUTBOX, rows)

@@ -183,4 +183,5 @@ async def test_a_retry_is_sent_when_due_not_at_the_next_poll(tmp_path: Path) -> 
     assert retry.headers["idempotency-key"] == first.headers["idempotency-key"]
     # due 0.05-0.1 s after the failure (backoff with jitter); a poll would be 60 s
     assert retry.at - first.at < 0.9
+    assert outbox_rows(store)[0].attempts == 1  # one failed attempt recorded, from 0
     store.close()

@@ -96,6 +96,22 @@ def test_a_burst_takes_its_numbers_in_one_statement_and_gives_back_what_it_did_n
     assert store.outbox_counts()["pending"] == len(events) + len(more)  # one row each, one sink
 
 
+def test_reserved_numbers_run_in_order_more_are_taken_when_they_run_out_and_one_is_given_back(
+    store: TicketStore,
+) -> None:
+    day = date(2025, 10, 9)
+    with store.transaction() as tx:
+        tx.reserve_numbers({day: 3})
+        assert [tx.next_number(day) for _ in range(5)] == [1, 2, 3, 4, 5]  # 3 reserved, 2 more
+        tx.release_numbers()
+    with store.transaction() as tx:
+        tx.reserve_numbers({day: 2})
+        assert tx.next_number(day) == 6
+        tx.release_numbers()  # 7 was not used: given back
+    with store.transaction() as tx:
+        assert tx.next_number(day) == 7
+
+
 def test_ticket_and_outbox_committed_together(store: TicketStore) -> None:
     service = make_service(store, sinks=("desk", "pager"))
     [opened] = service.on_fault(fault("opened", "2025-10-09T08:00:00"))
