@@ -24,6 +24,20 @@ from tests.support.tickets import ENGINE, Devices, fault, make_book, make_events
 POLL_S = 0.2
 
 
+async def statements_while_idle(store: TicketStore) -> list[str]:
+    """The statements the worker runs over five polls, once the pass in progress is over."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    await asyncio.sleep(POLL_S)
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+    await asyncio.sleep(5 * POLL_S)
+    sa.event.remove(store.engine, "before_cursor_execute", count)
+    return statements
+
+
 async def test_rows_held_behind_a_dead_row_do_not_make_the_worker_spin(tmp_path: Path) -> None:
     store = TicketStore(f"sqlite:///{tmp_path / 't.db'}")
     store.migrate()
@@ -32,19 +46,11 @@ async def test_rows_held_behind_a_dead_row_do_not_make_the_worker_spin(tmp_path:
     receiver.start()
     sink = Sink("desk", WebhookAdapter(receiver.url), backoff=Backoff(0.02, 0.05))
     worker = DeliveryWorker(store, {"desk": sink}, poll_s=POLL_S)
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
         await wait_until(lambda: store.outbox_counts()["dead"] == 1)
-        await asyncio.sleep(POLL_S)  # the pass that dead-lettered it is over
-        sa.event.listen(store.engine, "before_cursor_execute", count)
-        await asyncio.sleep(5 * POLL_S)
-        sa.event.remove(store.engine, "before_cursor_execute", count)
+        statements = await statements_while_idle(store)
     finally:
         stop.set()
         await task
@@ -136,19 +142,11 @@ async def test_rows_for_a_sink_this_worker_does_not_serve_do_not_make_it_spin(
     worker = DeliveryWorker(
         store, {"desk": Sink("desk", WebhookAdapter(receiver.url))}, poll_s=POLL_S
     )
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
         await wait_until(lambda: store.outbox_counts()["delivered"] == 1)
-        await asyncio.sleep(POLL_S)
-        sa.event.listen(store.engine, "before_cursor_execute", count)
-        await asyncio.sleep(5 * POLL_S)
-        sa.event.remove(store.engine, "before_cursor_execute", count)
+        statements = await statements_while_idle(store)
     finally:
         stop.set()
         await task
