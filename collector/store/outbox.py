@@ -52,20 +52,24 @@ def _blocked() -> sa.Exists:
     )
 
 
+def _sendable(sinks: Sequence[str] | None) -> list[sa.ColumnElement[bool]]:
+    """Pending rows not held behind an earlier row of their (sink, ticket), of ``sinks``
+    (a worker claims, and waits for, only rows it can send)."""
+    where = [_o.c.state == "pending", ~_blocked()]
+    if sinks is not None:
+        where.append(_o.c.sink.in_(list(sinks)))
+    return where
+
+
 def due_stmt(now: float, limit: int, sinks: Sequence[str] | None = None) -> sa.Select[Any]:
-    stmt = sa.select(_o).where(_o.c.state == "pending", _o.c.next_attempt_at <= now, ~_blocked())
-    if sinks is not None:  # a worker claims only rows it can send
-        stmt = stmt.where(_o.c.sink.in_(list(sinks)))
+    stmt = sa.select(_o).where(*_sendable(sinks), _o.c.next_attempt_at <= now)
     return stmt.order_by(_o.c.id).limit(limit)
 
 
 def next_due_stmt(sinks: Sequence[str] | None = None) -> sa.Select[Any]:
-    """When the next sendable row falls due: the earliest pending row not held behind an
-    earlier row of its (sink, ticket), so a row waiting on a dead one never wakes a worker."""
-    stmt = sa.select(sa.func.min(_o.c.next_attempt_at)).where(_o.c.state == "pending", ~_blocked())
-    if sinks is not None:
-        stmt = stmt.where(_o.c.sink.in_(list(sinks)))
-    return stmt
+    """When the next sendable row falls due, so a row waiting on a dead one never wakes a
+    worker (nor does a row of another worker's sink)."""
+    return sa.select(sa.func.min(_o.c.next_attempt_at)).where(*_sendable(sinks))
 
 
 def settle(
