@@ -77,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _listen_address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    from collector.config.typed import parse_host_port
+
+    try:
+        listen = parse_host_port(text)
+    except ValueError:
+        listen = None
+    if listen is None or listen.port == 0:  # a metrics port must be one a scraper can find
         raise ValueError(f"--metrics {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9201")
-    return host.strip("[]"), int(port)
+    return listen

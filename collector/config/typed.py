@@ -97,14 +97,19 @@ class HostPort(NamedTuple):
     port: int
 
 
-def _host_port(value: object) -> object:
-    value = as_text(value)
-    if not isinstance(value, str):
-        return value  # a (host, port) pair given in code
+def parse_host_port(value: str) -> HostPort:
+    """`HOST:PORT` (an IPv6 host in brackets); ValueError if it is not one."""
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"must be HOST:PORT, not {value!r}")
     return HostPort(host.strip("[]"), int(port))
+
+
+def _host_port(value: object) -> object:
+    value = as_text(value)
+    if not isinstance(value, str):
+        return value  # a (host, port) pair given in code
+    return parse_host_port(value)
 
 
 def listen_default(default: str) -> Any:
