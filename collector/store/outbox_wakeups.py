@@ -38,7 +38,6 @@ class OutboxWakeups:
         self._wake = wake
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-wakeups", daemon=True)
-        self.listening = threading.Event()  # set while LISTEN is in force (tests wait on it)
 
     def start(self) -> OutboxWakeups:
         self._thread.start()
@@ -56,16 +55,13 @@ class OutboxWakeups:
             try:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
-                    self.listening.set()
                     backoff.reset()
                     self._wake()  # rows committed while nobody listened
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=WAIT_S):
                             self._wake()
             except psycopg.Error as exc:
-                self.listening.clear()
                 delay = backoff.take()
                 # one line, no password (libpq's messages name host and port, not the password)
                 log.warning("outbox wake-ups: %s; listening again in %.1fs", exc, delay)
                 self._stop.wait(delay)
-        self.listening.clear()
