@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from collector.store.tickets import TicketStore
+from tests.support.agent import wait_until
 from tests.support.pg import PrivateCluster, reset_schema
 from tests.support.receiver import Answer, Receiver
 from tests.support.services import free_port
@@ -46,13 +47,6 @@ def _listening(url: str) -> bool:
     return int(found) > 0
 
 
-def _until(check: Callable[[], bool], limit_s: float, what: str) -> None:
-    deadline = time.monotonic() + limit_s
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def deliver(tmp_path: Path) -> Iterator[Callable[[str, Receiver], subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
@@ -64,7 +58,7 @@ def deliver(tmp_path: Path) -> Iterator[Callable[[str, Receiver], subprocess.Pop
         log = (tmp_path / "deliver.log").open("ab")
         proc = subprocess.Popen([*cmd, "--poll", str(POLL_S)], cwd=ROOT, stdout=log, stderr=log)
         procs.append(proc)
-        _until(lambda: _listening(url), 30, "fleetdesk deliver never listened")
+        wait_until(lambda: _listening(url), 30, "fleetdesk deliver never listened")
         return proc
 
     yield start
@@ -86,11 +80,13 @@ def test_a_commit_and_a_requeue_wake_the_worker(
         deliver(pg_database, receiver)
         time.sleep(1.0)  # the worker has polled and is asleep for a minute
         make_events(store, devices=1)  # opened (refused: dead), three held behind it
-        _until(lambda: store.outbox_counts()["dead"] == 1, WOKEN_S, "the commit did not wake it")
+        wait_until(
+            lambda: store.outbox_counts()["dead"] == 1, WOKEN_S, "the commit did not wake it"
+        )
         assert len(receiver.received) == 1
         refuse = False
         assert store.requeue_dead(time.time()) == 1
-        _until(
+        wait_until(
             lambda: store.outbox_counts() == {"pending": 0, "delivered": 4, "dead": 0},
             WOKEN_S,
             "the requeue did not wake it",
@@ -113,11 +109,11 @@ def test_the_worker_listens_again_after_the_database_comes_back(
         cluster.stop()  # immediate: the listening connection breaks as in a crash
         time.sleep(1.0)
         cluster.start()
-        _until(lambda: _listening(cluster.url), 30, "it did not listen again")
+        wait_until(lambda: _listening(cluster.url), 30, "it did not listen again")
         assert proc.poll() is None
         store.engine.dispose()  # this side's pooled connections died with the server too
         make_events(store, devices=1)
-        _until(lambda: len(receiver.accepted()) == 4, WOKEN_S, "not woken after the outage")
+        wait_until(lambda: len(receiver.accepted()) == 4, WOKEN_S, "not woken after the outage")
         store.close()
     finally:
         receiver.stop()
@@ -152,7 +148,7 @@ def test_deliver_serves_its_metrics_and_refuses_a_bad_address(tmp_path: Path) ->
             except OSError:
                 return ""
 
-        _until(lambda: "fleetdesk_outbox_dead 1.0" in scrape(), 30, "the dead gauge")
+        wait_until(lambda: "fleetdesk_outbox_dead 1.0" in scrape(), 30, "the dead gauge")
         assert 'fleetdesk_webhook_attempts_total{outcome="dead",sink="desk"} 1.0' in scrape()
     finally:
         proc.terminate()
