@@ -29,6 +29,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,9 +69,12 @@ def paho_rate(port: int, items: list[tuple[str, bytes]]) -> float:
     """A bare paho loop's drain of the same backlog, from its own persistent session."""
     sub = mqtt5_client("bench-paho")
     sub.connect("127.0.0.1", port, clean_start=False, properties=session_props())
+    subscribed = threading.Event()
+    sub.on_subscribe = lambda *_: subscribed.set()
     sub.loop_start()
     sub.subscribe("fleet/v1/+/#", qos=1)
-    time.sleep(0.5)  # SUBACK
+    if not subscribed.wait(10):  # SUBACK: the session now queues what is published
+        raise RuntimeError("the broker did not acknowledge the subscription")
     sub.disconnect()
     sub.loop_stop()
     publish_backlog(port, items)

@@ -324,8 +324,7 @@ def start_collector(
             raise RuntimeError((workdir / "collector.log").read_text())
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=1) as r:
-                if json.load(r)["mqtt_connected"]:
-                    time.sleep(0.5)  # SUBACK
+                if json.load(r)["mqtt_subscribed"]:  # after SUBACK: samples reach it
                     return proc, http_port
         except OSError:
             pass

@@ -8,11 +8,12 @@
 
 The modules and the test selection are ``[tool.mutmut]`` in pyproject.toml; mutmut runs each
 mutant against only the tests that called the mutated function. Results are kept in
-``mutants/`` between runs (a re-run only tests what changed). Mutants judged equivalent are
-listed, each with its reason, in the table of docs/testing.md; they leave the score's
-denominator. Per package: mutants, killed (a test failed, or it hung and timed out), survived
-(no test failed, or no test reached it), not_checked (not run yet), equivalent, and score =
-killed / (checked - equivalent).
+``mutants/`` between runs: a re-run tests only the mutants not killed yet (``--all``: every
+one again), and mutmut forgets the results of functions whose code changed. Mutants judged
+equivalent are listed, each with its reason, in the table of docs/testing.md; they leave the
+score's denominator. Per package: mutants, killed (a test failed, or it hung and timed out),
+survived (no test failed, or no test reached it), not_checked (not run yet), equivalent, and
+score = killed / (checked - equivalent).
 """
 
 from __future__ import annotations
@@ -143,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         default=max_children(),
         help="mutants tested at once (default: $MUTATION_MAX_CHILDREN, else the CPU count)",
     )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="run every mutant again, the killed ones too (after tests were removed or weakened)",
+    )
     args = parser.parse_args(argv)
     if args.survivors:
         return rerun_survivors(args.words, args.jobs)
@@ -152,9 +158,21 @@ def main(argv: list[str] | None = None) -> int:
             modules = [m for m in modules if any(w in m for w in args.words)]
         mutmut = Path(sys.executable).with_name("mutmut")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        known = results()  # empty before the first run: mutmut then generates every mutant
         for module in modules:  # smallest first: early figures for the cheap modules
-            print(f"mutation: {module}", file=sys.stderr, flush=True)
-            command = [str(mutmut), "run", "--max-children", str(args.jobs), f"{module}.*"]
+            names = [n for n in known if n.split(".x", 1)[0] == module]
+            if known and not names:
+                print(f"mutation: {module} has no mutants", file=sys.stderr, flush=True)
+                continue  # constants only; mutmut refuses a filter that matches nothing
+            # mutmut re-runs every mutant it is given by name: give it only those not killed
+            # yet (mutmut itself forgets the results of functions whose code changed)
+            todo = names if args.all else [n for n in names if known[n] not in KILLED]
+            if known and not todo:
+                print(f"mutation: {module}: every mutant killed already", file=sys.stderr)
+                continue
+            print(f"mutation: {module} ({len(todo) or 'all'})", file=sys.stderr, flush=True)
+            command = [str(mutmut), "run", "--max-children", str(args.jobs)]
+            command += todo if known else [f"{module}.*"]
             done = subprocess.run(
                 command, check=False, cwd=ROOT, env=env, stdout=subprocess.DEVNULL
             )
