@@ -128,8 +128,15 @@ def main() -> None:
 
     Used by bench/tickets.py to keep the receiver out of the measured process.
     """
+    import signal
     import sys
 
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # set both, so a receiver started from a background job (SIGINT ignored) still stops
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     receiver = Receiver(int(sys.argv[1]))
     printed = 0
 
