@@ -20,7 +20,7 @@ from collector.config.errors import ConfigError
 from collector.config.yamlfile import Node, read_yaml
 from collector.preset_paths import find_preset, preset_names
 from collector.sla.businesstime import Calendar, CalendarError, Pauses, Span, Spans
-from collector.sla.holidaysource import HolidaySource, holiday_source
+from collector.sla.holidaysource import HolidaySource, UnknownSubdivisionError, holiday_source
 
 __all__ = [
     "DAY_NAMES",
@@ -226,6 +226,8 @@ def calendar_from_node(root: Node, default_name: str) -> Calendar:
         if "source" in hol:
             try:
                 source = holiday_source(hol["source"].text(), sub)
+            except UnknownSubdivisionError as exc:
+                raise hol["subdivision"].error(str(exc)) from None
             except ValueError as exc:
                 raise hol["source"].error(str(exc)) from None
         extra_holidays = _dates(hol["add"]) if "add" in hol else frozenset()

@@ -66,16 +66,25 @@ class CountryHolidays:
         return DayKind.REGULAR, True
 
 
+class UnknownSubdivisionError(ValueError):
+    """The country is known, its subdivision is not."""
+
+
 def check_country(code: str, subdivision: str | None) -> None:
-    """ValueError naming the problem when the ``holidays`` package does not know the code."""
+    """ValueError naming the problem when the ``holidays`` package does not know the code, or
+    ``UnknownSubdivisionError`` listing the subdivisions it does know."""
     import holidays
 
     try:
-        holidays.country_holidays(code, subdiv=subdivision, years=2024)
+        country = holidays.country_holidays(code)
     except NotImplementedError:
         raise ValueError(f"unknown holiday country {code!r}") from None
-    except ValueError as exc:
-        raise ValueError(f"holiday source {code!r}: {exc}") from None
+    aliases = getattr(country, "subdivisions_aliases", {})
+    if subdivision is not None and subdivision not in (*country.subdivisions, *aliases):
+        known = ", ".join(country.subdivisions) or "none"
+        raise UnknownSubdivisionError(
+            f"unknown subdivision {subdivision!r} of holiday country {code!r} (known: {known})"
+        )
 
 
 @lru_cache(maxsize=64)
