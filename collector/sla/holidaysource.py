@@ -79,8 +79,8 @@ def check_country(code: str, subdivision: str | None) -> None:
         country = holidays.country_holidays(code)
     except NotImplementedError:
         raise ValueError(f"unknown holiday country {code!r}") from None
-    aliases = getattr(country, "subdivisions_aliases", {})
-    if subdivision is not None and subdivision not in (*country.subdivisions, *aliases):
+    known_names = (*country.subdivisions, *country.subdivisions_aliases)  # BY or Bayern
+    if subdivision is not None and subdivision not in known_names:
         known = ", ".join(country.subdivisions) or "none"
         raise UnknownSubdivisionError(
             f"unknown subdivision {subdivision!r} of holiday country {code!r} (known: {known})"

@@ -39,6 +39,7 @@ def test_a_country_with_its_subdivision() -> None:
     assert bavaria == CountryHolidays("DE", "BY") and bavaria.name == "DE-BY"
     assert bavaria.day_kind(date(2026, 1, 6)) == (DayKind.HOLIDAY, True)  # Epiphany
     assert bavaria.day_kind(date(2026, 1, 7)) == (DayKind.REGULAR, True)
+    assert holiday_source("DE", "Bayern").day_kind(date(2026, 1, 6)) == (DayKind.HOLIDAY, True)
     berlin = holiday_source("DE", "BE")
     assert berlin.day_kind(date(2026, 1, 6)) == (DayKind.REGULAR, True)  # not in Berlin
     assert holiday_source("none") == NoHolidays()
@@ -54,6 +55,9 @@ def test_an_unknown_country_or_subdivision_is_refused() -> None:
     assert str(info.value).startswith(
         "unknown subdivision 'ZZ' of holiday country 'DE' (known: BB, BE, BW, BY, "
     )
+    with pytest.raises(ValueError) as info:
+        holiday_source("JP", "Kanto")
+    assert str(info.value) == "unknown subdivision 'Kanto' of holiday country 'JP' (known: none)"
 
 
 def test_a_calendar_file_with_an_unknown_subdivision_names_that_key(tmp_path: Path) -> None:
