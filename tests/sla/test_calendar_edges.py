@@ -208,3 +208,104 @@ def test_calendar_names_and_estimates_of_a_rules_folder(tmp_path: Path) -> None:
     assert estimated_calendars(far, tmp_path, names=["plain"]) == {}
     assert estimated_calendars(far, tmp_path, names=["far-cn"]) == {"far-cn": (2199, 2200)}
     assert "far-cn" in estimated_calendars(far, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "problem"),
+    [
+        ("hours: {mon: '09:00-17:00'}\n", 1, "", None),  # no time zone (HEAD left out)
+        ("", 1, "", "missing key 'hours' (weekly working hours, e.g. mon-fri: 09:00-18:00)"),
+        ("hours: {mon-sun: closed}\n", 2, "hours", "no working hours on any day of the week"),
+        (
+            "hours: {mon: '09:00-17:00'}\nworkday_length: 0h\n",
+            3,
+            "workday_length",
+            "must be a positive fixed duration like 8h",
+        ),
+        (
+            "hours: {mon: '09:00-17:00'}\nholidays: {source: none, colour: red}\n",
+            3,
+            "holidays.colour",
+            "unknown key (expected one of: add, remove, source, subdivision)",
+        ),
+        (
+            "hours: {mon: '09:00-17:00'}\nworking_days: {add: [], colour: red}\n",
+            3,
+            "working_days.colour",
+            "unknown key (expected one of: add, remove)",
+        ),
+        (
+            "hours: {mon: '09:00-17:00'}\nholidays: {add: [2026-11-28]}\n"
+            "working_days: {add: [2026-11-29, 2026-11-28]}\n",
+            4,
+            "working_days.add",
+            "2026-11-28 is both a holiday and a working day",
+        ),
+    ],
+)
+def test_a_bad_calendar_is_refused_with_the_whole_message(
+    tmp_path: Path, text: str, line: int, key: str, problem: str | None
+) -> None:
+    if problem is None:  # the time zone is the one key HEAD gives
+        write_rules(tmp_path, {"calendars/c.yaml": text})
+        with pytest.raises(ConfigError) as info:
+            load_calendar("c", tmp_path)
+        err = info.value
+        problem = "missing key 'timezone' (an IANA name like Asia/Shanghai)"
+    else:
+        err = refusal(tmp_path, text)
+    assert (err.line, err.key, err.problem) == (line, key, problem)
+
+
+def test_a_bad_workday_length_is_refused_with_the_durations_message(tmp_path: Path) -> None:
+    from collector.config.durations import parse_duration
+
+    with pytest.raises(ValueError) as expected:
+        parse_duration("9 hours")
+    err = refusal(tmp_path, "hours: {mon: '09:00-17:00'}\nworkday_length: 9 hours\n")
+    assert (err.line, err.key, err.problem) == (3, "workday_length", str(expected.value))
+
+
+def test_workday_hours_length_and_the_plain_defaults(tmp_path: Path) -> None:
+    plain = calendar(tmp_path, "hours: {mon-fri: '09:00-17:00'}\n")
+    assert len(plain.weekly) == 7
+    assert (plain.extra_holidays, plain.not_holidays) == (frozenset(), frozenset())
+    assert (plain.extra_workdays, plain.not_workdays) == (frozenset(), frozenset())
+    assert plain.workday_seconds == 8 * H
+    own = calendar(
+        tmp_path / "own",
+        "hours: {mon-fri: '09:00-17:00'}\nworkday_hours: '10:00-16:00'\nworkday_length: 9h\n"
+        "working_days: {remove: [2026-10-10]}\n",
+    )
+    assert own.workday_spans == ((10 * H, 16 * H),)
+    assert own.workday_seconds == 9 * H
+    assert (own.extra_workdays, own.not_workdays) == (frozenset(), {date(2026, 10, 10)})
+    added = calendar(tmp_path / "add", "hours: {mon-fri: '09:00-17:00'}\nworking_days:\n"
+                     "  add: [2026-11-28]\n")  # fmt: skip
+    assert (added.extra_workdays, added.not_workdays) == ({date(2026, 11, 28)}, frozenset())
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "holidays: {source: cn}\n",  # China's make-up Saturdays need hours
+        "working_days: {add: [2026-11-28]}\n",
+        "official:\n  2027:\n    holidays: [2027-01-01]\n    working_days: [2027-01-09]\n",
+    ],
+)
+def test_working_days_without_hours_are_refused(tmp_path: Path, tail: str) -> None:
+    err = refusal(tmp_path, "hours: {mon-fri: '09:00-17:00'}\nworkday_hours: closed\n" + tail)
+    assert (err.line, err.key, err.problem) == (
+        1,
+        "",
+        "working days without hours: set 'workday_hours'",
+    )
+
+
+def test_no_working_days_need_no_hours(tmp_path: Path) -> None:
+    cal = calendar(
+        tmp_path,
+        "hours: {mon-fri: '09:00-17:00'}\nworkday_hours: closed\nholidays: {source: DE}\n"
+        "official:\n  2027:\n    holidays: [2027-01-01]\n",
+    )
+    assert cal.workday_spans == ()
