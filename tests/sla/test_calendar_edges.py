@@ -279,10 +279,13 @@ def test_workday_hours_length_and_the_plain_defaults(tmp_path: Path) -> None:
     )
     assert own.workday_spans == ((10 * H, 16 * H),)
     assert own.workday_seconds == 9 * H
-    assert (own.extra_workdays, own.not_workdays) == (frozenset(), {date(2026, 10, 10)})
+    assert (own.extra_workdays, own.not_workdays) == (frozenset(), frozenset({date(2026, 10, 10)}))
     added = calendar(tmp_path / "add", "hours: {mon-fri: '09:00-17:00'}\nworking_days:\n"
                      "  add: [2026-11-28]\n")  # fmt: skip
-    assert (added.extra_workdays, added.not_workdays) == ({date(2026, 11, 28)}, frozenset())
+    assert (added.extra_workdays, added.not_workdays) == (
+        frozenset({date(2026, 11, 28)}),
+        frozenset(),
+    )
 
 
 @pytest.mark.parametrize(
