@@ -5,14 +5,21 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from collector.sla.businesstime import CalendarError
+from collector.sla.businesstime import Calendar, CalendarError
 from collector.sla.calendar import load_calendar
 from tests.support.sla import sh, write_rules
 
 H = 3600
+
+
+def own_calendar(root: Path, hours: str) -> Calendar:
+    """A Beijing calendar read from its own file, so its timeline cache starts empty."""
+    write_rules(root, {"calendars/own.yaml": f"timezone: Asia/Shanghai\nhours: {{{hours}}}\n"})
+    return load_calendar("own", root)
 
 
 def test_a_span_to_midnight_ends_at_the_zones_midnight(tmp_path: Path) -> None:
@@ -75,3 +82,35 @@ def test_days_the_file_lists_are_exact_even_in_estimated_years(tmp_path: Path) -
     eve = datetime(2198, 12, 31, 20, 0, tzinfo=UTC)
     assert far.estimated_years(eve, eve + timedelta(days=30)) == (2199,)
     assert far.estimated_years(eve - timedelta(days=30), eve) == (2198, 2199)
+
+
+def test_the_first_query_of_a_calendar_west_of_utc_on_new_years_eve(tmp_path: Path) -> None:
+    """20:00 on December 31 in New York is already next year in UTC: the cached years are the
+    calendar's own, so the first query still counts the evening."""
+    write_rules(
+        tmp_path,
+        {"calendars/ny.yaml": "timezone: America/New_York\nhours: {daily: '00:00-24:00'}\n"},
+    )
+    ny = load_calendar("ny", tmp_path)
+    tz = ZoneInfo("America/New_York")
+    eve = datetime(2026, 12, 31, 20, 0, tzinfo=tz)
+    assert ny.business_seconds(eve, datetime(2027, 1, 1, 4, 0, tzinfo=tz)) == 8 * H
+
+
+@pytest.mark.parametrize("after_midnight", [timedelta(seconds=1), timedelta(hours=5)])
+def test_a_query_just_past_the_cached_years_is_counted(
+    tmp_path: Path, after_midnight: timedelta
+) -> None:
+    """The timeline cached for a query in 2026 ends at local midnight of 2028-01-01; a query
+    ending a second or hours after it extends the timeline instead of stopping at its end."""
+    always = own_calendar(tmp_path, "daily: '00:00-24:00'")  # its own cache: nothing cached
+    start = sh("2026-06-01T00:00")
+    end = sh("2028-01-01T00:00") + after_midnight
+    assert always.business_seconds(start, end) == (end - start).total_seconds()
+
+
+def test_the_next_opening_beyond_the_cached_years(tmp_path: Path) -> None:
+    """Friday 2027-12-31 20:00, with only 2026-2027 cached: the next opening is found in 2028."""
+    weekdays = own_calendar(tmp_path, "daily: '09:00-17:00'")
+    assert weekdays.is_open(sh("2026-03-02T10:00"))  # caches 2026-2027
+    assert weekdays.next_open(sh("2027-12-31T20:00")) == sh("2028-01-01T09:00")
