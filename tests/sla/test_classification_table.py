@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from collector.config.errors import ConfigError
-from collector.sla.policy import Policy, load_policy
-from tests.support.sla import write_rules
+from collector.sla.policy import Policy
+from tests.support.sla import policy_from_text, policy_refusal
 
 HEAD = """\
 levels:
@@ -27,14 +27,11 @@ classification:
 
 
 def load(tmp_path: Path, table: str) -> Policy:
-    write_rules(tmp_path, {"policies/p.yaml": HEAD + table})
-    return load_policy("p", tmp_path)
+    return policy_from_text(tmp_path, HEAD + table)
 
 
 def refusal(tmp_path: Path, table: str) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        load(tmp_path, table)
-    return info.value
+    return policy_refusal(tmp_path, HEAD + table)
 
 
 BAD_ROWS = [

@@ -9,8 +9,8 @@ import pytest
 
 from collector.config.errors import ConfigError
 from collector.sla.contract import Charge, Warranty, WarrantyBasis
-from collector.sla.policy import Policy, load_policy
-from tests.support.sla import write_rules
+from collector.sla.policy import Policy
+from tests.support.sla import policy_from_text, policy_refusal
 
 HEAD = """\
 levels:
@@ -23,14 +23,11 @@ classification: [{level: A}]
 
 
 def load(tmp_path: Path, tail: str) -> Policy:
-    write_rules(tmp_path, {"policies/p.yaml": HEAD + tail})
-    return load_policy("p", tmp_path)
+    return policy_from_text(tmp_path, HEAD + tail)
 
 
 def refusal(tmp_path: Path, tail: str) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        load(tmp_path, tail)
-    return info.value
+    return policy_refusal(tmp_path, HEAD + tail)
 
 
 def test_every_warranty_key_is_read(tmp_path: Path) -> None:

@@ -7,6 +7,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from collector.config.errors import ConfigError
+from collector.sla.policy import Policy, load_policy
+
 SH = ZoneInfo("Asia/Shanghai")
 
 
@@ -22,3 +27,16 @@ def write_rules(root: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text), encoding="utf-8")
     return root
+
+
+def policy_from_text(root: Path, text: str) -> Policy:
+    """The policy ``text``, written as ``root/policies/p.yaml`` and loaded from there."""
+    write_rules(root, {"policies/p.yaml": text})
+    return load_policy("p", root)
+
+
+def policy_refusal(root: Path, text: str) -> ConfigError:
+    """The error loading the policy ``text`` raises (the test fails if it loads)."""
+    with pytest.raises(ConfigError) as info:
+        policy_from_text(root, text)
+    return info.value
