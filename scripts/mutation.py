@@ -166,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue  # constants only; mutmut refuses a filter that matches nothing
             # mutmut re-runs every mutant it is given by name: give it only those not killed
             # yet (mutmut itself forgets the results of functions whose code changed)
-            todo = names if args.all else [n for n in names if known[n] not in KILLED]
+            equivalents = equivalent()
+            todo = (
+                names
+                if args.all
+                else [n for n in names if known[n] not in KILLED and n not in equivalents]
+            )
             if known and not todo:
                 print(f"mutation: {module}: every mutant killed already", file=sys.stderr)
                 continue

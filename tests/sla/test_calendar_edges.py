@@ -312,3 +312,18 @@ def test_no_working_days_need_no_hours(tmp_path: Path) -> None:
         "official:\n  2027:\n    holidays: [2027-01-01]\n",
     )
     assert cal.workday_spans == ()
+
+
+def test_a_calendar_keeps_its_description(tmp_path: Path) -> None:
+    described = calendar(tmp_path, "description: office hours\nhours: {mon: '09:00-17:00'}\n")
+    assert described.description == "office hours"
+    assert calendar(tmp_path / "plain", "hours: {mon: '09:00-17:00'}\n").description == ""
+
+
+def test_a_calendar_path_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    gone = tmp_path / "calendars" / "gone.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_calendar(gone)
+    err = info.value
+    assert (err.key, err.problem) == ("", "cannot read: No such file or directory")
+    assert str(err) == f"{gone}: cannot read: No such file or directory"
