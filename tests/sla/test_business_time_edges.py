@@ -114,3 +114,21 @@ def test_the_next_opening_beyond_the_cached_years(tmp_path: Path) -> None:
     weekdays = own_calendar(tmp_path, "daily: '09:00-17:00'")
     assert weekdays.is_open(sh("2026-03-02T10:00"))  # caches 2026-2027
     assert weekdays.next_open(sh("2027-12-31T20:00")) == sh("2028-01-01T09:00")
+
+
+def test_a_deadline_years_past_the_cached_timeline(tmp_path: Path) -> None:
+    """The first question of a fresh calendar is a deadline five years on: the timeline grows
+    a year at a time until it holds it."""
+    always = own_calendar(tmp_path, "daily: '00:00-24:00'")
+    start = sh("2026-06-01T00:00")
+    end = sh("2031-06-01T00:00")
+    assert always.add(start, (end - start).total_seconds()) == end
+    weekdays = own_calendar(tmp_path / "w", "mon-fri: '09:00-17:00'")
+    day, left = date(2026, 6, 1), 1044  # about four years of working days, counted by hand:
+    while True:
+        left -= day.weekday() < 5
+        if left == 0:
+            break
+        day += timedelta(days=1)
+    expected = sh(f"{day.isoformat()}T17:00")  # the end of the 1,044th working day
+    assert weekdays.add(sh("2026-06-01T09:00"), 8 * H * 1044) == expected
