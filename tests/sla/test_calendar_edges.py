@@ -213,7 +213,6 @@ def test_calendar_names_and_estimates_of_a_rules_folder(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "key", "problem"),
     [
-        ("hours: {mon: '09:00-17:00'}\n", 1, "", None),  # no time zone (HEAD left out)
         ("", 1, "", "missing key 'hours' (weekly working hours, e.g. mon-fri: 09:00-18:00)"),
         ("hours: {mon-sun: closed}\n", 2, "hours", "no working hours on any day of the week"),
         (
@@ -244,17 +243,21 @@ def test_calendar_names_and_estimates_of_a_rules_folder(tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_calendar_is_refused_with_the_whole_message(
-    tmp_path: Path, text: str, line: int, key: str, problem: str | None
+    tmp_path: Path, text: str, line: int, key: str, problem: str
 ) -> None:
-    if problem is None:  # the time zone is the one key HEAD gives
-        write_rules(tmp_path, {"calendars/c.yaml": text})
-        with pytest.raises(ConfigError) as info:
-            load_calendar("c", tmp_path)
-        err = info.value
-        problem = "missing key 'timezone' (an IANA name like Asia/Shanghai)"
-    else:
-        err = refusal(tmp_path, text)
+    err = refusal(tmp_path, text)
     assert (err.line, err.key, err.problem) == (line, key, problem)
+
+
+def test_a_calendar_without_a_time_zone_is_refused(tmp_path: Path) -> None:
+    write_rules(tmp_path, {"calendars/c.yaml": "hours: {mon: '09:00-17:00'}\n"})  # no HEAD
+    with pytest.raises(ConfigError) as info:
+        load_calendar("c", tmp_path)
+    assert (info.value.line, info.value.key, info.value.problem) == (
+        1,
+        "",
+        "missing key 'timezone' (an IANA name like Asia/Shanghai)",
+    )
 
 
 def test_a_bad_workday_length_is_refused_with_the_durations_message(tmp_path: Path) -> None:
